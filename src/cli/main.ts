@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+/**
+ * The `switchboard` command. Each subcommand lives in commands/<name>.ts and
+ * exports `register(program)`; heavy modules are imported inside actions so
+ * that `--help` stays fast. Usage errors exit 2, failures exit 1.
+ */
+import { Command, CommanderError } from 'commander';
+import { SwitchboardError } from '../errors.js';
+import { register as services } from './commands/services.js';
+
+const program = new Command();
+program
+  .name('switchboard')
+  .description('Inter-process communication toolkit: naming, streams, RPC, message passing, shared memory, daemons.')
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+for (const register of [services]) register(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  }
+  if (err instanceof SwitchboardError) {
+    process.stderr.write(`switchboard: ${err.message} [${err.code}]\n`);
+    process.exit(1);
+  }
+  throw err;
+}

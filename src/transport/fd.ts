@@ -1,0 +1,41 @@
+/** Typed access to the sb_fd addon: pipe, socketpair, mkfifo, peer credentials. */
+import { fromSystemError } from '../errors.js';
+import { loadAddon } from '../native.js';
+import type { PeerInfo } from './channel.js';
+
+interface FdAddon {
+  pipe(): [number, number];
+  socketpair(): [number, number];
+  mkfifo(path: string, mode: number): void;
+  peerCred(fd: number): { pid: number; uid: number; gid: number };
+  setCloexec(fd: number, on: number): void;
+  fdType(fd: number): 'fifo' | 'socket' | 'file' | 'char' | 'other';
+}
+
+const addon = (): FdAddon => loadAddon<FdAddon>('sb_fd');
+
+function sys<T>(what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw fromSystemError(err, what);
+  }
+}
+
+/** pipe(2): [readFd, writeFd], close-on-exec. */
+export const rawPipe = (): [number, number] => sys('pipe', () => addon().pipe());
+/** socketpair(AF_UNIX, SOCK_STREAM): two connected fds, close-on-exec. */
+export const rawSocketpair = (): [number, number] => sys('socketpair', () => addon().socketpair());
+export const mkfifoSync = (path: string, mode: number): void => sys(`mkfifo ${path}`, () => addon().mkfifo(path, mode));
+export const setCloexec = (fd: number, on: boolean): void => sys('fcntl', () => addon().setCloexec(fd, on ? 1 : 0));
+export const fdType = (fd: number): ReturnType<FdAddon['fdType']> => sys('fstat', () => addon().fdType(fd));
+
+/** SO_PEERCRED of a connected Unix socket; {} where the OS cannot tell. */
+export function peerCredentials(fd: number | undefined): PeerInfo {
+  if (fd === undefined || fd < 0) return {};
+  try {
+    return addon().peerCred(fd);
+  } catch {
+    return {};
+  }
+}
