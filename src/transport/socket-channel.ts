@@ -1,0 +1,295 @@
+/**
+ * A Channel over a Node stream handle (net.Socket): TCP, Unix stream sockets,
+ * pipes, socketpairs and FIFOs all arrive here as libuv stream handles, so
+ * they share one implementation of the seed's stream semantics.
+ *
+ * Reads pull: 'data' chunks wait in a bounded queue; past the high-water mark
+ * the socket is paused, libuv stops reading, the kernel buffer fills, and the
+ * writer on the other side is held back. Writes resolve when Node has taken
+ * the data below its high-water mark, otherwise on 'drain'.
+ */
+import type { Socket } from 'node:net';
+import { SwitchboardError, TimeoutError, fromSystemError } from '../errors.js';
+import type { Channel, ChannelKind, PeerInfo } from './channel.js';
+
+export class ChannelClosedError extends SwitchboardError {
+  override name = 'ChannelClosedError';
+  constructor(what = 'channel') {
+    super('ECLOSED', `${what} is closed`);
+  }
+}
+
+export interface SocketChannelOptions {
+  kind: ChannelKind;
+  description: string;
+  peer?: PeerInfo;
+  /** Bytes queued for the reader before the socket is paused (default 256 KiB). */
+  readHighWaterMark?: number;
+  /** Close with ETIMEDOUT after this long without any I/O (0 = never). */
+  idleTimeoutMs?: number;
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const DEFAULT_READ_HWM = 256 * 1024;
+
+interface Waiter {
+  resolve(v: Uint8Array | null): void;
+  reject(e: Error): void;
+}
+
+export class SocketChannel implements Channel {
+  readonly kind: ChannelKind;
+  readonly messages = false;
+  readonly description: string;
+  readonly peer: PeerInfo;
+  readonly closed: Promise<void>;
+
+  readonly #socket: Socket;
+  readonly #hwm: number;
+  #queue: Uint8Array[] = [];
+  #head = 0;
+  #buffered = 0;
+  #paused = false;
+  #eof = false;
+  #error: SwitchboardError | undefined;
+  #destroyed = false;
+  #ended = false;
+  #waiter: Waiter | undefined;
+  #readyListeners: (() => void)[] = [];
+  #drain: { promise: Promise<void>; resolve(): void; reject(e: Error): void } | undefined;
+  #resolveClosed!: () => void;
+
+  constructor(socket: Socket, options: SocketChannelOptions) {
+    this.#socket = socket;
+    this.kind = options.kind;
+    this.description = options.description;
+    this.peer = options.peer ?? {};
+    this.#hwm = options.readHighWaterMark ?? DEFAULT_READ_HWM;
+    this.closed = new Promise<void>((resolve) => (this.#resolveClosed = resolve));
+
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('end', () => this.#onEnd());
+    socket.on('error', (err: Error) => this.#onError(err));
+    socket.on('close', () => this.#onClose());
+    socket.on('drain', () => this.#settleDrain(undefined));
+    if (options.idleTimeoutMs !== undefined && options.idleTimeoutMs > 0) {
+      socket.setTimeout(options.idleTimeoutMs, () => {
+        this.destroy(new TimeoutError(`${this.description}: idle for ${options.idleTimeoutMs} ms`));
+      });
+    }
+    if (socket.destroyed) this.#onClose();
+  }
+
+  get isClosed(): boolean {
+    return this.#destroyed;
+  }
+
+  /** The underlying file descriptor, where there is one (for SO_PEERCRED, handing to children). */
+  get fd(): number | undefined {
+    const handle = (this.#socket as unknown as { _handle?: { fd?: number } })._handle;
+    return handle?.fd !== undefined && handle.fd >= 0 ? handle.fd : undefined;
+  }
+
+  get readReady(): boolean {
+    return this.#head < this.#queue.length || this.#eof || this.#error !== undefined || this.#destroyed;
+  }
+
+  // ---- reading -------------------------------------------------------
+
+  #onData(chunk: Buffer): void {
+    const w = this.#waiter;
+    if (w !== undefined) {
+      this.#waiter = undefined;
+      w.resolve(chunk);
+      return;
+    }
+    this.#queue.push(chunk);
+    this.#buffered += chunk.byteLength;
+    if (this.#buffered >= this.#hwm && !this.#paused) {
+      this.#paused = true;
+      this.#socket.pause();
+    }
+    this.#fireReady();
+  }
+
+  #onEnd(): void {
+    this.#eof = true;
+    const w = this.#waiter;
+    if (w !== undefined && this.#head >= this.#queue.length) {
+      this.#waiter = undefined;
+      w.resolve(null);
+    }
+    this.#fireReady();
+  }
+
+  #onError(err: Error): void {
+    const e = fromSystemError(err, this.description);
+    if (this.#error === undefined) this.#error = e;
+    this.#settleDrain(e);
+    const w = this.#waiter;
+    if (w !== undefined) {
+      this.#waiter = undefined;
+      w.reject(e);
+    }
+    this.#fireReady();
+  }
+
+  #onClose(): void {
+    this.#destroyed = true;
+    this.#settleDrain(this.#error ?? new ChannelClosedError(this.description));
+    const w = this.#waiter;
+    if (w !== undefined) {
+      this.#waiter = undefined;
+      if (this.#error !== undefined) w.reject(this.#error);
+      else if (this.#eof) w.resolve(null);
+      else w.reject(new ChannelClosedError(this.description));
+    }
+    this.#fireReady();
+    this.#resolveClosed();
+  }
+
+  #fireReady(): void {
+    if (this.#readyListeners.length === 0) return;
+    const ls = this.#readyListeners;
+    this.#readyListeners = [];
+    for (const l of ls) l();
+  }
+
+  #shift(): Uint8Array {
+    const chunk = this.#queue[this.#head] as Uint8Array;
+    this.#queue[this.#head] = undefined as unknown as Uint8Array;
+    this.#head++;
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    }
+    this.#buffered -= chunk.byteLength;
+    if (this.#paused && this.#buffered < this.#hwm / 2 && !this.#destroyed) {
+      this.#paused = false;
+      this.#socket.resume();
+    }
+    return chunk;
+  }
+
+  tryRead(): Uint8Array | null | undefined {
+    if (this.#head < this.#queue.length) return this.#shift();
+    if (this.#error !== undefined) throw this.#error;
+    if (this.#eof) return null;
+    if (this.#destroyed) throw new ChannelClosedError(this.description);
+    return undefined;
+  }
+
+  read(): Promise<Uint8Array | null> {
+    if (this.#head < this.#queue.length) return Promise.resolve(this.#shift());
+    if (this.#error !== undefined) return Promise.reject(this.#error);
+    if (this.#eof) return Promise.resolve(null);
+    if (this.#destroyed) return Promise.reject(new ChannelClosedError(this.description));
+    if (this.#waiter !== undefined) return Promise.reject(new SwitchboardError('EINVAL', `${this.description}: a read is already pending`));
+    if (this.#paused) {
+      this.#paused = false;
+      this.#socket.resume();
+    }
+    return new Promise<Uint8Array | null>((resolve, reject) => {
+      this.#waiter = { resolve, reject };
+    });
+  }
+
+  onReadReady(listener: () => void): () => void {
+    if (this.readReady) {
+      let cancelled = false;
+      queueMicrotask(() => {
+        if (!cancelled) listener();
+      });
+      return () => {
+        cancelled = true;
+      };
+    }
+    this.#readyListeners.push(listener);
+    return () => {
+      const i = this.#readyListeners.indexOf(listener);
+      if (i >= 0) this.#readyListeners.splice(i, 1);
+    };
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for (;;) {
+      const chunk = await this.read();
+      if (chunk === null) return;
+      yield chunk;
+    }
+  }
+
+  // ---- writing -------------------------------------------------------
+
+  #writeBlocked(): Error | undefined {
+    if (this.#error !== undefined) return this.#error;
+    if (this.#destroyed || this.#ended) return new ChannelClosedError(this.description);
+    return undefined;
+  }
+
+  #settleDrain(err: Error | undefined): void {
+    const d = this.#drain;
+    if (d === undefined) return;
+    this.#drain = undefined;
+    if (err === undefined) d.resolve();
+    else d.reject(err);
+  }
+
+  #waitDrain(): Promise<void> {
+    if (this.#drain === undefined) {
+      let resolve!: () => void;
+      let reject!: (e: Error) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.#drain = { promise, resolve, reject };
+    }
+    return this.#drain.promise;
+  }
+
+  write(data: Uint8Array): Promise<void> {
+    const blocked = this.#writeBlocked();
+    if (blocked !== undefined) return Promise.reject(blocked);
+    if (!(data instanceof Uint8Array)) return Promise.reject(new SwitchboardError('EINVAL', 'write() takes a Uint8Array'));
+    if (data.byteLength === 0) return RESOLVED;
+    return this.#socket.write(data) ? RESOLVED : this.#waitDrain();
+  }
+
+  writev(chunks: readonly Uint8Array[]): Promise<void> {
+    const blocked = this.#writeBlocked();
+    if (blocked !== undefined) return Promise.reject(blocked);
+    const s = this.#socket;
+    s.cork();
+    let ok = true;
+    for (const c of chunks) if (c.byteLength > 0) ok = s.write(c);
+    s.uncork();
+    return ok && s.writableLength < s.writableHighWaterMark ? RESOLVED : this.#waitDrain();
+  }
+
+  end(): Promise<void> {
+    if (this.#ended || this.#destroyed) return RESOLVED;
+    this.#ended = true;
+    if (!this.#socket.writable) return RESOLVED;
+    return new Promise<void>((resolve) => {
+      this.#socket.end(() => resolve());
+      // 'finish' may never come if the socket dies first
+      void this.closed.then(resolve);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#destroyed) return;
+    if (!this.#ended && this.#socket.writable && this.#error === undefined) {
+      await this.end();
+    }
+    this.#socket.destroy();
+    await this.closed;
+  }
+
+  destroy(err?: Error): void {
+    if (this.#destroyed) return;
+    if (err !== undefined && this.#error === undefined) this.#error = fromSystemError(err, this.description);
+    this.#socket.destroy();
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * XdrWriter: a chainable, growable big-endian writer in 4-byte units (RFC 4506
+ * section 3). Every method asserts the value fits its XDR type before it
+ * writes anything, so a failed write leaves the buffer unchanged.
+ */
+import { XdrValueError } from './xdr-errors.js';
+
+const MAX_U32 = 0xffff_ffff;
+const MIN_HYPER = -(1n << 63n);
+const MAX_HYPER = (1n << 63n) - 1n;
+const MAX_UHYPER = (1n << 64n) - 1n;
+const encoder = new TextEncoder();
+
+export function assertInt32(v: number, what = 'int'): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < -0x8000_0000 || v > 0x7fff_ffff) {
+    throw new XdrValueError(`${what} must be an integer in [-2^31, 2^31-1], got ${String(v)}`);
+  }
+}
+
+export function assertUint32(v: number, what = 'unsigned int'): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_U32) {
+    throw new XdrValueError(`${what} must be an integer in [0, 2^32-1], got ${String(v)}`);
+  }
+}
+
+function pad(n: number): number {
+  return (4 - (n & 3)) & 3;
+}
+
+export class XdrWriter {
+  private buf: Uint8Array;
+  private view: DataView;
+  private pos = 0;
+  private readonly initialSize: number;
+
+  constructor(initialSize = 256) {
+    this.initialSize = Math.max(16, initialSize);
+    this.buf = new Uint8Array(this.initialSize);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  /** Bytes written so far. */
+  get length(): number {
+    return this.pos;
+  }
+
+  private ensure(n: number): void {
+    const need = this.pos + n;
+    if (need <= this.buf.length) return;
+    let size = Math.max(this.buf.length * 2, this.initialSize);
+    while (size < need) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  int(v: number): this {
+    assertInt32(v);
+    this.ensure(4);
+    this.view.setInt32(this.pos, v);
+    this.pos += 4;
+    return this;
+  }
+
+  uint(v: number): this {
+    assertUint32(v);
+    this.ensure(4);
+    this.view.setUint32(this.pos, v);
+    this.pos += 4;
+    return this;
+  }
+
+  /** An enum is encoded as an int; the codec checks membership. */
+  enum(v: number): this {
+    return this.int(v);
+  }
+
+  bool(v: boolean): this {
+    if (typeof v !== 'boolean') throw new XdrValueError(`bool must be true or false, got ${String(v)}`);
+    return this.int(v ? 1 : 0);
+  }
+
+  hyper(v: bigint): this {
+    if (typeof v !== 'bigint' || v < MIN_HYPER || v > MAX_HYPER) {
+      throw new XdrValueError(`hyper must be a bigint in [-2^63, 2^63-1], got ${String(v)}`);
+    }
+    this.ensure(8);
+    this.view.setBigInt64(this.pos, v);
+    this.pos += 8;
+    return this;
+  }
+
+  uhyper(v: bigint): this {
+    if (typeof v !== 'bigint' || v < 0n || v > MAX_UHYPER) {
+      throw new XdrValueError(`unsigned hyper must be a bigint in [0, 2^64-1], got ${String(v)}`);
+    }
+    this.ensure(8);
+    this.view.setBigUint64(this.pos, v);
+    this.pos += 8;
+    return this;
+  }
+
+  float(v: number): this {
+    if (typeof v !== 'number') throw new XdrValueError(`float must be a number, got ${typeof v}`);
+    this.ensure(4);
+    this.view.setFloat32(this.pos, v);
+    this.pos += 4;
+    return this;
+  }
+
+  double(v: number): this {
+    if (typeof v !== 'number') throw new XdrValueError(`double must be a number, got ${typeof v}`);
+    this.ensure(8);
+    this.view.setFloat64(this.pos, v);
+    this.pos += 8;
+    return this;
+  }
+
+  /** Fixed-length opaque[n]: exactly n bytes, zero padded to a multiple of 4. */
+  opaqueFixed(data: Uint8Array, n: number): this {
+    if (!(data instanceof Uint8Array)) throw new XdrValueError('opaque must be a Uint8Array');
+    if (data.length !== n) throw new XdrValueError(`opaque[${n}] needs exactly ${n} bytes, got ${data.length}`);
+    this.bytes(data);
+    return this;
+  }
+
+  /** Variable-length opaque<max>: length, bytes, zero padding. */
+  opaque(data: Uint8Array, max = MAX_U32): this {
+    if (!(data instanceof Uint8Array)) throw new XdrValueError('opaque must be a Uint8Array');
+    if (data.length > max) throw new XdrValueError(`opaque<${max}> got ${data.length} bytes`);
+    this.ensure(4 + data.length + 3);
+    this.view.setUint32(this.pos, data.length);
+    this.pos += 4;
+    this.bytes(data);
+    return this;
+  }
+
+  /** string<max>: UTF-8 bytes with a length prefix; the bound counts bytes. */
+  string(s: string, max = MAX_U32): this {
+    if (typeof s !== 'string') throw new XdrValueError(`string must be a string, got ${typeof s}`);
+    // Worst case 3 bytes per UTF-16 unit; encodeInto writes in place, no temporary.
+    this.ensure(4 + s.length * 3 + 3);
+    const { written } = encoder.encodeInto(s, this.buf.subarray(this.pos + 4));
+    if (written > max) throw new XdrValueError(`string<${max}> got ${written} bytes`);
+    this.view.setUint32(this.pos, written);
+    const end = this.pos + 4 + written;
+    const p = pad(written);
+    for (let i = 0; i < p; i++) this.buf[end + i] = 0;
+    this.pos = end + p;
+    return this;
+  }
+
+  /** Raw bytes followed by zero padding to a multiple of 4 (the body of opaque). */
+  private bytes(data: Uint8Array): void {
+    const p = pad(data.length);
+    this.ensure(data.length + p);
+    this.buf.set(data, this.pos);
+    this.pos += data.length;
+    for (let i = 0; i < p; i++) this.buf[this.pos++] = 0;
+  }
+
+  /** Bytes that are already XDR (a multiple of 4 long), copied as they are. */
+  raw(data: Uint8Array): this {
+    if ((data.length & 3) !== 0) throw new XdrValueError(`raw XDR must be a multiple of 4 bytes, got ${data.length}`);
+    this.ensure(data.length);
+    this.buf.set(data, this.pos);
+    this.pos += data.length;
+    return this;
+  }
+
+  /** Overwrite an unsigned int written earlier (e.g. a record mark reserved at offset 0). */
+  setUintAt(offset: number, v: number): this {
+    assertUint32(v);
+    if (offset < 0 || offset + 4 > this.pos) throw new XdrValueError(`offset ${offset} is outside the ${this.pos} bytes written`);
+    this.view.setUint32(offset, v);
+    return this;
+  }
+
+  /**
+   * The bytes written. The writer then starts over with a fresh buffer, so
+   * the returned array is never overwritten by later writes.
+   */
+  finish(): Uint8Array {
+    const out = this.buf.subarray(0, this.pos);
+    this.buf = new Uint8Array(this.initialSize);
+    this.view = new DataView(this.buf.buffer);
+    this.pos = 0;
+    return out;
+  }
+}
