@@ -1,0 +1,401 @@
+/**
+ * A communicator: N ranks that exchange discrete messages (seed 12.2.2).
+ * `send(to, msg)` and `receive({ from, buffer })` with a "don't care" sender
+ * and tag; a receive buffer limits what is stored and longer messages are
+ * truncated (the status says so); without a buffer any size arrives whole.
+ * Collectives (collectives.ts) run on a second, hidden context of the same
+ * ranks so they never match user messages.
+ */
+import { ArgumentError, SwitchboardError } from '../errors.js';
+import { ANY, type Engine, type Msg, type WaitOptions } from './engine.js';
+import { MessageTooLargeError } from './errors.js';
+import { Request } from './request.js';
+import {
+  KIND_BYTES,
+  KIND_TYPED,
+  KIND_VALUE,
+  bytesOf,
+  decodePayload,
+  encodePayload,
+  type Encoded,
+} from './payload.js';
+import * as coll from './collectives.js';
+import type { Op } from './ops.js';
+import type { TypedArray } from './payload.js';
+
+export { ANY };
+
+/** Largest tag a user may send (tags travel as signed 32-bit integers). */
+export const MAX_TAG = 0x7fffffff;
+
+export interface CommunicatorOptions {
+  /** Messages larger than this are refused with MessageTooLargeError (default 256 MiB). */
+  maxMessageSize?: number | undefined;
+  /** Default limit for every blocking operation, in ms (default: none; a lost rank still fails them). */
+  timeoutMs?: number | undefined;
+  /** Typed allreduce switches from recursive doubling to the ring algorithm at this many bytes (default 64 KiB). */
+  allreduceRingBytes?: number | undefined;
+  /** Typed bcast switches from the binomial tree to scatter + ring allgather at this many bytes (default 512 KiB). */
+  bcastLargeBytes?: number | undefined;
+}
+
+export interface OpOptions {
+  timeoutMs?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface SendOptions extends OpOptions {
+  tag?: number | undefined;
+  /**
+   * Hand the data's buffer over instead of copying it where the transport can
+   * (worker threads): the array is detached from the sender afterwards.
+   */
+  transfer?: boolean | undefined;
+}
+
+export interface ReceiveOptions extends OpOptions {
+  /** A rank, or ANY (default). */
+  from?: number | undefined;
+  /** A tag, or ANY (default). */
+  tag?: number | undefined;
+  /** Store the message here; a longer message is truncated to the buffer's size. */
+  buffer?: ArrayBufferView | undefined;
+}
+
+export type DataKind = 'bytes' | 'typed' | 'value';
+
+export interface Status<T = unknown> {
+  source: number;
+  tag: number;
+  /** The size of the message as sent, in bytes. */
+  size: number;
+  /** True when the message was longer than the receive buffer and its tail was dropped. */
+  truncated: boolean;
+  /**
+   * Without a buffer: what was sent (Uint8Array, the same typed array type,
+   * or the structured value). With a buffer: a view of the buffer (same type)
+   * over the bytes stored.
+   */
+  data: T;
+}
+
+export interface ProbeStatus {
+  source: number;
+  tag: number;
+  size: number;
+  kind: DataKind;
+}
+
+const KIND_NAMES: readonly DataKind[] = ['bytes', 'typed', 'value'];
+
+/** Internal tags on the collective context. */
+export const CollTag = {
+  Barrier: 1,
+  Bcast: 2,
+  BcastScatter: 3,
+  BcastRing: 4,
+  Scatter: 5,
+  Gather: 6,
+  Allgather: 7,
+  Reduce: 8,
+  Allreduce: 9,
+  ReduceScatter: 10,
+  AllgatherRing: 11,
+  Alltoall: 12,
+  Scatterv: 13,
+  Gatherv: 14,
+  ReduceForward: 15,
+} as const;
+export type CollTag = (typeof CollTag)[keyof typeof CollTag];
+
+function checkView(buffer: unknown): asserts buffer is ArrayBufferView {
+  if (!ArrayBuffer.isView(buffer)) {
+    throw new ArgumentError(`receive buffer must be a Uint8Array, typed array, Buffer or DataView, got ${buffer === null ? 'null' : typeof buffer}`);
+  }
+}
+
+/** A view of the same type as `buffer` over its first `bytes` bytes. */
+function viewLike(buffer: ArrayBufferView, bytes: number): ArrayBufferView {
+  if (buffer instanceof DataView) return new DataView(buffer.buffer, buffer.byteOffset, bytes);
+  const t = buffer as TypedArray;
+  return t.subarray(0, Math.floor(bytes / t.BYTES_PER_ELEMENT));
+}
+
+export class Communicator {
+  readonly rank: number;
+  readonly size: number;
+  /** World rank of each rank of this communicator. */
+  readonly group: readonly number[];
+  /** Context id of point-to-point traffic (collectives use ctx + 1). */
+  readonly ctx: number;
+  readonly options: Readonly<Required<{ [K in keyof CommunicatorOptions]: number }>>;
+  /** @internal */
+  readonly engine: Engine;
+  private readonly local: Map<number, number>;
+  private closed = false;
+
+  /** @internal: use init(), runThreads() or split(). */
+  constructor(engine: Engine, group: readonly number[], ctx: number, options: CommunicatorOptions = {}) {
+    this.engine = engine;
+    this.group = group;
+    this.ctx = ctx;
+    this.size = group.length;
+    this.local = new Map(group.map((w, i) => [w, i]));
+    const me = this.local.get(engine.rank);
+    if (me === undefined) throw new ArgumentError('this rank is not in the group');
+    this.rank = me;
+    this.options = {
+      maxMessageSize: options.maxMessageSize ?? 256 * 1024 * 1024,
+      timeoutMs: options.timeoutMs ?? 0,
+      allreduceRingBytes: options.allreduceRingBytes ?? 64 * 1024,
+      bcastLargeBytes: options.bcastLargeBytes ?? 512 * 1024,
+    };
+    const isMember = (w: number): boolean => this.local.has(w);
+    engine.registerContext(ctx, isMember);
+    engine.registerContext(ctx + 1, isMember);
+  }
+
+  /** What carries the messages: 'port' (worker threads), 'unix', 'tcp', 'ring', 'self'. */
+  get transport(): string {
+    return this.engine.link.kind;
+  }
+
+  private checkOpen(): void {
+    if (this.closed || this.engine.isClosed) throw new SwitchboardError('ECLOSED', 'the communicator is closed');
+  }
+
+  private checkRank(r: unknown, what: string): number {
+    if (typeof r !== 'number' || !Number.isInteger(r) || r < 0 || r >= this.size) {
+      throw new ArgumentError(`${what} ${String(r)} is not a rank of this communicator (0..${this.size - 1})`);
+    }
+    return r;
+  }
+
+  private checkTag(t: unknown, allowAny: boolean): number {
+    if (allowAny && t === ANY) return ANY;
+    if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t > MAX_TAG) {
+      throw new ArgumentError(`tag ${String(t)} must be an integer from 0 to ${MAX_TAG}${allowAny ? ' or ANY' : ''}`);
+    }
+    return t;
+  }
+
+  /** @internal */
+  waitOpts(o: OpOptions | undefined): WaitOptions {
+    const t = o?.timeoutMs ?? this.options.timeoutMs;
+    return { timeoutMs: t > 0 ? t : undefined, signal: o?.signal };
+  }
+
+  /** @internal: world rank of a local rank. */
+  world(r: number): number {
+    return this.group[r] as number;
+  }
+
+  private checkSize(n: number): void {
+    if (n > this.options.maxMessageSize) {
+      throw new MessageTooLargeError(`message of ${n} bytes exceeds the maximum of ${this.options.maxMessageSize} bytes`);
+    }
+  }
+
+  /**
+   * Send `data` to rank `to`. Uint8Array/Buffer/DataView travel as bytes, other
+   * typed arrays as themselves, anything else as a v8-serialized value.
+   * Resolves when the transport has taken the message (the buffer may be reused).
+   */
+  send(to: number, data: unknown, options: SendOptions = {}): Promise<void> {
+    try {
+      this.checkOpen();
+      this.checkRank(to, 'destination');
+      const tag = this.checkTag(options.tag ?? 0, false);
+      const enc = encodePayload(data);
+      this.checkSize(enc.bytes.byteLength);
+      return this.engine.send(this.world(to), { ctx: this.ctx, tag, kind: enc.kind, dtype: enc.dtype, bytes: enc.bytes }, options.transfer === true || enc.kind === KIND_VALUE);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  isend(to: number, data: unknown, options: SendOptions = {}): Request<void> {
+    return new Request(this.send(to, data, options));
+  }
+
+  private status(m: Msg, buffer: ArrayBufferView | undefined): Status {
+    const source = this.local.get(m.src) ?? -1;
+    const size = m.bytes.byteLength;
+    if (buffer === undefined) return { source, tag: m.tag, size, truncated: false, data: decodePayload(m.kind, m.dtype, m.bytes) };
+    if (m.kind === KIND_VALUE) {
+      throw new ArgumentError(`the message from rank ${source} (tag ${m.tag}) is a structured value; receive it without a buffer`);
+    }
+    const target = bytesOf(buffer);
+    const n = Math.min(size, target.byteLength);
+    target.set(n === size ? m.bytes : m.bytes.subarray(0, n));
+    return { source, tag: m.tag, size, truncated: size > target.byteLength, data: viewLike(buffer, n) };
+  }
+
+  /** Receive one message matching `from` and `tag` (both default to ANY). */
+  async receive<T = unknown>(options: ReceiveOptions = {}): Promise<Status<T>> {
+    this.checkOpen();
+    const from = options.from === undefined || options.from === ANY ? ANY : this.checkRank(options.from, 'source');
+    const tag = this.checkTag(options.tag ?? ANY, true);
+    if (options.buffer !== undefined) checkView(options.buffer);
+    const m = await this.engine.wait(this.ctx, from === ANY ? ANY : this.world(from), tag, true, this.waitOpts(options));
+    return this.status(m, options.buffer) as Status<T>;
+  }
+
+  irecv<T = unknown>(options: ReceiveOptions = {}): Request<Status<T>> {
+    return new Request(this.receive<T>(options));
+  }
+
+  /** Send to one rank and receive from another at once (neighbour exchange without deadlock). */
+  async sendrecv<T = unknown>(to: number, data: unknown, options: ReceiveOptions & { sendTag?: number | undefined; transfer?: boolean | undefined } = {}): Promise<Status<T>> {
+    const r = this.receive<T>(options);
+    const s = this.send(to, data, { tag: options.sendTag ?? 0, transfer: options.transfer, timeoutMs: options.timeoutMs, signal: options.signal });
+    const [st] = await Promise.all([r, s]);
+    return st;
+  }
+
+  private probeStatus(m: Msg): ProbeStatus {
+    return { source: this.local.get(m.src) ?? -1, tag: m.tag, size: m.bytes.byteLength, kind: KIND_NAMES[m.kind] ?? 'bytes' };
+  }
+
+  /** Wait until a matching message is there and describe it without receiving it. */
+  async probe(options: Omit<ReceiveOptions, 'buffer'> = {}): Promise<ProbeStatus> {
+    this.checkOpen();
+    const from = options.from === undefined || options.from === ANY ? ANY : this.checkRank(options.from, 'source');
+    const tag = this.checkTag(options.tag ?? ANY, true);
+    const m = await this.engine.wait(this.ctx, from === ANY ? ANY : this.world(from), tag, false, this.waitOpts(options));
+    return this.probeStatus(m);
+  }
+
+  /** Describe a matching message if one is already there; undefined otherwise. */
+  iprobe(options: Omit<ReceiveOptions, 'buffer' | 'timeoutMs' | 'signal'> = {}): ProbeStatus | undefined {
+    this.checkOpen();
+    const from = options.from === undefined || options.from === ANY ? ANY : this.checkRank(options.from, 'source');
+    const tag = this.checkTag(options.tag ?? ANY, true);
+    const m = this.engine.peek(this.ctx, from === ANY ? ANY : this.world(from), tag, false);
+    return m === undefined ? undefined : this.probeStatus(m);
+  }
+
+  // ---- collective plumbing (internal) ----
+
+  /** @internal: send on the collective context. */
+  csend(to: number, enc: Encoded, tag: CollTag, owned = false): Promise<void> {
+    this.checkSize(enc.bytes.byteLength);
+    return this.engine.send(this.world(to), { ctx: this.ctx + 1, tag, kind: enc.kind, dtype: enc.dtype, bytes: enc.bytes }, owned);
+  }
+
+  /** @internal: receive on the collective context (tag ANY allowed). */
+  crecv(from: number, tag: CollTag | typeof ANY, o: OpOptions | undefined): Promise<Msg> {
+    return this.engine.wait(this.ctx + 1, this.world(from), tag, true, this.waitOpts(o));
+  }
+
+  // ---- collectives ----
+
+  /** Wait until every rank has called barrier (dissemination algorithm, ceil(log2 N) rounds). */
+  barrier(options?: OpOptions): Promise<void> {
+    this.checkOpen();
+    return coll.barrier(this, options);
+  }
+
+  /**
+   * Broadcast from `root`. Typed arrays follow MPI: every rank passes an array
+   * of the same length and it is filled in place (binomial tree; scatter + ring
+   * allgather for large arrays). Values: non-roots pass undefined.
+   */
+  bcast<T>(data: T, options: OpOptions & { root?: number | undefined } = {}): Promise<T> {
+    this.checkOpen();
+    return coll.bcast(this, data, this.checkRank(options.root ?? 0, 'root'), options);
+  }
+
+  /**
+   * Root passes a typed array of N*k elements (each rank gets k, binomial
+   * tree) or an array of N values (each rank gets one); others pass undefined.
+   */
+  scatter<T extends TypedArray>(data: T | undefined, options?: OpOptions & { root?: number | undefined }): Promise<T>;
+  scatter<V>(data: readonly V[] | undefined, options?: OpOptions & { root?: number | undefined }): Promise<V>;
+  scatter(data: unknown, options: OpOptions & { root?: number | undefined } = {}): Promise<unknown> {
+    this.checkOpen();
+    return coll.scatter(this, data, this.checkRank(options.root ?? 0, 'root'), options);
+  }
+
+  /** Root passes a typed array and per-rank element counts (and optional displacements). */
+  scatterv<T extends TypedArray>(data: T | undefined, options: OpOptions & { root?: number | undefined; counts?: readonly number[] | undefined; displs?: readonly number[] | undefined }): Promise<T> {
+    this.checkOpen();
+    return coll.scatterv(this, data, this.checkRank(options.root ?? 0, 'root'), options.counts, options.displs, options) as Promise<T>;
+  }
+
+  /** Every rank's data at root: typed arrays of equal length concatenated in rank order (binomial tree), or an array of values. Others get undefined. */
+  gather<T extends TypedArray>(data: T, options?: OpOptions & { root?: number | undefined }): Promise<T | undefined>;
+  gather<V>(data: V, options?: OpOptions & { root?: number | undefined }): Promise<V[] | undefined>;
+  gather(data: unknown, options: OpOptions & { root?: number | undefined } = {}): Promise<unknown> {
+    this.checkOpen();
+    return coll.gather(this, data, this.checkRank(options.root ?? 0, 'root'), options);
+  }
+
+  /** Typed arrays of any length per rank, concatenated at root with the counts. */
+  gatherv<T extends TypedArray>(data: T, options: OpOptions & { root?: number | undefined } = {}): Promise<{ data: T; counts: number[]; displs: number[] } | undefined> {
+    this.checkOpen();
+    return coll.gatherv(this, data, this.checkRank(options.root ?? 0, 'root'), options) as Promise<{ data: T; counts: number[]; displs: number[] } | undefined>;
+  }
+
+  /** gather to everyone (recursive doubling for small power-of-two groups, ring otherwise). */
+  allgather<T extends TypedArray>(data: T, options?: OpOptions): Promise<T>;
+  allgather<V>(data: V, options?: OpOptions): Promise<V[]>;
+  allgather(data: unknown, options: OpOptions = {}): Promise<unknown> {
+    this.checkOpen();
+    return coll.allgather(this, data, options);
+  }
+
+  /** Reduce typed arrays of equal length element-wise to root (binomial tree). Others get undefined. */
+  reduce<T extends TypedArray>(data: T, op: Op<T>, options: OpOptions & { root?: number | undefined } = {}): Promise<T | undefined> {
+    this.checkOpen();
+    return coll.reduce(this, data, op as Op, this.checkRank(options.root ?? 0, 'root'), options) as Promise<T | undefined>;
+  }
+
+  /** Reduce to every rank (recursive doubling for small, ring reduce-scatter + allgather for large). */
+  allreduce<T extends TypedArray>(data: T, op: Op<T>, options: OpOptions = {}): Promise<T> {
+    this.checkOpen();
+    return coll.allreduce(this, data, op as Op, options) as Promise<T>;
+  }
+
+  /** Block i of each rank's data goes to rank i: typed arrays of N*k elements, or arrays of N values. */
+  alltoall<T extends TypedArray>(data: T, options?: OpOptions): Promise<T>;
+  alltoall<V>(data: readonly V[], options?: OpOptions): Promise<V[]>;
+  alltoall(data: unknown, options: OpOptions = {}): Promise<unknown> {
+    this.checkOpen();
+    return coll.alltoall(this, data, options);
+  }
+
+  /**
+   * Collective: ranks with the same `color` form a new communicator, ordered by
+   * `key` then by rank here. A negative color leaves this rank out (undefined).
+   */
+  split(color: number, key = this.rank, options: OpOptions = {}): Promise<Communicator | undefined> {
+    this.checkOpen();
+    if (!Number.isInteger(color) || color > MAX_TAG) throw new ArgumentError(`split color must be an integer up to ${MAX_TAG}, or negative to opt out`);
+    if (!Number.isInteger(key)) throw new ArgumentError('split key must be an integer');
+    return coll.split(this, color, key, options);
+  }
+
+  /** A copy of this communicator with its own contexts (collective). */
+  async dup(options: OpOptions = {}): Promise<Communicator> {
+    return (await this.split(0, this.rank, options)) as Communicator;
+  }
+
+  /** @internal */
+  derive(group: readonly number[], ctx: number): Communicator {
+    return new Communicator(this.engine, group, ctx, this.options);
+  }
+
+  /**
+   * Closing the world communicator finalizes the rank: peers are told (so
+   * their receives from it fail at once instead of waiting) and connections
+   * close. Closing a derived communicator only stops its use here.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ctx === 0) await this.engine.close();
+  }
+}
+
+export { KIND_BYTES, KIND_TYPED, KIND_VALUE };

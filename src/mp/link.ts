@@ -1,0 +1,52 @@
+/**
+ * The small interface every transport under a communicator implements: send
+ * one message to a rank, deliver messages from any rank, report ranks that are
+ * gone. Worker MessagePorts, Unix and TCP sockets and shared-memory rings
+ * each plug in behind it; the matching engine and the collectives never know
+ * which one carries their bytes.
+ */
+import type { PeerLostError } from './errors.js';
+
+/** One message as the links carry it. Ranks here are world ranks. */
+export interface Envelope {
+  /** Communicator context id (even: point to point, odd: collectives). */
+  ctx: number;
+  tag: number;
+  /** Payload kind (payload.ts), or KIND_BYE for the orderly goodbye. */
+  kind: number;
+  dtype: number;
+  bytes: Uint8Array;
+}
+
+/** Sent by a rank closing its communicator in order, so peers can tell finalize from death. */
+export const KIND_BYE = 255;
+
+export interface LinkHandlers {
+  message(from: number, env: Envelope): void;
+  /** The rank is unreachable from now on (died, or said goodbye). */
+  lost(rank: number, err: PeerLostError): void;
+}
+
+export interface Link {
+  /** 'port' | 'unix' | 'tcp' | 'ring' | ... : what carries the bytes, for descriptions and benchmarks. */
+  readonly kind: string;
+  readonly rank: number;
+  readonly size: number;
+  /**
+   * Largest single message the link carries whole; larger ones are
+   * fragmented by the link itself (Infinity where the transport has no limit).
+   */
+  readonly maxFragment: number;
+  /**
+   * Send one message. `owned` says the link may take the bytes' buffer (transfer
+   * it to another thread); otherwise it must copy or finish with them before
+   * the returned promise settles. Messages to one rank arrive in send order.
+   */
+  send(to: number, env: Envelope, owned: boolean): Promise<void> | void;
+  /** Begin delivering; called once by the engine. */
+  start(handlers: LinkHandlers): void;
+  /** Keep the process alive (true) while operations are pending, or let it exit (false). */
+  setActive(active: boolean): void;
+  /** Flush what was sent and release every connection. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,194 @@
+/**
+ * The name-service wire format: length-prefixed, versioned frames.
+ *
+ *   0      4      5        6      7       8      12
+ *   +------+------+--------+------+-------+------+-----------------+
+ *   | len  | 'N'  | version| type | flags |  id  | JSON payload    |
+ *   +------+------+--------+------+-------+------+-----------------+
+ *   len: u32 big-endian, bytes after itself (8 + payload), at most maxFrameSize
+ *   type: 1 request, 2 response, 3 error, 4 event; flags: 0
+ *   id: u32 big-endian; replies carry their request's id; events the watch id
+ *
+ * Pure: no I/O, no Node types. The decoder checks the length against the
+ * maximum before buffering anything, and never allocates from an unchecked
+ * length. Anything malformed throws ProtocolError (EPROTO, EMSGSIZE, EVERSION).
+ */
+import { ProtocolError } from '../errors.js';
+
+export const PROTOCOL_VERSION = 1;
+export const FRAME_MAGIC = 0x4e; // 'N'
+export const FRAME_HEADER_SIZE = 12; // length word + 8 header bytes
+const HEADER_AFTER_LENGTH = 8;
+/** What a server accepts from a client unless configured otherwise. */
+export const DEFAULT_MAX_REQUEST_FRAME = 64 * 1024;
+/** What a client accepts from a server (list replies can be long). */
+export const DEFAULT_MAX_REPLY_FRAME = 64 * 1024 * 1024;
+
+export const FrameType = { request: 1, response: 2, error: 3, event: 4 } as const;
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+const FRAME_TYPES: ReadonlySet<number> = new Set(Object.values(FrameType));
+
+export interface Frame {
+  type: FrameType;
+  id: number;
+  payload: unknown;
+  version?: number;
+}
+
+const utf8enc = new TextEncoder();
+const utf8dec = new TextDecoder('utf-8', { fatal: true });
+
+function assertU32(v: number, what: string): void {
+  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new ProtocolError(`${what} must be a u32, got ${v}`);
+}
+
+/** Encode one frame. Throws EMSGSIZE if it exceeds `maxFrameSize`. */
+export function encodeFrame(frame: Frame, maxFrameSize = DEFAULT_MAX_REPLY_FRAME): Uint8Array {
+  assertU32(frame.id, 'frame id');
+  if (!FRAME_TYPES.has(frame.type)) throw new ProtocolError(`unknown frame type ${frame.type}`);
+  const json = JSON.stringify(frame.payload ?? null);
+  const body = utf8enc.encode(json);
+  const len = HEADER_AFTER_LENGTH + body.length;
+  if (len > maxFrameSize) {
+    throw new ProtocolError(`frame of ${len} bytes exceeds the maximum of ${maxFrameSize}`, { code: 'EMSGSIZE' });
+  }
+  const out = new Uint8Array(4 + len);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, len);
+  out[4] = FRAME_MAGIC;
+  out[5] = frame.version ?? PROTOCOL_VERSION;
+  out[6] = frame.type;
+  out[7] = 0;
+  dv.setUint32(8, frame.id);
+  out.set(body, FRAME_HEADER_SIZE);
+  return out;
+}
+
+/**
+ * Decode the bytes after the length word (header + payload) of one frame.
+ * `versions` lists the versions this side speaks.
+ */
+export function decodeFrameBody(body: Uint8Array, versions: readonly number[] = [PROTOCOL_VERSION]): Frame {
+  if (body.length < HEADER_AFTER_LENGTH) throw new ProtocolError(`frame of ${body.length} bytes is shorter than its ${HEADER_AFTER_LENGTH}-byte header`);
+  if (body[0] !== FRAME_MAGIC) throw new ProtocolError(`bad frame magic 0x${(body[0] ?? 0).toString(16)} (not a name-service client?)`);
+  const version = body[1] ?? 0;
+  if (!versions.includes(version)) {
+    throw new ProtocolError(`protocol version ${version} is not supported (this side speaks ${versions.join(', ')})`, { code: 'EVERSION' });
+  }
+  const type = body[2] ?? 0;
+  if (!FRAME_TYPES.has(type)) throw new ProtocolError(`unknown frame type ${type}`);
+  if (body[3] !== 0) throw new ProtocolError(`reserved flags must be 0, got ${body[3]}`);
+  const id = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint32(4);
+  let text: string;
+  try {
+    text = utf8dec.decode(body.subarray(HEADER_AFTER_LENGTH));
+  } catch (err) {
+    throw new ProtocolError('frame payload is not valid UTF-8', { cause: err });
+  }
+  let payload: unknown;
+  try {
+    payload = JSON.parse(text);
+  } catch (err) {
+    throw new ProtocolError(`frame payload is not JSON: ${(err as Error).message}`, { cause: err });
+  }
+  return { type: type as FrameType, id, payload, version };
+}
+
+/**
+ * Splits a byte stream into frames. push(chunk) returns the frames completed
+ * by it and keeps a partial frame for the next call. After it throws, the
+ * stream is unusable (framing is lost): close the connection.
+ */
+export class FrameDecoder {
+  private chunks: Uint8Array[] = [];
+  private buffered = 0;
+  private need = -1; // body length of the frame in progress, -1 while reading its length word
+  private failed: ProtocolError | undefined;
+
+  constructor(
+    readonly maxFrameSize = DEFAULT_MAX_REQUEST_FRAME,
+    readonly versions: readonly number[] = [PROTOCOL_VERSION],
+  ) {}
+
+  /** Bytes held for a frame not yet complete. */
+  get pending(): number {
+    return this.buffered;
+  }
+
+  push(chunk: Uint8Array): Frame[] {
+    if (this.failed) throw this.failed;
+    const out: Frame[] = [];
+    if (chunk.length > 0) {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+    }
+    try {
+      for (;;) {
+        if (this.need < 0) {
+          if (this.buffered < 4) break;
+          const word = this.take(4);
+          const len = new DataView(word.buffer, word.byteOffset, 4).getUint32(0);
+          if (len > this.maxFrameSize) {
+            throw new ProtocolError(`frame of ${len} bytes exceeds the maximum of ${this.maxFrameSize}`, { code: 'EMSGSIZE' });
+          }
+          if (len < HEADER_AFTER_LENGTH) throw new ProtocolError(`frame length ${len} is shorter than the ${HEADER_AFTER_LENGTH}-byte header`);
+          this.need = len;
+        }
+        // Check the header as soon as it is here, so garbage fails before a long wait.
+        if (this.buffered >= 1 && this.peekByte(0) !== FRAME_MAGIC) {
+          throw new ProtocolError(`bad frame magic 0x${this.peekByte(0).toString(16)} (not a name-service client?)`);
+        }
+        if (this.buffered < this.need) break;
+        const body = this.take(this.need);
+        this.need = -1;
+        out.push(decodeFrameBody(body, this.versions));
+      }
+    } catch (err) {
+      this.failed = err instanceof ProtocolError ? err : new ProtocolError(String(err), { cause: err });
+      this.chunks = [];
+      this.buffered = 0;
+      throw this.failed;
+    }
+    return out;
+  }
+
+  /** Throws if the stream ended inside a frame. */
+  end(): void {
+    if (this.failed) throw this.failed;
+    if (this.buffered > 0 || this.need >= 0) {
+      throw new ProtocolError(`stream ended inside a frame (${this.buffered} of ${this.need < 0 ? 4 : this.need} bytes)`);
+    }
+  }
+
+  private peekByte(i: number): number {
+    let off = i;
+    for (const c of this.chunks) {
+      if (off < c.length) return c[off] ?? 0;
+      off -= c.length;
+    }
+    return 0;
+  }
+
+  private take(n: number): Uint8Array {
+    const first = this.chunks[0];
+    if (first !== undefined && first.length >= n) {
+      const out = first.subarray(0, n);
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      this.buffered -= n;
+      return out;
+    }
+    const out = new Uint8Array(n);
+    let off = 0;
+    while (off < n) {
+      const c = this.chunks[0] as Uint8Array;
+      const k = Math.min(c.length, n - off);
+      out.set(c.subarray(0, k), off);
+      off += k;
+      if (k === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(k);
+    }
+    this.buffered -= n;
+    return out;
+  }
+}

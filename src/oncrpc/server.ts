@@ -1,0 +1,418 @@
+/**
+ * The ONC RPC server (RFC 5531): several programs and versions on one
+ * server, listening on any mix of TCP, Unix stream sockets (record marking)
+ * and UDP (one message per datagram). Procedures may be async; calls on one
+ * connection run concurrently and replies go out as they are ready. NULL
+ * (procedure 0) of every registered version always answers. UDP calls go
+ * through a duplicate request cache.
+ */
+import { ArgumentError, SwitchboardError } from '../errors.js';
+import {
+  bindUdp,
+  formatAddress,
+  listen,
+  toAddress,
+  type Address,
+  type AddressLike,
+  type Channel,
+  type DatagramEndpoint,
+  type Listener,
+} from '../transport/index.js';
+import { RecordMarkingDecoder, XdrReader, XdrWriter, XdrError, decodeFrom, type XdrCodec } from '../wire/index.js';
+import { AuthError, GarbageArgsError, ProcUnavailError, ProgMismatchError, ProgUnavailError, RpcError } from './rpc-errors.js';
+import { DuplicateRequestCache, argsChecksum } from './duplicate-cache.js';
+import { RpcbindClient } from './rpcbind-client.js';
+import { toUniversalAddress } from './universal-address.js';
+import {
+  AUTH_NONE,
+  AcceptStat,
+  AuthFlavor,
+  AuthStat,
+  MsgType,
+  RPC_VERSION,
+  decodeAuthSys,
+  readCallBody,
+  readMessageStart,
+  writeAcceptedReply,
+  writeAuthErrorReply,
+  writeRpcMismatchReply,
+  type AuthSysParams,
+  type OpaqueAuth,
+} from './rpc-message.js';
+
+/** Return this from a procedure to send no reply (batched calls). */
+export const NO_REPLY: unique symbol = Symbol('NO_REPLY');
+
+export interface RpcCallContext {
+  xid: number;
+  prog: number;
+  vers: number;
+  proc: number;
+  transport: 'tcp' | 'unix' | 'udp';
+  /** The caller: `host:port` for TCP and UDP, the socket path for Unix. */
+  peer: string;
+  /** The credential as received. */
+  cred: OpaqueAuth;
+  /** AUTH_SYS parameters when the caller sent AUTH_SYS. */
+  authSys?: AuthSysParams | undefined;
+  /** Credentials from the kernel (SO_PEERCRED) on Unix sockets. */
+  peerPid?: number | undefined;
+  peerUid?: number | undefined;
+}
+
+export interface Procedure<A = unknown, R = unknown> {
+  name?: string;
+  args: XdrCodec<A>;
+  result: XdrCodec<R>;
+  handler(arg: A, ctx: RpcCallContext): R | typeof NO_REPLY | Promise<R | typeof NO_REPLY>;
+}
+
+/** Procedures of one program version by number. Procedure 0 is added if missing. */
+export type ProcedureTable = Readonly<Record<number, Procedure<unknown, unknown>>>;
+
+export interface RpcServerOptions {
+  /** Largest call record accepted on streams (default 16 MiB). */
+  maxRecordSize?: number;
+  /** Entries in the UDP duplicate request cache (default 1024; 0 turns it off). */
+  duplicateCacheSize?: number;
+  /**
+   * Check credentials before dispatch; throw AuthError to refuse. The default
+   * accepts AUTH_NONE and AUTH_SYS and refuses others with AUTH_REJECTEDCRED
+   * (this server never issues AUTH_SHORT credentials, so it cannot accept one).
+   */
+  authenticate?: (ctx: RpcCallContext) => void;
+  /** Errors a procedure threw that were not RpcErrors (answered SYSTEM_ERR). */
+  onError?: (err: unknown, ctx: RpcCallContext) => void;
+  /** Most concurrent connections per stream listener. */
+  maxConnections?: number;
+}
+
+type Transport = 'tcp' | 'unix' | 'udp';
+
+interface Bound {
+  address: Address;
+  transport: Transport;
+  listener?: Listener;
+  endpoint?: DatagramEndpoint;
+}
+
+const VOID_CODEC: XdrCodec<void> = { minSize: 0, encode: () => undefined, decode: () => undefined };
+const NULL_PROC: Procedure<void, void> = { name: 'NULL', args: VOID_CODEC, result: VOID_CODEC, handler: () => undefined };
+const LAST = 0x8000_0000;
+
+function defaultAuthenticate(ctx: RpcCallContext): void {
+  if (ctx.cred.flavor === AuthFlavor.AUTH_NONE || ctx.cred.flavor === AuthFlavor.AUTH_SYS) return;
+  throw new AuthError(AuthStat.AUTH_REJECTEDCRED);
+}
+
+export class RpcServer {
+  readonly #programs = new Map<number, Map<number, Map<number, Procedure<unknown, unknown>>>>();
+  readonly #bound: Bound[] = [];
+  readonly #connections = new Set<Channel>();
+  readonly #drc: DuplicateRequestCache | undefined;
+  readonly #opts: RpcServerOptions;
+  readonly #authenticate: (ctx: RpcCallContext) => void;
+  #registered: Array<() => Promise<void>> = [];
+  #closed = false;
+
+  constructor(options: RpcServerOptions = {}) {
+    this.#opts = options;
+    const size = options.duplicateCacheSize ?? 1024;
+    this.#drc = size > 0 ? new DuplicateRequestCache(size) : undefined;
+    this.#authenticate = options.authenticate ?? defaultAuthenticate;
+  }
+
+  /** Serve version `vers` of program `prog`. */
+  addProgram(prog: number, vers: number, procedures: ProcedureTable): this {
+    let versions = this.#programs.get(prog);
+    if (!versions) this.#programs.set(prog, (versions = new Map()));
+    if (versions.has(vers)) throw new ArgumentError(`program ${prog} version ${vers} is already served`);
+    const table = new Map<number, Procedure<unknown, unknown>>();
+    for (const [k, v] of Object.entries(procedures)) table.set(Number(k), v);
+    if (!table.has(0)) table.set(0, NULL_PROC);
+    versions.set(vers, table);
+    return this;
+  }
+
+  /** Program/version pairs served. */
+  get programs(): Array<{ prog: number; vers: number }> {
+    const out: Array<{ prog: number; vers: number }> = [];
+    for (const [prog, versions] of this.#programs) for (const vers of versions.keys()) out.push({ prog, vers });
+    return out;
+  }
+
+  /** Addresses listened on. */
+  get addresses(): Address[] {
+    return this.#bound.map((b) => b.address);
+  }
+
+  /** Retransmissions answered from the duplicate request cache. */
+  get duplicateHits(): number {
+    return this.#drc?.hits ?? 0;
+  }
+
+  /** Listen on tcp://host:port, unix:///path or udp://host:port (port 0: any). Returns the bound address. */
+  async listen(address: AddressLike, options: { mode?: number } = {}): Promise<Address> {
+    if (this.#closed) throw new SwitchboardError('ECLOSED', 'the RPC server is closed');
+    const addr = toAddress(address);
+    if (addr.transport === 'udp') {
+      const endpoint = await bindUdp({ host: addr.host, port: addr.port });
+      const bound: Address = { transport: 'udp', host: endpoint.address.host, port: endpoint.address.port };
+      this.#bound.push({ address: bound, transport: 'udp', endpoint });
+      void this.#udpLoop(endpoint);
+      return bound;
+    }
+    if (addr.transport !== 'tcp' && addr.transport !== 'unix') throw new ArgumentError(`ONC RPC serves tcp, unix or udp, not ${addr.transport}`);
+    const transport = addr.transport;
+    const listener = await listen(addr, {
+      ...(options.mode === undefined ? {} : { mode: options.mode }),
+      ...(this.#opts.maxConnections === undefined ? {} : { maxConnections: this.#opts.maxConnections }),
+      onConnection: (ch) => void this.#streamLoop(ch, transport),
+    });
+    this.#bound.push({ address: listener.address, transport, listener });
+    return listener.address;
+  }
+
+  async #streamLoop(ch: Channel, transport: 'tcp' | 'unix'): Promise<void> {
+    this.#connections.add(ch);
+    const decoder = new RecordMarkingDecoder({ maxRecordSize: this.#opts.maxRecordSize ?? 16 * 1024 * 1024 });
+    const peer = ch.description.split(' -> ')[1] ?? ch.description;
+    let outbox: Uint8Array[] = [];
+    let scheduled = false;
+    const flush = () => {
+      scheduled = false;
+      const out = outbox;
+      outbox = [];
+      const p = out.length === 1 ? ch.write(out[0] as Uint8Array) : ch.writev(out);
+      p.catch(() => ch.destroy());
+    };
+    const send = (reply: Uint8Array | undefined) => {
+      if (reply === undefined || ch.isClosed) return;
+      outbox.push(reply);
+      if (!scheduled) {
+        scheduled = true;
+        queueMicrotask(flush);
+      }
+    };
+    try {
+      for (;;) {
+        const chunk = await ch.read();
+        if (chunk === null) break;
+        decoder.push(chunk);
+        for (let rec = decoder.next(); rec !== undefined; rec = decoder.next()) {
+          const out = this.#handle(rec, transport, peer, 4, ch.peer.pid, ch.peer.uid);
+          if (out instanceof Promise) out.then(send, () => undefined);
+          else send(out);
+        }
+      }
+    } catch {
+      // A malformed or oversized record, or a reset: drop this connection only.
+    } finally {
+      this.#connections.delete(ch);
+      ch.destroy();
+    }
+  }
+
+  async #udpLoop(endpoint: DatagramEndpoint): Promise<void> {
+    for (;;) {
+      let dgram;
+      try {
+        dgram = await endpoint.receive();
+      } catch {
+        if (this.#closed) return;
+        continue;
+      }
+      if (dgram === null) return;
+      const { data, from } = dgram;
+      const peer = `${from.host.includes(':') ? `[${from.host}]` : from.host}:${from.port}`;
+      const out = this.#handle(data, 'udp', peer, 0, undefined, undefined);
+      const send = (reply: Uint8Array | undefined) => {
+        if (reply !== undefined && !this.#closed) endpoint.send(reply, from).catch(() => undefined);
+      };
+      if (out instanceof Promise) out.then(send, () => undefined);
+      else send(out);
+    }
+  }
+
+  /**
+   * Answer one call message: the reply bytes (with `reserve` bytes in front
+   * for the record mark), undefined for no reply, or a promise of either.
+   */
+  #handle(msg: Uint8Array, transport: Transport, peer: string, reserve: number, peerPid: number | undefined, peerUid: number | undefined): Uint8Array | undefined | Promise<Uint8Array | undefined> {
+    const r = new XdrReader(msg);
+    let xid: number;
+    let call;
+    try {
+      const start = readMessageStart(r);
+      if (start.mtype !== MsgType.CALL) return undefined;
+      xid = start.xid;
+      call = readCallBody(r, xid);
+    } catch {
+      return undefined; // cannot even tell who to answer: svc_getreq drops it too
+    }
+    const w = new XdrWriter(reserve + 128);
+    if (reserve) w.uint(0);
+    const finish = (): Uint8Array => {
+      if (reserve) w.setUintAt(0, (LAST | (w.length - 4)) >>> 0);
+      return w.finish();
+    };
+    if (call.rpcvers !== RPC_VERSION) {
+      writeRpcMismatchReply(w, xid, RPC_VERSION, RPC_VERSION);
+      return finish();
+    }
+    const ctx: RpcCallContext = { xid, prog: call.prog, vers: call.vers, proc: call.proc, transport, peer, cred: call.cred, peerPid, peerUid };
+    try {
+      if (call.cred.flavor === AuthFlavor.AUTH_SYS) {
+        try {
+          ctx.authSys = decodeAuthSys(call.cred.body);
+        } catch {
+          throw new AuthError(AuthStat.AUTH_BADCRED);
+        }
+      }
+      this.#authenticate(ctx);
+    } catch (err) {
+      writeAuthErrorReply(w, xid, err instanceof AuthError ? err.stat : AuthStat.AUTH_FAILED);
+      return finish();
+    }
+    const versions = this.#programs.get(call.prog);
+    if (versions === undefined) {
+      writeAcceptedReply(w, xid, AcceptStat.PROG_UNAVAIL);
+      return finish();
+    }
+    const table = versions.get(call.vers);
+    if (table === undefined) {
+      let low = Infinity;
+      let high = 0;
+      for (const v of versions.keys()) {
+        low = Math.min(low, v);
+        high = Math.max(high, v);
+      }
+      writeAcceptedReply(w, xid, AcceptStat.PROG_MISMATCH, AUTH_NONE, { low, high });
+      return finish();
+    }
+    const proc = table.get(call.proc);
+    if (proc === undefined) {
+      writeAcceptedReply(w, xid, AcceptStat.PROC_UNAVAIL);
+      return finish();
+    }
+    let drcKey: string | undefined;
+    if (transport === 'udp' && this.#drc && call.proc !== 0) {
+      drcKey = DuplicateRequestCache.key(peer, xid, call.prog, call.vers, call.proc, argsChecksum(msg, r.pos, msg.length));
+      const seen = this.#drc.begin(drcKey);
+      if (seen !== undefined) return seen.state === 'done' ? seen.reply : undefined;
+    }
+    let arg: unknown;
+    try {
+      arg = decodeFrom(proc.args, r);
+    } catch (err) {
+      if (drcKey) this.#drc?.forget(drcKey);
+      if (!(err instanceof XdrError)) throw err;
+      writeAcceptedReply(w, xid, AcceptStat.GARBAGE_ARGS);
+      return finish();
+    }
+    const complete = (result: unknown): Uint8Array | undefined => {
+      let reply: Uint8Array | undefined;
+      if (result === NO_REPLY) {
+        reply = undefined;
+      } else {
+        writeAcceptedReply(w, xid, AcceptStat.SUCCESS);
+        try {
+          proc.result.encode(w, result);
+          reply = finish();
+        } catch (err) {
+          this.#opts.onError?.(err, ctx);
+          const w2 = new XdrWriter(reserve + 32);
+          if (reserve) w2.uint(0);
+          writeAcceptedReply(w2, xid, AcceptStat.SYSTEM_ERR);
+          if (reserve) w2.setUintAt(0, (LAST | (w2.length - 4)) >>> 0);
+          reply = w2.finish();
+        }
+      }
+      if (drcKey) this.#drc?.finish(drcKey, reply);
+      return reply;
+    };
+    const failed = (err: unknown): Uint8Array | undefined => {
+      if (drcKey) this.#drc?.forget(drcKey);
+      if (err instanceof AuthError) {
+        writeAuthErrorReply(w, xid, err.stat);
+        return finish();
+      }
+      let stat: number = AcceptStat.SYSTEM_ERR;
+      let mismatch: { low: number; high: number } | undefined;
+      if (err instanceof RpcError) {
+        if (err instanceof ProgUnavailError) stat = AcceptStat.PROG_UNAVAIL;
+        else if (err instanceof ProgMismatchError) {
+          stat = AcceptStat.PROG_MISMATCH;
+          mismatch = { low: err.low, high: err.high };
+        } else if (err instanceof ProcUnavailError) stat = AcceptStat.PROC_UNAVAIL;
+        else if (err instanceof GarbageArgsError) stat = AcceptStat.GARBAGE_ARGS;
+      } else {
+        this.#opts.onError?.(err, ctx);
+      }
+      writeAcceptedReply(w, xid, stat, AUTH_NONE, mismatch);
+      return finish();
+    };
+    let result: unknown;
+    try {
+      result = proc.handler(arg, ctx);
+    } catch (err) {
+      return failed(err);
+    }
+    if (result instanceof Promise) return result.then(complete, failed);
+    return complete(result);
+  }
+
+  /**
+   * Register every program version served at every address with the system
+   * rpcbind (as svc_reg does: UNSET of the pair first, then SET per netid),
+   * and unregister on close(). `rpcinfo -p` then lists it.
+   */
+  async register(options: { rpcbind?: AddressLike } = {}): Promise<void> {
+    const rb = await RpcbindClient.connect(options.rpcbind);
+    try {
+      for (const { prog, vers } of this.programs) {
+        await rb.unset({ prog, vers });
+        for (const b of this.#bound) {
+          const { netid, uaddr } = toUniversalAddress(b.address);
+          const ok = await rb.set({ prog, vers, netid, addr: uaddr });
+          if (!ok) throw new SwitchboardError('EEXIST', `rpcbind refused to register program ${prog} version ${vers} on ${netid} ${uaddr}`);
+        }
+        this.#registered.push(async () => {
+          const undo = await RpcbindClient.connect(options.rpcbind);
+          try {
+            await undo.unset({ prog, vers });
+          } finally {
+            await undo.close();
+          }
+        });
+      }
+    } finally {
+      await rb.close();
+    }
+  }
+
+  /** Remember a function that undoes a registration, run by close(). */
+  onClose(undo: () => Promise<void>): void {
+    this.#registered.push(undo);
+  }
+
+  /** Stop listening, close connections, and run the undo functions (rpcbind UNSET). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const undos = this.#registered;
+    this.#registered = [];
+    for (const undo of undos.reverse()) await undo().catch(() => undefined);
+    for (const ch of this.#connections) ch.destroy();
+    await Promise.all(
+      this.#bound.map(async (b) => {
+        if (b.listener) await b.listener.close({ graceMs: 0 });
+        if (b.endpoint) await b.endpoint.close();
+      }),
+    );
+  }
+
+  toString(): string {
+    return `ONC RPC server on ${this.addresses.map(formatAddress).join(', ')}`;
+  }
+}

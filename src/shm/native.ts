@@ -1,0 +1,94 @@
+/**
+ * Typed access to the sb_shm addon (native/shm.cc) and the one place where
+ * its errors become SwitchboardErrors. Internal to src/shm.
+ */
+import { ArgumentError, SwitchboardError, type ErrorCode } from '../errors.js';
+import { loadAddon } from '../native.js';
+
+export type WaitResult = 'ok' | 'not-equal' | 'timed-out';
+
+export interface ShmAddon {
+  gettid(): number;
+  alive(id: number): boolean;
+  shmOpen(name: string, create: 0 | 1 | 2, mode: number): number;
+  shmUnlink(name: string): void;
+  ftruncate(fd: number, size: number): void;
+  fallocate(fd: number, size: number): void;
+  fstat(fd: number): { size: number; mode: number; uid: number };
+  close(fd: number): void;
+  mmap(fd: number, length: number, windowOffset: number, windowLength: number): SharedArrayBuffer;
+  msync(buffer: SharedArrayBuffer, offset: number, length: number, sync: boolean): void;
+  futexWait(cells: Int32Array, index: number, expected: number, timeoutMs: number): WaitResult;
+  futexWake(cells: Int32Array, index: number, count: number): number;
+  futexWaitAsync(
+    cells: Int32Array,
+    index: number,
+    expected: number,
+    timeoutMs: number,
+    ref: boolean,
+    cb: (r: WaitResult | 'cancelled') => void,
+  ): number;
+  cancelWait(id: number): boolean;
+  semOpen(name: string, create: 0 | 1 | 2, mode: number, value: number): number;
+  semClose(handle: number): void;
+  semUnlink(name: string): void;
+  semPost(handle: number): void;
+  semTryWait(handle: number): boolean;
+  semGetValue(handle: number): number;
+  semWait(handle: number, timeoutMs: number): 'ok' | 'timed-out';
+  semWaitAsync(handle: number, timeoutMs: number, ref: boolean, cb: (r: 'ok' | 'timed-out' | 'cancelled' | number) => void): number;
+}
+
+let cached: ShmAddon | undefined;
+
+/** The addon, loaded on first use (EUNSUPPORTED when it was not built). */
+export function addon(): ShmAddon {
+  cached ??= loadAddon<ShmAddon>('sb_shm');
+  return cached;
+}
+
+const errnoCodes: Record<string, ErrorCode> = {
+  EEXIST: 'EEXIST',
+  ENOENT: 'ENOENT',
+  EACCES: 'EACCES',
+  EPERM: 'EACCES',
+  EINVAL: 'EINVAL',
+  ENAMETOOLONG: 'EINVAL',
+  ENOSPC: 'ELIMIT',
+  ENOMEM: 'ELIMIT',
+  EFBIG: 'ELIMIT',
+  EMFILE: 'ELIMIT',
+  ENFILE: 'ELIMIT',
+  EOVERFLOW: 'ELIMIT',
+  EBADF: 'ECLOSED',
+};
+
+/** Turn an error thrown by the addon into a SwitchboardError with `context` in front. */
+export function shmError(err: unknown, context: string): SwitchboardError {
+  if (err instanceof SwitchboardError) return err;
+  if (err instanceof TypeError || err instanceof RangeError) return new ArgumentError(`${context}: ${err.message}`, { cause: err });
+  const e = err as { code?: string; message?: string } | undefined;
+  const code = (e?.code !== undefined ? errnoCodes[e.code] : undefined) ?? 'EIO';
+  return new SwitchboardError(code, `${context}: ${e?.message ?? String(err)}`, { cause: err });
+}
+
+/** Run an addon call, converting its errors. */
+export function sys<T>(context: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw shmError(err, context);
+  }
+}
+
+let myTid = 0;
+/** The kernel thread id of the calling thread (main thread or worker): the owner id in locks. */
+export function threadId(): number {
+  if (myTid === 0) myTid = addon().gettid();
+  return myTid;
+}
+
+/** Is the process or thread `id` still running? Zombies count as dead. */
+export function isAlive(id: number): boolean {
+  return addon().alive(id);
+}

@@ -1,0 +1,69 @@
+/** UDP datagrams behind the Channel interface: message boundaries kept, size limit typed, bounded queue. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SwitchboardError } from '../../src/errors.js';
+import { bindUdp, connect, MAX_UDP_PAYLOAD } from '../../src/transport/index.js';
+
+for (const host of ['127.0.0.1', '::1']) {
+  test(`connected UDP channel and bound endpoint exchange whole datagrams over ${host}`, async () => {
+    const server = await bindUdp({ host, port: 0 });
+    const ch = await connect(`udp://${host.includes(':') ? `[${host}]` : host}:${server.address.port}`);
+    try {
+      assert.equal(ch.messages, true);
+      await ch.write(Buffer.from('first'));
+      await ch.write(Buffer.from('second'));
+      const m1 = await server.receive();
+      const m2 = await server.receive();
+      assert.equal(Buffer.from(m1!.data).toString(), 'first');
+      assert.equal(Buffer.from(m2!.data).toString(), 'second', 'boundaries are kept');
+      await server.send(Buffer.from('reply'), m1!.from);
+      assert.equal(Buffer.from((await ch.read())!).toString(), 'reply');
+    } finally {
+      await ch.close();
+      await server.close();
+    }
+  });
+}
+
+test('a datagram over the UDP maximum is a typed EMSGSIZE error', async () => {
+  const server = await bindUdp();
+  const ch = await connect(`udp://127.0.0.1:${server.address.port}`);
+  try {
+    await assert.rejects(ch.write(new Uint8Array(MAX_UDP_PAYLOAD + 1)), (e: SwitchboardError) => e.code === 'EMSGSIZE');
+    await assert.rejects(server.send(new Uint8Array(MAX_UDP_PAYLOAD + 1), { host: '127.0.0.1', port: 9 }), (e: SwitchboardError) => e.code === 'EMSGSIZE');
+  } finally {
+    await ch.close();
+    await server.close();
+  }
+});
+
+test('a reader that falls behind drops (and counts) datagrams instead of growing without bound', async () => {
+  const server = await bindUdp({ maxQueued: 10 });
+  const ch = await connect(`udp://127.0.0.1:${server.address.port}`);
+  try {
+    for (let i = 0; i < 50; i++) await ch.write(Buffer.from([i]));
+    await sleep(100);
+    assert.ok(server.dropped > 0, 'some datagrams were dropped');
+    let n = 0;
+    for (;;) {
+      const m = await Promise.race([server.receive(), sleep(50).then(() => undefined)]);
+      if (m === undefined) break;
+      n++;
+    }
+    assert.ok(n <= 10, `queued ${n}`);
+  } finally {
+    await ch.close();
+    await server.close();
+  }
+});
+
+test('reading a closed UDP channel rejects with ECLOSED', async () => {
+  const server = await bindUdp();
+  const ch = await connect(`udp://127.0.0.1:${server.address.port}`);
+  const r = ch.read();
+  await ch.close();
+  await assert.rejects(r, (e: SwitchboardError) => e.code === 'ECLOSED');
+  await server.close();
+  assert.equal(await server.receive(), null);
+});
