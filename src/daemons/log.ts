@@ -31,7 +31,7 @@ export interface LogOptions {
 
 function openLog(file: string): number {
   try {
-    return openSync(file, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT | fsc.O_CLOEXEC | fsc.O_NOFOLLOW, 0o640);
+    return openSync(file, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o640);
   } catch (err) {
     throw fromSystemError(err, `log file ${file}`);
   }

@@ -86,7 +86,7 @@ function acquireWithFlock(path: string, pid: number, mode: number, native: Daemo
   let fd: number;
   try {
     // O_NOFOLLOW: a symlink planted at the pidfile path must not redirect our writes
-    fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_NOFOLLOW | fsc.O_CLOEXEC, mode);
+    fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_NOFOLLOW, mode);
   } catch (err) {
     throw fromSystemError(err, `pidfile ${path}`);
   }
@@ -135,7 +135,7 @@ function acquireExclusive(path: string, pid: number, mode: number): PidFile {
   let fd: number | undefined;
   for (let attempt = 0; attempt < 2 && fd === undefined; attempt++) {
     try {
-      fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW | fsc.O_CLOEXEC, mode);
+      fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, mode);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(err, `pidfile ${path}`);
       const holder = readPidFile(path);

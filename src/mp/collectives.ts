@@ -28,7 +28,8 @@ import {
   type Encoded,
   type TypedArray,
 } from './payload.js';
-import { CollTag, type Communicator, type OpOptions } from './communicator.js';
+import type { Communicator, OpOptions } from './communicator.js';
+import { CollTag } from './tags.js';
 
 type C = Communicator;
 

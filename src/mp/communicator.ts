@@ -20,6 +20,7 @@ import {
   type Encoded,
 } from './payload.js';
 import * as coll from './collectives.js';
+import { CollTag } from './tags.js';
 import type { Op } from './ops.js';
 import type { TypedArray } from './payload.js';
 
@@ -88,25 +89,7 @@ export interface ProbeStatus {
 
 const KIND_NAMES: readonly DataKind[] = ['bytes', 'typed', 'value'];
 
-/** Internal tags on the collective context. */
-export const CollTag = {
-  Barrier: 1,
-  Bcast: 2,
-  BcastScatter: 3,
-  BcastRing: 4,
-  Scatter: 5,
-  Gather: 6,
-  Allgather: 7,
-  Reduce: 8,
-  Allreduce: 9,
-  ReduceScatter: 10,
-  AllgatherRing: 11,
-  Alltoall: 12,
-  Scatterv: 13,
-  Gatherv: 14,
-  ReduceForward: 15,
-} as const;
-export type CollTag = (typeof CollTag)[keyof typeof CollTag];
+
 
 function checkView(buffer: unknown): asserts buffer is ArrayBufferView {
   if (!ArrayBuffer.isView(buffer)) {

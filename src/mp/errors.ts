@@ -37,3 +37,13 @@ export class MessageTooLargeError extends SwitchboardError {
     super('EMSGSIZE', message, options);
   }
 }
+
+/** A rank of a job failed (threw, exited non-zero or was killed); `rank` names it. */
+export class RankFailedError extends SwitchboardError {
+  override name = 'RankFailedError';
+  readonly rank: number;
+  constructor(rank: number, message: string, options?: SwitchboardErrorOptions) {
+    super('EIO', message, options);
+    this.rank = rank;
+  }
+}

@@ -1,0 +1,23 @@
+/** What a rank thread is given at start (workerData.switchboardMp). */
+import type { MessagePort } from 'node:worker_threads';
+import type { CommunicatorOptions } from './communicator.js';
+
+export const THREAD_KEY = 'switchboardMp';
+
+export interface ThreadRankData {
+  job: string;
+  rank: number;
+  size: number;
+  ports: (MessagePort | null)[];
+  /** URL of the module to run. */
+  module: string;
+  /** Export to call as fn(comm, args); absent: the module is an app that calls init() itself. */
+  export?: string | undefined;
+  args?: unknown;
+  options: CommunicatorOptions;
+}
+
+/** Messages a rank thread posts to its parent. */
+export type ThreadReport =
+  | { switchboardMp: 'done'; result: unknown }
+  | { switchboardMp: 'error'; error: { name: string; message: string; code?: string | undefined; stack?: string | undefined; lostRank?: number | undefined } };

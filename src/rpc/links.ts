@@ -1,0 +1,258 @@
+/**
+ * Links: what a connection needs from a transport. The connection hands a
+ * link one batch at a time: one or more frames, each a u32 big-endian length
+ * and its bytes (the same framing as `framed(ch, { framing: 'length-prefix' })`,
+ * so a framed peer can talk to us). Byte streams get the batch in one write;
+ * message channels get one message per frame; worker ports get the batch in
+ * one postMessage with its buffer (and any large binaries) transferred.
+ */
+import { parentPort } from 'node:worker_threads';
+import { ProtocolError, SwitchboardError, fromSystemError } from '../errors.js';
+import type { Channel, PeerInfo } from '../transport/channel.js';
+import { LengthPrefixDecoder } from '../wire/length-prefix.js';
+
+export interface LinkSink {
+  /** One frame; `attachments` are binaries that came beside the batch (ports). */
+  frame(body: Uint8Array, attachments: readonly unknown[] | undefined): void;
+  /** The link is gone: err undefined for an orderly end. */
+  closed(err: Error | undefined): void;
+}
+
+export interface Link {
+  readonly peer: PeerInfo;
+  readonly description: string;
+  /** True when binaries may travel beside the batch (attach()). */
+  readonly attachments: boolean;
+  start(sink: LinkSink): void;
+  /** Send one batch; a promise while the link is busy (the next batch waits for it). */
+  send(batch: Uint8Array, attachments: unknown[] | undefined, transfer: ArrayBuffer[] | undefined): Promise<void> | undefined;
+  /** Orderly close after what was sent. */
+  close(): Promise<void>;
+  /** Drop the connection at once. */
+  destroy(err?: Error): void;
+}
+
+/** Walk the frames of a batch (used where each frame goes as its own message). */
+export function splitBatch(batch: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
+  let p = 0;
+  while (p + 4 <= batch.length) {
+    const n = view.getUint32(p, false);
+    out.push(batch.subarray(p + 4, p + 4 + n));
+    p += 4 + n;
+  }
+  return out;
+}
+
+/** A Channel: a byte stream (our own length-prefix framing) or a message channel (one frame per message). */
+export class ChannelLink implements Link {
+  readonly attachments = false;
+  private sink: LinkSink | undefined;
+  private readonly decoder: LengthPrefixDecoder | undefined;
+  private done = false;
+
+  constructor(
+    readonly channel: Channel,
+    maxMessageSize: number,
+  ) {
+    // The frame carries 1 type byte and a header besides the value.
+    this.decoder = channel.messages ? undefined : new LengthPrefixDecoder(maxMessageSize + 64);
+    this.maxFrame = maxMessageSize + 64;
+  }
+
+  private readonly maxFrame: number;
+
+  get peer(): PeerInfo {
+    return this.channel.peer;
+  }
+
+  get description(): string {
+    return this.channel.description;
+  }
+
+  start(sink: LinkSink): void {
+    this.sink = sink;
+    void this.channel.closed.then(() => this.finish(undefined));
+    this.pump();
+  }
+
+  private readonly pump = (): void => {
+    const ch = this.channel;
+    const sink = this.sink as LinkSink;
+    while (!this.done) {
+      let chunk: Uint8Array | null | undefined;
+      try {
+        chunk = ch.tryRead();
+      } catch (err) {
+        this.finish(err as Error);
+        return;
+      }
+      if (chunk === undefined) {
+        ch.onReadReady(this.pump);
+        return;
+      }
+      if (chunk === null) {
+        this.finish(undefined);
+        return;
+      }
+      try {
+        if (this.decoder) {
+          this.decoder.push(chunk);
+          let f: Uint8Array | undefined;
+          while (!this.done && (f = this.decoder.next()) !== undefined) sink.frame(f, undefined);
+        } else {
+          if (chunk.length > this.maxFrame) {
+            throw new ProtocolError(`message of ${chunk.length} bytes exceeds the maximum of ${this.maxFrame}`, { code: 'EMSGSIZE' });
+          }
+          sink.frame(chunk, undefined);
+        }
+      } catch (err) {
+        this.destroy(err as Error);
+        return;
+      }
+    }
+  };
+
+  private finish(err: Error | undefined): void {
+    if (this.done) return;
+    this.done = true;
+    this.sink?.closed(err);
+  }
+
+  send(batch: Uint8Array): Promise<void> | undefined {
+    const ch = this.channel;
+    if (ch.messages) return ch.writev(splitBatch(batch));
+    return ch.write(batch);
+  }
+
+  async close(): Promise<void> {
+    this.done = true;
+    await this.channel.close();
+    this.sink?.closed(undefined);
+  }
+
+  destroy(err?: Error): void {
+    this.channel.destroy(err);
+    this.finish(err ?? new SwitchboardError('ECLOSED', 'connection closed'));
+  }
+}
+
+/** The part of a worker MessagePort (or Worker, or parentPort) that a link uses. */
+export interface PortLike {
+  postMessage(value: unknown, transferList?: readonly ArrayBuffer[]): void;
+  on(event: 'message', listener: (value: unknown) => void): unknown;
+  on(event: 'close' | 'exit', listener: () => void): unknown;
+  off(event: string, listener: (...args: never[]) => void): unknown;
+  close?(): void;
+  terminate?(): unknown;
+  start?(): void;
+  unref?(): void;
+  ref?(): void;
+}
+
+export function isPortLike(x: unknown): x is PortLike {
+  const p = x as Partial<PortLike> | null;
+  return typeof p === 'object' && p !== null && typeof p.postMessage === 'function' && typeof p.on === 'function' && typeof p.off === 'function';
+}
+
+interface PortBatch {
+  b: Uint8Array;
+  a: unknown[];
+}
+
+/**
+ * A worker MessagePort: each batch is one postMessage whose buffer is
+ * transferred (no copy); binaries of 1 KiB and more travel beside it, moved
+ * when transfer() says so and copied once otherwise.
+ */
+export class PortLink implements Link {
+  readonly attachments = true;
+  readonly peer: PeerInfo = {};
+  readonly description: string;
+  private sink: LinkSink | undefined;
+  private done = false;
+  private readonly decoder: LengthPrefixDecoder;
+
+  constructor(
+    readonly port: PortLike,
+    maxMessageSize: number,
+    description = 'worker port',
+  ) {
+    this.description = description;
+    this.decoder = new LengthPrefixDecoder(maxMessageSize + 64);
+  }
+
+  start(sink: LinkSink): void {
+    this.sink = sink;
+    this.port.on('message', this.onMessage);
+    this.port.on('close', this.onClose);
+    // A Worker object has no 'close' but tells us when the thread is gone.
+    if (typeof this.port.terminate === 'function') this.port.on('exit', this.onClose);
+    this.port.start?.();
+  }
+
+  private readonly onMessage = (m: unknown): void => {
+    if (this.done) return;
+    let bytes: Uint8Array;
+    let att: unknown[] | undefined;
+    if (m instanceof Uint8Array) bytes = m;
+    else if (typeof m === 'object' && m !== null && (m as PortBatch).b instanceof Uint8Array && Array.isArray((m as PortBatch).a)) {
+      bytes = (m as PortBatch).b;
+      att = (m as PortBatch).a;
+    } else {
+      this.destroy(new ProtocolError('malformed message on the worker port'));
+      return;
+    }
+    try {
+      this.decoder.push(bytes);
+      let f: Uint8Array | undefined;
+      while (!this.done && (f = this.decoder.next()) !== undefined) this.sink?.frame(f, att);
+      if (this.decoder.pending !== 0) throw new ProtocolError('a worker-port message ended inside a frame');
+    } catch (err) {
+      this.destroy(err as Error);
+    }
+  };
+
+  private readonly onClose = (): void => {
+    this.finish(undefined);
+  };
+
+  private finish(err: Error | undefined): void {
+    if (this.done) return;
+    this.done = true;
+    this.port.off('message', this.onMessage);
+    this.port.off('close', this.onClose);
+    this.port.off('exit', this.onClose);
+    this.sink?.closed(err);
+  }
+
+  send(batch: Uint8Array, attachments: unknown[] | undefined, transfer: ArrayBuffer[] | undefined): undefined {
+    if (this.done) return undefined;
+    const list = [batch.buffer as ArrayBuffer];
+    if (transfer) list.push(...transfer);
+    try {
+      this.port.postMessage(attachments ? ({ b: batch, a: attachments } satisfies PortBatch) : batch, list);
+    } catch (err) {
+      this.destroy(fromSystemError(err, 'postMessage'));
+    }
+    return undefined;
+  }
+
+  close(): Promise<void> {
+    // Closing a MessagePort tells the other side ('close' there); a Worker or
+    // parentPort stays up: the connection just stops listening.
+    if (typeof this.port.terminate !== 'function' && typeof this.port.close === 'function' && !isParentPort(this.port)) this.port.close();
+    this.finish(undefined);
+    return Promise.resolve();
+  }
+
+  destroy(err?: Error): void {
+    this.finish(err ?? new SwitchboardError('ECLOSED', 'connection closed'));
+    if (typeof this.port.terminate !== 'function' && typeof this.port.close === 'function' && !isParentPort(this.port)) this.port.close();
+  }
+}
+
+function isParentPort(p: unknown): boolean {
+  return p === parentPort && p !== null;
+}
