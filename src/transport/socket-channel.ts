@@ -58,6 +58,11 @@ export class SocketChannel implements Channel {
   #readyListeners: (() => void)[] = [];
   #drain: { promise: Promise<void>; resolve(): void; reject(e: Error): void } | undefined;
   #resolveClosed!: () => void;
+  #corked = false;
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.#socket.uncork();
+  };
 
   constructor(socket: Socket, options: SocketChannelOptions) {
     this.#socket = socket;
@@ -253,18 +258,30 @@ export class SocketChannel implements Channel {
     if (blocked !== undefined) return Promise.reject(blocked);
     if (!(data instanceof Uint8Array)) return Promise.reject(new SwitchboardError('EINVAL', 'write() takes a Uint8Array'));
     if (data.byteLength === 0) return RESOLVED;
+    this.#batch();
     return this.#socket.write(data) ? RESOLVED : this.#waitDrain();
+  }
+
+  /**
+   * Writes made in one burst of synchronous code and promise continuations go
+   * out as one writev: cork now, uncork on the next tick (nats.js batches its
+   * outbound buffer the same way).
+   */
+  #batch(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    this.#socket.cork();
+    process.nextTick(this.#uncork);
   }
 
   writev(chunks: readonly Uint8Array[]): Promise<void> {
     const blocked = this.#writeBlocked();
     if (blocked !== undefined) return Promise.reject(blocked);
     const s = this.#socket;
-    s.cork();
+    this.#batch();
     let ok = true;
     for (const c of chunks) if (c.byteLength > 0) ok = s.write(c);
-    s.uncork();
-    return ok && s.writableLength < s.writableHighWaterMark ? RESOLVED : this.#waitDrain();
+    return ok ? RESOLVED : this.#waitDrain();
   }
 
   end(): Promise<void> {
@@ -289,6 +306,8 @@ export class SocketChannel implements Channel {
 
   destroy(err?: Error): void {
     if (this.#destroyed) return;
+    // what write() already accepted goes to the kernel first, as it would have without batching
+    if (this.#corked) this.#uncork();
     if (err !== undefined && this.#error === undefined) this.#error = fromSystemError(err, this.description);
     this.#socket.destroy();
   }
