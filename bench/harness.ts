@@ -36,6 +36,12 @@ export interface BenchContext {
    * receiver has them all. Median over rounds.
    */
   throughput(run: (n: number) => Promise<void>, options?: { rounds?: number; targetMs?: number }): Promise<number>;
+  /**
+   * Like latency(), for several ops at once with their rounds interleaved
+   * (a, b, a, b, ...), so a slow spell of a shared machine hits every op alike.
+   * Returns the median us/op of each, in the order given.
+   */
+  latencies(ops: readonly (() => Promise<void> | void)[], options?: { rounds?: number; targetMs?: number; warmupMs?: number }): Promise<number[]>;
 }
 
 export interface BenchSection {
@@ -76,6 +82,31 @@ export function createContext(quick: boolean): BenchContext {
         results.push(((performance.now() - t0) * 1000) / iters);
       }
       return median(results);
+    },
+    async latencies(ops, options = {}) {
+      const rounds = options.rounds ?? (quick ? 5 : 11);
+      const targetMs = (options.targetMs ?? 100) * scale;
+      const warmupMs = (options.warmupMs ?? 300) * scale;
+      const iters: number[] = [];
+      for (const op of ops) {
+        let n = 0;
+        const w0 = performance.now();
+        while (performance.now() - w0 < warmupMs || n < 10) {
+          await op();
+          n++;
+        }
+        iters.push(Math.max(5, Math.round(targetMs / Math.max((performance.now() - w0) / n, 1e-4))));
+      }
+      const results: number[][] = ops.map(() => []);
+      for (let r = 0; r < rounds; r++) {
+        for (const [i, op] of ops.entries()) {
+          const k = iters[i] as number;
+          const t0 = performance.now();
+          for (let j = 0; j < k; j++) await op();
+          (results[i] as number[]).push(((performance.now() - t0) * 1000) / k);
+        }
+      }
+      return results.map(median);
     },
     async throughput(run, options = {}) {
       const rounds = options.rounds ?? (quick ? 3 : 5);

@@ -83,22 +83,6 @@ function startChild(args: string[], extra: Partial<{ stdio: 'pipe' }> = {}): Pro
   });
 }
 
-async function roundTrips(ctx: BenchContext, c: Client): Promise<number[]> {
-  await c.write(Uint8Array.of(0x45)); // 'E'
-  const out: number[] = [];
-  for (const size of SIZES) {
-    const payload = new Uint8Array(size).fill(97);
-    out.push(
-      await ctx.latency(async () => {
-        const p = c.expect(size);
-        await c.write(payload);
-        await p;
-      }),
-    );
-  }
-  return out;
-}
-
 async function throughput(ctx: BenchContext, c: Client): Promise<number> {
   const msg = new Uint8Array(64).fill(98);
   return ctx.throughput(async (n) => {
@@ -160,9 +144,11 @@ function pipeSetup(kind: 'pipe' | 'socketpair'): Setup {
 }
 
 function fifoSetup(dir: string): Setup {
+  let seq = 0;
   const make = async (impl: 'raw' | 'sb'): Promise<{ lat: Client }> => {
-    const down = join(dir, `${impl}-down.fifo`);
-    const up = join(dir, `${impl}-up.fifo`);
+    seq++;
+    const down = join(dir, `${impl}-${seq}-down.fifo`);
+    const up = join(dir, `${impl}-${seq}-up.fifo`);
     createFifo(down);
     createFifo(up);
     const { child } = await startChild([impl, 'fifo', down, up]);
@@ -205,21 +191,6 @@ function udpSetup(): Setup {
   };
 }
 
-async function udpRoundTrips(ctx: BenchContext, c: Client): Promise<number[]> {
-  const out: number[] = [];
-  for (const size of SIZES) {
-    const payload = new Uint8Array(Math.min(size, 65507)).fill(97);
-    out.push(
-      await ctx.latency(async () => {
-        const p = c.expect(payload.length);
-        await c.write(payload);
-        await p;
-      }),
-    );
-  }
-  return out;
-}
-
 export const section: BenchSection = {
   name: 'transport',
   async run(ctx) {
@@ -236,31 +207,44 @@ export const section: BenchSection = {
     };
     try {
       for (const s of setups) {
-        for (const impl of ['raw', 'sb'] as const) {
-          ctx.progress(`${s.kind}: ${impl === 'raw' ? baselineName[s.kind] : 'Switchboard Channel'}`);
-          const { lat, tput } = await (impl === 'raw' ? s.raw() : s.sb());
-          const rts = s.kind === 'udp' ? await udpRoundTrips(ctx, lat) : await roundTrips(ctx, lat);
-          rts.forEach((v, i) =>
-            rows.push({
-              group: `round trip ${s.kind} ${SIZES[i]! >= 1024 ? `${SIZES[i]! / 1024} KiB` : `${SIZES[i]} B`}`,
-              name: impl === 'raw' ? baselineName[s.kind]! : `Switchboard ${s.kind} Channel`,
-              value: v,
-              unit: 'us/op',
-              ...(impl === 'raw' ? { baseline: true } : { target: '<= 1.10' }),
-            }),
-          );
-          if (s.kind !== 'udp') {
-            const t = await throughput(ctx, tput ?? lat);
+        ctx.progress(`${s.kind}: ${baselineName[s.kind]} vs Switchboard Channel`);
+        const raw = await s.raw();
+        const sb = await s.sb();
+        const label = (impl: 'raw' | 'sb'): string => (impl === 'raw' ? baselineName[s.kind]! : `Switchboard ${s.kind} Channel`);
+        if (s.kind !== 'udp') {
+          await raw.lat.write(Uint8Array.of(0x45)); // 'E': echo mode
+          await sb.lat.write(Uint8Array.of(0x45));
+        }
+        for (const size of SIZES) {
+          const payload = new Uint8Array(s.kind === 'udp' ? Math.min(size, 65507) : size).fill(97);
+          const op = (c: Client) => async (): Promise<void> => {
+            const p = c.expect(payload.length);
+            await c.write(payload);
+            await p;
+          };
+          const [r, b] = await ctx.latencies([op(raw.lat), op(sb.lat)]);
+          const group = `round trip ${s.kind} ${size >= 1024 ? `${size / 1024} KiB` : `${size} B`}`;
+          rows.push({ group, name: label('raw'), value: r!, unit: 'us/op', baseline: true });
+          rows.push({ group, name: label('sb'), value: b!, unit: 'us/op', target: '<= 1.10' });
+        }
+        if (s.kind !== 'udp') {
+          for (const impl of ['raw', 'sb'] as const) {
+            const c = impl === 'raw' ? raw : sb;
+            const fresh = c.tput ? undefined : await (impl === 'raw' ? s.raw() : s.sb());
+            const t = await throughput(ctx, c.tput ?? fresh!.lat);
+            fresh?.lat.close();
             rows.push({
               group: `one-way 64 B ${s.kind}`,
-              name: impl === 'raw' ? baselineName[s.kind]! : `Switchboard ${s.kind} Channel`,
+              name: label(impl),
               value: t,
               unit: 'msg/s',
               ...(impl === 'raw' ? { baseline: true } : { target: '>= 0.90' }),
             });
           }
-          lat.close();
-          tput?.close();
+        }
+        for (const c of [raw, sb]) {
+          c.lat.close();
+          c.tput?.close();
         }
       }
     } finally {

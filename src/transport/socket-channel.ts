@@ -58,11 +58,16 @@ export class SocketChannel implements Channel {
   #readyListeners: (() => void)[] = [];
   #drain: { promise: Promise<void>; resolve(): void; reject(e: Error): void } | undefined;
   #resolveClosed!: () => void;
+  #inBurst = false;
   #corked = false;
-  readonly #uncork = (): void => {
-    this.#corked = false;
-    this.#socket.uncork();
+  readonly #endBurst = (): void => {
+    this.#inBurst = false;
+    if (this.#corked) {
+      this.#corked = false;
+      this.#socket.uncork();
+    }
   };
+
 
   constructor(socket: Socket, options: SocketChannelOptions) {
     this.#socket = socket;
@@ -264,14 +269,21 @@ export class SocketChannel implements Channel {
 
   /**
    * Writes made in one burst of synchronous code and promise continuations go
-   * out as one writev: cork now, uncork on the next tick (nats.js batches its
-   * outbound buffer the same way).
+   * out as one writev (nats.js batches its outbound buffer the same way): the
+   * first write of a tick goes straight to the kernel, so a lone request pays
+   * nothing; a second write in the same tick corks the socket until the next
+   * tick.
    */
   #batch(): void {
-    if (this.#corked) return;
-    this.#corked = true;
-    this.#socket.cork();
-    process.nextTick(this.#uncork);
+    if (this.#inBurst) {
+      if (!this.#corked) {
+        this.#corked = true;
+        this.#socket.cork();
+      }
+      return;
+    }
+    this.#inBurst = true;
+    process.nextTick(this.#endBurst);
   }
 
   writev(chunks: readonly Uint8Array[]): Promise<void> {
@@ -307,7 +319,7 @@ export class SocketChannel implements Channel {
   destroy(err?: Error): void {
     if (this.#destroyed) return;
     // what write() already accepted goes to the kernel first, as it would have without batching
-    if (this.#corked) this.#uncork();
+    this.#endBurst();
     if (err !== undefined && this.#error === undefined) this.#error = fromSystemError(err, this.description);
     this.#socket.destroy();
   }
