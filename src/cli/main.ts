@@ -6,7 +6,14 @@
  */
 import { Command, CommanderError } from 'commander';
 import { SwitchboardError } from '../errors.js';
+import { register as channel } from './commands/channel.js';
 import { register as services } from './commands/services.js';
+import { register as nameserver } from './commands/nameserver.js';
+import { register as names } from './commands/names.js';
+import { register as fingerd } from './commands/fingerd.js';
+import { register as finger } from './commands/finger.js';
+import { register as rpcgen } from './commands/rpcgen.js';
+import { register as run } from './commands/run.js';
 
 const program = new Command();
 program
@@ -16,7 +23,7 @@ program
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-for (const register of [services]) register(program);
+for (const register of [channel, services, nameserver, names, fingerd, finger, rpcgen, run]) register(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -47,3 +47,6 @@ export class RankFailedError extends SwitchboardError {
     this.rank = rank;
   }
 }
+
+/** Exit status of a rank process that failed only because another rank was lost (EX_TEMPFAIL). */
+export const PEER_LOST_EXIT = 75;

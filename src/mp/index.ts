@@ -27,3 +27,7 @@ export type { Envelope, Link, LinkHandlers } from './link.js';
 export { init } from './init.js';
 export { getWorld } from './world.js';
 export { runThreads, type RunThreadsOptions } from './threads.js';
+export { joinJob, joinJobFromEnv, hostAddress, ENV, type JoinOptions } from './join.js';
+export { FileDirectory, NameServiceDirectory, rankName, type Directory } from './directory.js';
+export { StreamLink, type PeerStream, type StreamLinkOptions } from './stream-link.js';
+export { PortLink, createPortMesh } from './port-link.js';

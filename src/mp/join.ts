@@ -1,1 +1,178 @@
-export {};
+/**
+ * A process joins its job: listen on a fresh address, publish it under
+ * `mp/<job>/<rank>`, connect to every lower rank (found through the
+ * directory) and accept every higher one, each connection opened with a
+ * HELLO frame naming job and rank. Once all N-1 peers are connected the
+ * name is withdrawn (nobody needs it any more) and the ranks talk directly.
+ */
+import os from 'node:os';
+import { join as joinPath } from 'node:path';
+import { connect, formatAddress, listen, type Channel, type Listener } from '../transport/index.js';
+import { lengthHeader } from '../wire/length-prefix.js';
+import { ArgumentError, SwitchboardError, TimeoutError } from '../errors.js';
+import { Communicator, type CommunicatorOptions } from './communicator.js';
+import { FileDirectory, NameServiceDirectory, rankName, type Directory } from './directory.js';
+import { Engine } from './engine.js';
+import { decodeHello, encodeHello } from './frame.js';
+import { range } from './init.js';
+import { StreamLink, newDecoder, type PeerStream } from './stream-link.js';
+
+export interface JoinOptions extends CommunicatorOptions {
+  job: string;
+  rank: number;
+  size: number;
+  directory: Directory;
+  /** Listen here: 'unix:///path.sock' or 'tcp://host:0'. */
+  listen: string;
+  /** Give up when the mesh is not complete within this many ms (default 30000). */
+  connectTimeoutMs?: number | undefined;
+  fragmentSize?: number | undefined;
+}
+
+async function readHello(ch: Channel, timeoutMs: number): Promise<PeerStream & { hello: ReturnType<typeof decodeHello> }> {
+  const decoder = newDecoder();
+  const timer = setTimeout(() => ch.destroy(new TimeoutError('no HELLO from a connecting rank')), timeoutMs);
+  try {
+    for (;;) {
+      const f = decoder.next();
+      if (f !== undefined) return { channel: ch, decoder, hello: decodeHello(f) };
+      const chunk = await ch.read();
+      if (chunk === null) throw new SwitchboardError('ECONNRESET', 'a connecting rank closed before its HELLO');
+      decoder.push(chunk);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function joinJob(o: JoinOptions): Promise<Communicator> {
+  const { job, rank, size, directory } = o;
+  if (!Number.isInteger(size) || size < 1) throw new ArgumentError(`bad job size ${size}`);
+  if (!Number.isInteger(rank) || rank < 0 || rank >= size) throw new ArgumentError(`bad rank ${rank} for a job of ${size}`);
+  const timeoutMs = o.connectTimeoutMs ?? 30_000;
+  const peers: (PeerStream | null)[] = new Array<PeerStream | null>(size).fill(null);
+  const max = o.maxMessageSize ?? 256 * 1024 * 1024;
+  let listener: Listener | undefined;
+  const opened: Channel[] = [];
+  const myName = rankName(job, rank);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const expectIn = size - 1 - rank;
+    if (expectIn > 0) {
+      listener = await listen(o.listen, { mode: 0o600 });
+      await directory.register(myName, formatAddress(listener.address));
+    }
+    const accepting = (async () => {
+      let got = 0;
+      while (got < expectIn) {
+        const ch = await (listener as Listener).accept();
+        opened.push(ch);
+        let p;
+        try {
+          p = await readHello(ch, timeoutMs);
+        } catch {
+          ch.destroy();
+          continue;
+        }
+        const h = p.hello;
+        if (h.job !== job || h.size !== size || h.rank <= rank || h.rank >= size || peers[h.rank] !== null) {
+          ch.destroy();
+          continue;
+        }
+        peers[h.rank] = { channel: p.channel, decoder: p.decoder };
+        got++;
+      }
+      if (expectIn > 0) await directory.unregister(myName);
+    })();
+    const connecting = Promise.all(
+      range(rank).map(async (j) => {
+        const addr = await directory.waitFor(rankName(job, j), timeoutMs);
+        const ch = await connect(addr, { timeoutMs });
+        opened.push(ch);
+        const hello = encodeHello(rank, size, job);
+        await ch.writev([lengthHeader(hello.byteLength), hello]);
+        peers[j] = { channel: ch, decoder: newDecoder(o.fragmentSize) };
+      }),
+    );
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const missing = range(size).filter((j) => j !== rank && peers[j] === null);
+        reject(new TimeoutError(`rank ${rank} of job ${job}: ranks ${missing.join(', ')} not connected within ${timeoutMs} ms (${directory.description})`));
+      }, timeoutMs);
+    });
+    await Promise.race([Promise.all([accepting, connecting]), deadline]);
+  } catch (err) {
+    for (const ch of opened) ch.destroy();
+    await directory.unregister(myName).catch(() => undefined);
+    await listener?.close({ graceMs: 0 });
+    throw err;
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+  const link = new StreamLink(rank, peers, {
+    maxMessageSize: max,
+    fragmentSize: o.fragmentSize,
+    onClose: async () => {
+      await listener?.close({ graceMs: 1000 });
+      await directory.close();
+    },
+  });
+  return new Communicator(new Engine(link), range(size), 0, o);
+}
+
+/** The first non-loopback IPv4 address of this host (its address on the test network), else 127.0.0.1. */
+export function hostAddress(): string {
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+/** Environment set by `switchboard run` for each rank process. */
+export const ENV = {
+  job: 'SWITCHBOARD_MP_JOB',
+  rank: 'SWITCHBOARD_MP_RANK',
+  size: 'SWITCHBOARD_MP_SIZE',
+  nameServer: 'SWITCHBOARD_NAMESERVER',
+  dir: 'SWITCHBOARD_MP_DIR',
+  sockDir: 'SWITCHBOARD_MP_SOCKDIR',
+  tcpHost: 'SWITCHBOARD_MP_TCP_HOST',
+  timeout: 'SWITCHBOARD_MP_TIMEOUT_MS',
+  maxMessage: 'SWITCHBOARD_MP_MAX_MESSAGE',
+} as const;
+
+function num(name: string): number | undefined {
+  const v = process.env[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new ArgumentError(`${name}=${v} is not a number`);
+  return n;
+}
+
+export async function joinJobFromEnv(options: CommunicatorOptions = {}): Promise<Communicator> {
+  const env = process.env;
+  const job = env[ENV.job] as string;
+  const rank = num(ENV.rank);
+  const size = num(ENV.size);
+  if (rank === undefined || size === undefined) throw new ArgumentError(`${ENV.rank} and ${ENV.size} must be set with ${ENV.job}`);
+  const ns = env[ENV.nameServer];
+  const dir = env[ENV.dir];
+  let directory: Directory;
+  if (ns !== undefined && ns !== '') directory = await NameServiceDirectory.connect(ns, `mp ${job} rank ${rank}`);
+  else if (dir !== undefined && dir !== '') directory = new FileDirectory(dir);
+  else throw new ArgumentError(`set ${ENV.nameServer} (a name server address) or ${ENV.dir} so the ranks can find each other`);
+  const tcpHost = env[ENV.tcpHost];
+  const sockDir = env[ENV.sockDir] ?? os.tmpdir();
+  const listenAt = tcpHost !== undefined && tcpHost !== '' ? `tcp://${tcpHost === 'auto' ? hostAddress() : tcpHost}:0` : `unix://${joinPath(sockDir, `${job}-${rank}.sock`)}`;
+  return joinJob({
+    job,
+    rank,
+    size,
+    directory,
+    listen: listenAt,
+    timeoutMs: options.timeoutMs ?? num(ENV.timeout),
+    maxMessageSize: options.maxMessageSize ?? num(ENV.maxMessage),
+    ...(options.allreduceRingBytes === undefined ? {} : { allreduceRingBytes: options.allreduceRingBytes }),
+    ...(options.bcastLargeBytes === undefined ? {} : { bcastLargeBytes: options.bcastLargeBytes }),
+  });
+}

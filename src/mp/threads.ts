@@ -35,10 +35,16 @@ export function moduleUrl(module: string | URL): string {
   return pathToFileURL(isAbsolute(module) ? module : resolve(module)).href;
 }
 
-/** The compiled entry next to this file, or the TypeScript source when running from source (tsx). */
-function entryUrl(): URL {
+/**
+ * The compiled entry next to this file; when running from TypeScript sources
+ * (tsx, which workers do not inherit) a small bootstrap registers tsx first.
+ */
+function entry(): { file: URL | string; eval: boolean } {
   const js = new URL('./worker-entry.js', import.meta.url);
-  return existsSync(fileURLToPath(js)) ? js : new URL('./worker-entry.ts', import.meta.url);
+  if (existsSync(fileURLToPath(js))) return { file: js, eval: false };
+  const ts = new URL('./worker-entry.ts', import.meta.url).href;
+  const api = import.meta.resolve('tsx/esm/api');
+  return { file: `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(ts)}); })`, eval: true };
 }
 
 interface Failure {
@@ -58,6 +64,7 @@ export async function runThreads<R = unknown>(n: number, module: string | URL, o
   const workers: Worker[] = [];
   let grace: NodeJS.Timeout | undefined;
   const exits: Promise<void>[] = [];
+  const start = entry();
 
   const fail = (rank: number, error: Error, secondary: boolean): void => {
     if (failures.some((f) => f.rank === rank)) return;
@@ -79,7 +86,8 @@ export async function runThreads<R = unknown>(n: number, module: string | URL, o
       args: typeof args === 'function' ? (args as (r: number) => unknown)(i) : args,
       options: commOptions,
     };
-    const w = new Worker(entryUrl(), {
+    const w = new Worker(start.file, {
+      eval: start.eval,
       workerData: { [THREAD_KEY]: data },
       transferList: ports.filter((p) => p !== null),
       argv: argv ?? [],

@@ -30,3 +30,15 @@ export {
   systemServices,
   type ServiceEntry,
 } from './services.js';
+export { NameClient, NameWatch, type NameClientOptions, type RegisterOptions } from './client.js';
+export { startNameServer, type ClientInfo, type NameServer, type NameServerOptions, type NameServerStats } from './server.js';
+export { serve, connectByName, type ServeOptions, type Service, type ConnectByNameOptions } from './meet.js';
+export {
+  NAMESERVER_ENV,
+  NAMESERVER_SERVICE,
+  clientAddresses,
+  defaultDataDir,
+  defaultSocketPath,
+  defaultTcpAddress,
+  runtimeDir,
+} from './well-known.js';

@@ -7,10 +7,10 @@ import { SwitchboardError, ProtocolError, ArgumentError, type ErrorCode } from '
 import type { NameOwner } from './types.js';
 
 function describeOwner(o: NameOwner): string {
-  const bits = [`"${o.client}"`];
+  const bits: string[] = [];
   if (o.pid !== undefined) bits.push(`pid ${o.pid}`);
   if (o.uid !== undefined) bits.push(`uid ${o.uid}`);
-  return bits.join(', ');
+  return `"${o.client}"${bits.length ? ` (${bits.join(', ')})` : ''}`;
 }
 
 /** The name is held by someone else: says who and since when (seed 12.1, the "sticky situation"). */

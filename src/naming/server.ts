@@ -164,9 +164,9 @@ class Connection {
     const n = this.outBytes;
     this.out = [];
     this.outBytes = 0;
-    if (chunks.length === 0 || this.channel.isClosed) return;
-    this.channel.writev(chunks).catch(() => this.channel.destroy());
-    void n;
+    if (chunks.length === 0 || this.channel.isClosed || n === 0) return;
+    const done = chunks.length === 1 ? this.channel.write(chunks[0] as Uint8Array) : this.channel.writev(chunks);
+    done.catch(() => this.channel.destroy());
   }
 
   /** Send what is queued, then close. */

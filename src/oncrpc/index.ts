@@ -60,3 +60,19 @@ export {
   type RpcbEntry,
 } from './rpcbind-client.js';
 export { toUniversalAddress, fromUniversalAddress, netidOf, type Netid } from './universal-address.js';
+export {
+  compileX,
+  compileXFile,
+  parseX,
+  CompiledX,
+  RpcgenError,
+  generateTypeScript,
+  type CompileOptions,
+  type GenerateOptions,
+  type DynamicClient,
+  type DynamicHandlers,
+  type RuntimeProgram,
+  type RuntimeVersion,
+  type RuntimeProcedure,
+} from './rpcgen/index.js';
+export type { AddressLike } from '../transport/index.js';

@@ -146,12 +146,18 @@ export class RpcbindClient {
 
 /**
  * Where (prog, vers) listens on `netid`, asked of rpcbind (v4 GETADDR, then
- * portmapper GETPORT for tcp/udp if rpcbind is only a portmapper). Throws
- * ENOENT when not registered.
+ * portmapper GETPORT for tcp/udp if rpcbind is only a portmapper). rpcbind
+ * answers GETADDR for the netid of the transport the question came on, so we
+ * ask over that same transport, as libtirpc does: UDP for udp, the local
+ * socket for local, IPv6 for tcp6/udp6. Throws ENOENT when not registered.
  */
 export async function rpcbindLookup(prog: number, vers: number, netid: Netid, options: { rpcbind?: AddressLike; host?: string } = {}): Promise<Address> {
-  const host = options.host ?? '127.0.0.1';
-  const rb = await RpcbindClient.connect(options.rpcbind ?? `tcp://${host}:${RPCBIND_PORT}`);
+  const host = options.host ?? (netid === 'tcp6' || netid === 'udp6' ? '::1' : '127.0.0.1');
+  const h = host.includes(':') ? `[${host}]` : host;
+  const where =
+    options.rpcbind ??
+    (netid === 'local' ? `unix://${RPCBIND_SOCKET}` : netid === 'udp' || netid === 'udp6' ? `udp://${h}:${RPCBIND_PORT}` : `tcp://${h}:${RPCBIND_PORT}`);
+  const rb = await RpcbindClient.connect(where);
   try {
     let uaddr = '';
     try {

@@ -85,6 +85,13 @@ export interface RpcServerOptions {
   onError?: (err: unknown, ctx: RpcCallContext) => void;
   /** Most concurrent connections per stream listener. */
   maxConnections?: number;
+  /**
+   * Answer AUTH_SYS calls with an AUTH_SHORT verifier that the client may
+   * send instead of its full credential later (RFC 5531 appendix A); this
+   * many are remembered (default 0: off, AUTH_SHORT is then refused with
+   * AUTH_REJECTEDCRED, which makes clients fall back to AUTH_SYS).
+   */
+  shortCredentials?: number;
 }
 
 type Transport = 'tcp' | 'unix' | 'udp';
@@ -102,8 +109,12 @@ const LAST = 0x8000_0000;
 
 function defaultAuthenticate(ctx: RpcCallContext): void {
   if (ctx.cred.flavor === AuthFlavor.AUTH_NONE || ctx.cred.flavor === AuthFlavor.AUTH_SYS) return;
+  // AUTH_SHORT reaches here only when it named a credential this server issued.
+  if (ctx.cred.flavor === AuthFlavor.AUTH_SHORT && ctx.authSys !== undefined) return;
   throw new AuthError(AuthStat.AUTH_REJECTEDCRED);
 }
+
+const hexKey = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 export class RpcServer {
   readonly #programs = new Map<number, Map<number, Map<number, Procedure<unknown, unknown>>>>();
@@ -114,6 +125,9 @@ export class RpcServer {
   readonly #authenticate: (ctx: RpcCallContext) => void;
   #registered: Array<() => Promise<void>> = [];
   #closed = false;
+  /** AUTH_SHORT handles issued, by hex, oldest first. */
+  readonly #short = new Map<string, AuthSysParams>();
+  #shortSeq = 0;
 
   constructor(options: RpcServerOptions = {}) {
     this.#opts = options;
@@ -261,6 +275,7 @@ export class RpcServer {
       return finish();
     }
     const ctx: RpcCallContext = { xid, prog: call.prog, vers: call.vers, proc: call.proc, transport, peer, cred: call.cred, peerPid, peerUid };
+    let verf: OpaqueAuth = AUTH_NONE;
     try {
       if (call.cred.flavor === AuthFlavor.AUTH_SYS) {
         try {
@@ -268,6 +283,9 @@ export class RpcServer {
         } catch {
           throw new AuthError(AuthStat.AUTH_BADCRED);
         }
+        verf = this.#issueShort(ctx.authSys);
+      } else if (call.cred.flavor === AuthFlavor.AUTH_SHORT) {
+        ctx.authSys = this.#short.get(hexKey(call.cred.body));
       }
       this.#authenticate(ctx);
     } catch (err) {
@@ -315,7 +333,7 @@ export class RpcServer {
       if (result === NO_REPLY) {
         reply = undefined;
       } else {
-        writeAcceptedReply(w, xid, AcceptStat.SUCCESS);
+        writeAcceptedReply(w, xid, AcceptStat.SUCCESS, verf);
         try {
           proc.result.encode(w, result);
           reply = finish();
@@ -389,6 +407,23 @@ export class RpcServer {
     } finally {
       await rb.close();
     }
+  }
+
+  #issueShort(p: AuthSysParams): OpaqueAuth {
+    const max = this.#opts.shortCredentials ?? 0;
+    if (max <= 0) return AUTH_NONE;
+    const body = new Uint8Array(8);
+    const v = new DataView(body.buffer);
+    v.setUint32(0, (Math.random() * 0x1_0000_0000) >>> 0);
+    v.setUint32(4, ++this.#shortSeq >>> 0);
+    this.#short.set(hexKey(body), p);
+    while (this.#short.size > max) this.#short.delete(this.#short.keys().next().value as string);
+    return { flavor: AuthFlavor.AUTH_SHORT, body };
+  }
+
+  /** Forget every AUTH_SHORT credential issued (clients fall back to AUTH_SYS). */
+  forgetShortCredentials(): void {
+    this.#short.clear();
   }
 
   /** Remember a function that undoes a registration, run by close(). */

@@ -278,7 +278,7 @@ export class Decoder {
       }
       case T.ARRAYBUFFER: {
         const n = this.count();
-        const out = this.buf.slice(this.pos, this.pos + n);
+        const out = this.copyBytes(n);
         this.pos += n;
         return out.buffer;
       }
@@ -288,13 +288,13 @@ export class Decoder {
         if (ctor === undefined) throw bad(`unknown typed array kind ${kind}`);
         const n = this.count();
         if (n % ctor.BYTES_PER_ELEMENT !== 0) throw bad(`${ctor.name} byte length ${n} is not a multiple of ${ctor.BYTES_PER_ELEMENT}`);
-        const copy = this.buf.slice(this.pos, this.pos + n);
+        const copy = this.copyBytes(n);
         this.pos += n;
-        return kind === 1 ? copy : new ctor(copy.buffer, 0, n / ctor.BYTES_PER_ELEMENT);
+        return kind === 1 ? copy : new ctor(copy.buffer as ArrayBuffer, 0, n / ctor.BYTES_PER_ELEMENT);
       }
       case T.DATAVIEW: {
         const n = this.count();
-        const copy = this.buf.slice(this.pos, this.pos + n);
+        const copy = this.copyBytes(n);
         this.pos += n;
         return new DataView(copy.buffer);
       }
@@ -325,6 +325,13 @@ export class Decoder {
       default:
         throw bad(`unknown tag 0x${tag.toString(16)} at offset ${this.pos - 1}`);
     }
+  }
+
+  // A copy in a fresh ArrayBuffer (the input may be a Buffer, whose slice() is a view into a shared pool).
+  private copyBytes(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    out.set(this.buf.subarray(this.pos, this.pos + n));
+    return out;
   }
 
   private enter(): void {

@@ -27,6 +27,12 @@ const TWO32 = 2 ** 32;
 const I64_MIN = -(2n ** 63n);
 const I64_MAX = 2n ** 63n - 1n;
 
+// Node's Buffer (a Uint8Array subclass) travels as a Uint8Array; checked without importing Node types.
+const bufferProto: object | undefined = (globalThis as { Buffer?: { prototype: object } }).Buffer?.prototype;
+function isNodeBuffer(v: object): boolean {
+  return bufferProto !== undefined && Object.getPrototypeOf(v) === bufferProto;
+}
+
 function typedKind(v: ArrayBufferView): number {
   const proto = Object.getPrototypeOf(v) as object;
   for (let i = 0; i < TYPED_KINDS.length; i++) {
@@ -408,10 +414,8 @@ export class Encoder {
   }
 
   private binaryView(v: ArrayBufferView): void {
-    if (typeof SharedArrayBuffer !== 'undefined' && v.buffer instanceof SharedArrayBuffer) {
-      throw new UnsendableError('a view of a SharedArrayBuffer cannot cross (shared memory is not copied)');
-    }
-    if (this.hooks?.attach && v.byteLength >= 1024) {
+    const len = v.byteLength;
+    if (len >= 1024 && this.hooks?.attach) {
       const idx = this.hooks.attach(v);
       if (idx >= 0) {
         this.u8(T.ATTACHMENT);
@@ -419,7 +423,18 @@ export class Encoder {
         return;
       }
     }
-    const bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    if (v instanceof Uint8Array && (Object.getPrototypeOf(v) === Uint8Array.prototype || isNodeBuffer(v))) {
+      // The common case, without touching v.buffer (which would move a small on-heap array off-heap).
+      this.ensure(2 + 8 + len);
+      this.buf[this.pos++] = T.TYPED;
+      this.buf[this.pos++] = 1;
+      this.varint(len);
+      this.buf.set(v, this.pos);
+      this.pos += len;
+      return;
+    }
+    // A view of a SharedArrayBuffer is copied like any other (a snapshot of its bytes).
+    const bytes = new Uint8Array(v.buffer, v.byteOffset, len);
     if (v instanceof DataView) {
       this.u8(T.DATAVIEW);
     } else {
@@ -429,7 +444,7 @@ export class Encoder {
       this.buf[this.pos++] = T.TYPED;
       this.buf[this.pos++] = kind;
     }
-    this.varint(bytes.length);
+    this.varint(len);
     this.bytes(bytes);
   }
 

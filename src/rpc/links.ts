@@ -6,7 +6,7 @@
  * message channels get one message per frame; worker ports get the batch in
  * one postMessage with its buffer (and any large binaries) transferred.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, type MessagePort, type Worker } from 'node:worker_threads';
 import { ProtocolError, SwitchboardError, fromSystemError } from '../errors.js';
 import type { Channel, PeerInfo } from '../transport/channel.js';
 import { LengthPrefixDecoder } from '../wire/length-prefix.js';
@@ -118,6 +118,8 @@ export class ChannelLink implements Link {
     if (this.done) return;
     this.done = true;
     this.sink?.closed(err);
+    // The connection is over once the peer has ended or failed: free the socket.
+    if (!this.channel.isClosed) this.channel.destroy();
   }
 
   send(batch: Uint8Array): Promise<void> | undefined {
@@ -138,21 +140,21 @@ export class ChannelLink implements Link {
   }
 }
 
-/** The part of a worker MessagePort (or Worker, or parentPort) that a link uses. */
-export interface PortLike {
+/** A worker MessagePort (parentPort too) or a Worker. */
+export type PortLike = MessagePort | Worker;
+
+/** What PortLink uses of either. */
+interface PortOps {
   postMessage(value: unknown, transferList?: readonly ArrayBuffer[]): void;
-  on(event: 'message', listener: (value: unknown) => void): unknown;
-  on(event: 'close' | 'exit', listener: () => void): unknown;
-  off(event: string, listener: (...args: never[]) => void): unknown;
+  on(event: string, listener: (value: unknown) => void): unknown;
+  off(event: string, listener: (value: unknown) => void): unknown;
   close?(): void;
   terminate?(): unknown;
   start?(): void;
-  unref?(): void;
-  ref?(): void;
 }
 
 export function isPortLike(x: unknown): x is PortLike {
-  const p = x as Partial<PortLike> | null;
+  const p = x as Partial<PortOps> | null;
   return typeof p === 'object' && p !== null && typeof p.postMessage === 'function' && typeof p.on === 'function' && typeof p.off === 'function';
 }
 
@@ -174,11 +176,10 @@ export class PortLink implements Link {
   private done = false;
   private readonly decoder: LengthPrefixDecoder;
 
-  constructor(
-    readonly port: PortLike,
-    maxMessageSize: number,
-    description = 'worker port',
-  ) {
+  private readonly port: PortOps;
+
+  constructor(port: PortLike, maxMessageSize: number, description = 'worker port') {
+    this.port = port as unknown as PortOps;
     this.description = description;
     this.decoder = new LengthPrefixDecoder(maxMessageSize + 64);
   }

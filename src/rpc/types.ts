@@ -14,14 +14,20 @@ type Binary = ArrayBuffer | ArrayBufferView;
 type AnyFunction = (...args: never[]) => unknown;
 
 /** T if a value of type T can be sent, otherwise never (checked member by member). */
-export type Sendable<T> = T extends Primitive
+export type Sendable<T> = unknown extends T
+  ? T // unknown and any: nothing to check at compile time (the run time still checks)
+  : T extends Primitive
   ? T
   : T extends symbol
     ? never
     : T extends AnyFunction
       ? T
-      : T extends ProxyMarked | StreamMarked<unknown> | AsyncGenerator<unknown, unknown, unknown>
+      : T extends ProxyMarked | StreamMarked<unknown>
         ? T
+        : T extends AsyncIterable<unknown>
+          ? [Exclude<keyof T, typeof Symbol.asyncIterator | 'next' | 'return' | 'throw'>] extends [never]
+            ? T // a plain async iterable or generator: streamed
+            : never // a socket, a readable stream...: mark it with stream() to send its items
         : T extends Date | RegExp | Binary | Error
           ? T
           : T extends Map<infer K, infer V>

@@ -310,7 +310,7 @@ export function openRegion(source: RegionSource, options: OpenRegionOptions = {}
     const { fd } = source;
     if (!Number.isInteger(fd) || fd < 0) throw new ArgumentError('fd must be a non-negative integer');
     // Keep our own descriptor, close-on-exec, so close() never closes the caller's.
-    const own = sys('dup', () => openSync(`/proc/self/fd/${fd}`, fsc.O_RDWR | fsc.O_CLOEXEC));
+    const own = sys('dup', () => openSync(`/proc/self/fd/${fd}`, fsc.O_RDWR));
     try {
       const mapped = mapExisting(own, `fd ${fd}`, raw, options.size);
       return new Region({ name: undefined, path: undefined, kind: 'shm', fd: own, ...mapped });
@@ -357,7 +357,7 @@ export function mapFile(path: string, options: MapFileOptions = {}): Region {
   const create = options.create ?? options.size !== undefined;
   let fd: number;
   try {
-    fd = openSync(path, fsc.O_RDWR | fsc.O_CLOEXEC | (create ? fsc.O_CREAT : 0), options.mode ?? 0o600);
+    fd = openSync(path, fsc.O_RDWR | (create ? fsc.O_CREAT : 0), options.mode ?? 0o600);
   } catch (err) {
     throw shmError(err, `open ${path}`);
   }

@@ -23,6 +23,7 @@ export const W = {
   closed: 7,
   everAttached: 8,
   attached: 9,
+  producerDied: 10,
   tail: 16,
   consumerSleeping: 17,
   prodLock: 18, // 4 words: a Mutex

@@ -43,6 +43,7 @@ export {
   xdrUhyper,
   xdrUint,
   xdrUnion,
+  xdrTuple,
   xdrVoid,
   encodeXdr,
   decodeXdr,

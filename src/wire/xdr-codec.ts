@@ -221,6 +221,27 @@ export function xdrUnion<T extends object>(
   };
 }
 
+/** Several values one after the other (the arguments of an rpcgen -N procedure). */
+export function xdrTuple<T extends unknown[]>(codecs: { [K in keyof T]: XdrCodec<T[K]> }): XdrCodec<T> {
+  const list = codecs as readonly XdrCodec<unknown>[];
+  return {
+    get minSize() {
+      let s = 0;
+      for (const c of list) s += c.minSize;
+      return s;
+    },
+    encode(w, v) {
+      if (!Array.isArray(v) || v.length !== list.length) throw new XdrValueError(`expected ${list.length} values`);
+      for (let i = 0; i < list.length; i++) (list[i] as XdrCodec<unknown>).encode(w, v[i]);
+    },
+    decode(r) {
+      const out = new Array<unknown>(list.length);
+      for (let i = 0; i < list.length; i++) out[i] = (list[i] as XdrCodec<unknown>).decode(r);
+      return out as T;
+    },
+  };
+}
+
 /** Encode one value to a fresh byte array. */
 export function encodeXdr<T>(codec: XdrCodec<T>, value: T, writer = new XdrWriter()): Uint8Array {
   try {
@@ -271,4 +292,5 @@ export const xdr = {
   lazy: xdrLazy,
   struct: xdrStruct,
   union: xdrUnion,
+  tuple: xdrTuple,
 } as const;

@@ -10,6 +10,8 @@ const MIN_HYPER = -(1n << 63n);
 const MAX_HYPER = (1n << 63n) - 1n;
 const MAX_UHYPER = (1n << 64n) - 1n;
 const encoder = new TextEncoder();
+const EMPTY = new Uint8Array(0);
+const EMPTY_VIEW = new DataView(EMPTY.buffer);
 
 export function assertInt32(v: number, what = 'int'): void {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < -0x8000_0000 || v > 0x7fff_ffff) {
@@ -47,6 +49,7 @@ export class XdrWriter {
   private ensure(n: number): void {
     const need = this.pos + n;
     if (need <= this.buf.length) return;
+    // After finish() the buffer is empty: start again at the initial size.
     let size = Math.max(this.buf.length * 2, this.initialSize);
     while (size < need) size *= 2;
     const next = new Uint8Array(size);
@@ -183,8 +186,9 @@ export class XdrWriter {
    */
   finish(): Uint8Array {
     const out = this.buf.subarray(0, this.pos);
-    this.buf = new Uint8Array(this.initialSize);
-    this.view = new DataView(this.buf.buffer);
+    // The next buffer is allocated only if the writer is used again.
+    this.buf = EMPTY;
+    this.view = EMPTY_VIEW;
     this.pos = 0;
     return out;
   }

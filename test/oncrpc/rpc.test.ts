@@ -146,6 +146,25 @@ test('AUTH_SYS credentials reach the procedure; a custom authenticate can refuse
   }
 });
 
+test('AUTH_SHORT: the server hands out a short credential, the client uses it, and falls back when it is forgotten', async () => {
+  const seen: number[] = [];
+  const s = new RpcServer({ shortCredentials: 16 });
+  s.addProgram(PROG, 1, { 5: { args: xdr.void, result: xdr.string(), handler: (_: void, ctx) => { seen.push(ctx.cred.flavor); return `${ctx.authSys?.uid}`; } } });
+  const a = await s.listen('tcp://127.0.0.1:0');
+  const c = await RpcClient.connect(a, { auth: { stamp: 9, machinename: 'm', uid: 42, gid: 1, gids: [] } });
+  try {
+    for (let i = 0; i < 3; i++) assert.equal(await c.call(PROG, 1, 5, xdr.void, undefined, xdr.string()), '42');
+    s.forgetShortCredentials();
+    assert.equal(await c.call(PROG, 1, 5, xdr.void, undefined, xdr.string()), '42');
+    assert.equal(await c.call(PROG, 1, 5, xdr.void, undefined, xdr.string()), '42');
+    // AUTH_SYS, AUTH_SHORT, AUTH_SHORT, (AUTH_SHORT refused before the procedure) AUTH_SYS, AUTH_SHORT
+    assert.deepEqual(seen, [AuthFlavor.AUTH_SYS, AuthFlavor.AUTH_SHORT, AuthFlavor.AUTH_SHORT, AuthFlavor.AUTH_SYS, AuthFlavor.AUTH_SHORT]);
+  } finally {
+    await c.close();
+    await s.close();
+  }
+});
+
 test('per-call timeout, and the client keeps working afterwards', async () => {
   const c = await RpcClient.connect(addrs.tcp as Address);
   try {
@@ -213,6 +232,16 @@ test('multi-fragment records and the maximum record size', async () => {
   } finally {
     await c2.close();
     await small.close();
+  }
+});
+
+test('many concurrent clients on every transport', async () => {
+  const clients = await Promise.all(Array.from({ length: 24 }, (_, i) => RpcClient.connect(addrs[(['tcp', 'unix', 'udp'] as const)[i % 3] as 'tcp'] as Address)));
+  try {
+    const results = await Promise.all(clients.map((c, i) => Promise.all(Array.from({ length: 10 }, (_, j) => c.call(PROG, 1, 3, xdr.uint, (i + j) % 5, xdr.uint)))));
+    results.forEach((r, i) => assert.deepEqual(r, Array.from({ length: 10 }, (_, j) => (i + j) % 5)));
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
   }
 });
 

@@ -17,9 +17,9 @@ import { join, sep } from 'node:path';
 
 export interface HomeFileLimits {
   /** Bytes read from each file (default 16 KiB). */
-  maxBytes?: number;
+  maxBytes?: number | undefined;
   /** Lines kept from each file (default 200). */
-  maxLines?: number;
+  maxLines?: number | undefined;
 }
 
 export type HomeFileRefusal = 'missing' | 'outside-home' | 'not-regular' | 'not-owner' | 'not-shared' | 'home-closed' | 'error';

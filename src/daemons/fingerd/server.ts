@@ -282,10 +282,18 @@ export async function startFingerd(options: FingerdOptions = {}): Promise<Finger
     const started = Date.now();
     const peer = peerOf(ch);
     let phase: 'query' | 'answer' = 'query';
+    let timedOut: string | undefined;
+    const cut = (why: string): void => {
+      if (timedOut !== undefined || ch.isClosed) return;
+      timedOut = why;
+      stats.timedOut++;
+      log(`${peer}: ${why}, closed`);
+      ch.destroy(new TimeoutError(why));
+    };
     const queryTimer = setTimeout(() => {
-      if (phase === 'query') ch.destroy(new TimeoutError(`no query within ${s.queryTimeoutMs} ms`));
+      if (phase === 'query') cut(`no query within ${s.queryTimeoutMs} ms`);
     }, s.queryTimeoutMs);
-    const lifeTimer = setTimeout(() => ch.destroy(new TimeoutError(`connection open longer than ${s.connectionTimeoutMs} ms`)), s.connectionTimeoutMs);
+    const lifeTimer = setTimeout(() => cut(`connection time limit (${s.connectionTimeoutMs} ms)`), s.connectionTimeoutMs);
     try {
       const got = await readQueryLine(ch, s.maxQueryBytes);
       phase = 'answer';
@@ -311,9 +319,8 @@ export async function startFingerd(options: FingerdOptions = {}): Promise<Finger
       log(`${peer}: query ${logQuery(got.line)}: ${outcome}, ${wire.length} bytes, ${Date.now() - started} ms`);
       await linger(ch, 1000);
     } catch (err) {
-      if (err instanceof TimeoutError || (err as { code?: string }).code === 'ETIMEDOUT') {
-        stats.timedOut++;
-        log(`${peer}: ${phase === 'query' ? `no query within ${s.queryTimeoutMs} ms` : `connection time limit (${s.connectionTimeoutMs} ms)`}, closed`);
+      if (timedOut !== undefined) {
+        // counted and logged by cut()
       } else if (!(err instanceof ProtocolError)) {
         stats.errors++;
         log(`${peer}: ${(err as Error).message}`);

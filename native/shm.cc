@@ -1,0 +1,774 @@
+/*
+ * sb_shm: POSIX shared memory for Node, with the memory exposed as a real
+ * SharedArrayBuffer so that Atomics and typed arrays work on it.
+ *
+ * Node-API cannot wrap foreign memory in a SharedArrayBuffer, so this addon
+ * uses V8 directly (SharedArrayBuffer::NewBackingStore with a deleter that
+ * unmaps) and is built against the headers of the Node that runs it. It is
+ * context-aware, so worker_threads can load it too.
+ *
+ * What it offers, each validated before any pointer is formed:
+ *   shm_open / ftruncate / fallocate / fstat / close / shm_unlink
+ *   mmap(fd) -> SharedArrayBuffer (a window of the mapping), msync
+ *   futex wait/wake on Int32Array elements (shared futexes: no
+ *   FUTEX_PRIVATE_FLAG, so they work across processes), sync and async
+ *   named POSIX semaphores (sem_open and friends), sync and async
+ *   gettid, and a liveness test for a thread/process id.
+ *
+ * Async waits run on a small pool of dedicated threads (not libuv's pool, so a
+ * long wait never starves fs or dns work) and report back through one
+ * uv_async_t per environment.
+ */
+#include <node.h>
+#include <uv.h>
+#include <v8.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+using v8::Array;
+using v8::ArrayBuffer;
+using v8::BackingStore;
+using v8::Context;
+using v8::External;
+using v8::Function;
+using v8::FunctionCallbackInfo;
+using v8::FunctionTemplate;
+using v8::Global;
+using v8::HandleScope;
+using v8::Int32Array;
+using v8::Integer;
+using v8::Isolate;
+using v8::Local;
+using v8::Number;
+using v8::Object;
+using v8::SharedArrayBuffer;
+using v8::String;
+using v8::Value;
+
+namespace {
+
+/* ------------------------------------------------------------------ errors */
+
+void ThrowErrno(Isolate *iso, int err, const std::string &what) {
+  const char *name = strerrorname_np(err);
+  std::string msg = what + ": " + strerror(err);
+  Local<Value> e = v8::Exception::Error(String::NewFromUtf8(iso, msg.c_str()).ToLocalChecked());
+  Local<Context> ctx = iso->GetCurrentContext();
+  e.As<Object>()
+      ->Set(ctx, String::NewFromUtf8Literal(iso, "code"),
+            String::NewFromUtf8(iso, name ? name : "EIO").ToLocalChecked())
+      .Check();
+  e.As<Object>()->Set(ctx, String::NewFromUtf8Literal(iso, "errno"), Integer::New(iso, err)).Check();
+  iso->ThrowException(e);
+}
+
+void ThrowType(Isolate *iso, const char *msg) {
+  iso->ThrowException(v8::Exception::TypeError(String::NewFromUtf8(iso, msg).ToLocalChecked()));
+}
+
+void ThrowRange(Isolate *iso, const char *msg) {
+  iso->ThrowException(v8::Exception::RangeError(String::NewFromUtf8(iso, msg).ToLocalChecked()));
+}
+
+bool ArgInt(const FunctionCallbackInfo<Value> &a, int i, int64_t *out, const char *what) {
+  Isolate *iso = a.GetIsolate();
+  if (i >= a.Length() || !a[i]->IsNumber()) {
+    ThrowType(iso, what);
+    return false;
+  }
+  double d = a[i].As<Number>()->Value();
+  if (!std::isfinite(d) || d != std::floor(d) || d < -9007199254740991.0 || d > 9007199254740991.0) {
+    ThrowRange(iso, what);
+    return false;
+  }
+  *out = (int64_t)d;
+  return true;
+}
+
+bool ArgString(const FunctionCallbackInfo<Value> &a, int i, std::string *out, const char *what) {
+  Isolate *iso = a.GetIsolate();
+  if (i >= a.Length() || !a[i]->IsString()) {
+    ThrowType(iso, what);
+    return false;
+  }
+  String::Utf8Value s(iso, a[i]);
+  if (*s == nullptr) {
+    ThrowType(iso, what);
+    return false;
+  }
+  out->assign(*s, s.length());
+  if (out->find('\0') != std::string::npos) {
+    ThrowType(iso, what);
+    return false;
+  }
+  return true;
+}
+
+/* A timeout argument: a finite number >= 0 in ms, or anything negative / Infinity for "forever". */
+bool ArgTimeout(const FunctionCallbackInfo<Value> &a, int i, double *out) {
+  if (i >= a.Length() || !a[i]->IsNumber()) {
+    ThrowType(a.GetIsolate(), "timeout must be a number (ms; Infinity or -1 for none)");
+    return false;
+  }
+  double d = a[i].As<Number>()->Value();
+  if (std::isnan(d)) {
+    ThrowRange(a.GetIsolate(), "timeout is NaN");
+    return false;
+  }
+  *out = (d < 0 || std::isinf(d)) ? -1 : d;
+  return true;
+}
+
+/* Resolve (Int32Array, index) to an aligned address inside a SharedArrayBuffer. */
+int32_t *ArgCell(const FunctionCallbackInfo<Value> &a, int ai, int ii, std::shared_ptr<BackingStore> *keep) {
+  Isolate *iso = a.GetIsolate();
+  if (ai >= a.Length() || !a[ai]->IsInt32Array()) {
+    ThrowType(iso, "expected an Int32Array over a SharedArrayBuffer");
+    return nullptr;
+  }
+  Local<Int32Array> arr = a[ai].As<Int32Array>();
+  Local<ArrayBuffer> buf = arr->Buffer();
+  if (!Local<Value>(buf)->IsSharedArrayBuffer()) {
+    ThrowType(iso, "the Int32Array must view a SharedArrayBuffer");
+    return nullptr;
+  }
+  int64_t idx;
+  if (!ArgInt(a, ii, &idx, "index must be an integer")) return nullptr;
+  size_t len = arr->Length();
+  if (idx < 0 || (uint64_t)idx >= len) {
+    ThrowRange(iso, "index out of range");
+    return nullptr;
+  }
+  std::shared_ptr<BackingStore> bs = buf->GetBackingStore();
+  char *base = static_cast<char *>(bs->Data());
+  if (base == nullptr || arr->ByteOffset() + (size_t)(idx + 1) * 4 > bs->ByteLength()) {
+    ThrowRange(iso, "index out of range of the buffer");
+    return nullptr;
+  }
+  if (keep) *keep = bs;
+  return reinterpret_cast<int32_t *>(base + arr->ByteOffset() + (size_t)idx * 4);
+}
+
+/* ------------------------------------------------------------------- futex */
+
+long Futex(int32_t *addr, int op, int32_t val, const struct timespec *ts) {
+  return syscall(SYS_futex, addr, op, val, ts, nullptr, 0);
+}
+
+double NowMs() {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+struct timespec MsToTs(double ms) {
+  struct timespec ts;
+  if (ms < 0) ms = 0;
+  ts.tv_sec = (time_t)(ms / 1000);
+  ts.tv_nsec = (long)((ms - (double)ts.tv_sec * 1000) * 1e6);
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  return ts;
+}
+
+enum WaitResult { WR_OK = 0, WR_NOT_EQUAL = 1, WR_TIMED_OUT = 2, WR_CANCELLED = 3 };
+
+const char *ResultName(int r) {
+  switch (r) {
+    case WR_OK: return "ok";
+    case WR_NOT_EQUAL: return "not-equal";
+    case WR_TIMED_OUT: return "timed-out";
+    default: return "cancelled";
+  }
+}
+
+/*
+ * One futex wait honouring a total timeout (-1 = none), retried on EINTR.
+ * `cancel` (may be null) is polled every `sliceMs` so a pool thread can be
+ * stopped; sliceMs < 0 means no slicing.
+ */
+int FutexWaitLoop(int32_t *addr, int32_t expected, double timeoutMs, const std::atomic<bool> *cancel, double sliceMs) {
+  double deadline = timeoutMs < 0 ? -1 : NowMs() + timeoutMs;
+  /* Like Atomics.wait: a value that already differs is 'not-equal', even with no time to wait. */
+  if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != expected) return WR_NOT_EQUAL;
+  for (;;) {
+    if (cancel && cancel->load(std::memory_order_acquire)) return WR_CANCELLED;
+    double wait = -1;
+    if (deadline >= 0) {
+      wait = deadline - NowMs();
+      if (wait <= 0) return WR_TIMED_OUT;
+    }
+    if (sliceMs >= 0 && (wait < 0 || wait > sliceMs)) wait = sliceMs;
+    struct timespec ts;
+    if (wait >= 0) ts = MsToTs(wait);
+    long r = Futex(addr, FUTEX_WAIT, expected, wait >= 0 ? &ts : nullptr);
+    if (r == 0) return WR_OK;
+    if (errno == EAGAIN) return WR_NOT_EQUAL;
+    if (errno == EINTR || errno == ETIMEDOUT) continue;
+    return WR_OK; /* EFAULT and the like cannot happen on a validated address; let the caller re-check */
+  }
+}
+
+/* ------------------------------------------------------------- semaphores */
+
+struct Sem {
+  sem_t *s;
+  explicit Sem(sem_t *p) : s(p) {}
+  ~Sem() { sem_close(s); }
+};
+
+std::mutex g_sem_mu;
+std::unordered_map<int32_t, std::shared_ptr<Sem>> g_sems;
+int32_t g_sem_next = 1;
+
+std::shared_ptr<Sem> LookupSem(const FunctionCallbackInfo<Value> &a, int i) {
+  int64_t id;
+  if (!ArgInt(a, i, &id, "semaphore handle must be an integer")) return nullptr;
+  std::lock_guard<std::mutex> g(g_sem_mu);
+  auto it = g_sems.find((int32_t)id);
+  if (it == g_sems.end()) {
+    ThrowErrno(a.GetIsolate(), EBADF, "semaphore handle is closed");
+    return nullptr;
+  }
+  return it->second;
+}
+
+int SemWaitLoop(sem_t *s, double timeoutMs, const std::atomic<bool> *cancel, double sliceMs) {
+  double deadline = timeoutMs < 0 ? -1 : NowMs() + timeoutMs;
+  for (;;) {
+    if (cancel && cancel->load(std::memory_order_acquire)) return WR_CANCELLED;
+    double wait = -1;
+    if (deadline >= 0) {
+      wait = deadline - NowMs();
+      if (wait <= 0) {
+        if (sem_trywait(s) == 0) return WR_OK;
+        return WR_TIMED_OUT;
+      }
+    }
+    if (sliceMs >= 0 && (wait < 0 || wait > sliceMs)) wait = sliceMs;
+    int r;
+    if (wait < 0) {
+      r = sem_wait(s);
+    } else {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      struct timespec add = MsToTs(wait);
+      ts.tv_sec += add.tv_sec;
+      ts.tv_nsec += add.tv_nsec;
+      if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+      }
+      r = sem_timedwait(s, &ts);
+    }
+    if (r == 0) return WR_OK;
+    if (errno == EINTR || errno == ETIMEDOUT) continue;
+    return -errno;
+  }
+}
+
+/* ------------------------------------------------------- async wait pool */
+
+struct EnvData;
+
+struct Job {
+  uint64_t id;
+  std::shared_ptr<EnvData> env;
+  std::shared_ptr<BackingStore> bs; /* keeps the mapping alive while waiting */
+  int32_t *addr = nullptr;
+  int32_t expected = 0;
+  std::shared_ptr<Sem> sem;
+  double timeoutMs = -1;
+  std::atomic<bool> cancelled{false};
+  int result = WR_OK;
+};
+
+struct EnvData {
+  Isolate *iso = nullptr;
+  uv_async_t *async = nullptr;
+  std::mutex mu;
+  bool alive = true;
+  std::deque<std::pair<uint64_t, int>> done;
+  /* JS-thread only: */
+  struct Pending {
+    std::shared_ptr<Job> job;
+    Global<Function> cb;
+    bool ref;
+  };
+  std::unordered_map<uint64_t, Pending> pending;
+  int refs = 0;
+  uint64_t next_id = 1;
+
+  void UpdateRef() {
+    if (!async) return;
+    if (refs > 0)
+      uv_ref(reinterpret_cast<uv_handle_t *>(async));
+    else
+      uv_unref(reinterpret_cast<uv_handle_t *>(async));
+  }
+};
+
+/* Polling interval of waiting pool threads for cancellation. */
+constexpr double kSliceMs = 100;
+
+class Pool {
+ public:
+  void Submit(std::shared_ptr<Job> job) {
+    std::lock_guard<std::mutex> g(mu_);
+    queue_.push_back(std::move(job));
+    if (idle_ == 0) {
+      std::thread(&Pool::Run, this).detach();
+    } else {
+      cv_.notify_one();
+    }
+  }
+
+ private:
+  void Run() {
+    std::unique_lock<std::mutex> lk(mu_);
+    for (;;) {
+      idle_++;
+      bool got = cv_.wait_for(lk, std::chrono::seconds(30), [this] { return !queue_.empty(); });
+      idle_--;
+      if (!got) return; /* idle for long: let the thread go */
+      std::shared_ptr<Job> job = std::move(queue_.front());
+      queue_.pop_front();
+      lk.unlock();
+      if (job->sem)
+        job->result = SemWaitLoop(job->sem->s, job->timeoutMs, &job->cancelled, kSliceMs);
+      else
+        job->result = FutexWaitLoop(job->addr, job->expected, job->timeoutMs, &job->cancelled, kSliceMs);
+      {
+        std::shared_ptr<EnvData> env = job->env;
+        std::lock_guard<std::mutex> g(env->mu);
+        if (env->alive) {
+          env->done.emplace_back(job->id, job->result);
+          uv_async_send(env->async);
+        }
+      }
+      job.reset();
+      lk.lock();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Job>> queue_;
+  int idle_ = 0;
+};
+
+Pool *g_pool = new Pool(); /* never destroyed: detached threads may still use it at exit */
+
+/* Holder so the shared_ptr can be reached from the uv handle and the cleanup hook. */
+struct EnvHolder {
+  std::shared_ptr<EnvData> env;
+};
+
+void OnAsync(uv_async_t *h) {
+  EnvHolder *holder = static_cast<EnvHolder *>(h->data);
+  std::shared_ptr<EnvData> env = holder->env;
+  std::deque<std::pair<uint64_t, int>> done;
+  {
+    std::lock_guard<std::mutex> g(env->mu);
+    done.swap(env->done);
+  }
+  Isolate *iso = env->iso;
+  HandleScope hs(iso);
+  for (auto &d : done) {
+    auto it = env->pending.find(d.first);
+    if (it == env->pending.end()) continue; /* cancelled */
+    Local<Function> cb = it->second.cb.Get(iso);
+    if (it->second.ref) env->refs--;
+    env->pending.erase(it);
+    env->UpdateRef();
+    Local<Context> ctx = cb->GetCreationContextChecked();
+    Local<Value> argv[1];
+    if (d.second < 0)
+      argv[0] = Integer::New(iso, d.second);
+    else
+      argv[0] = String::NewFromUtf8(iso, ResultName(d.second)).ToLocalChecked();
+    /* MakeCallback drains the microtask queue afterwards, so awaiting code runs now. */
+    node::MakeCallback(iso, ctx->Global(), cb, 1, argv, node::async_context{0, 0});
+  }
+}
+
+void CleanupEnv(void *arg) {
+  EnvHolder *holder = static_cast<EnvHolder *>(arg);
+  std::shared_ptr<EnvData> env = holder->env;
+  {
+    std::lock_guard<std::mutex> g(env->mu);
+    env->alive = false;
+  }
+  for (auto &p : env->pending) {
+    p.second.job->cancelled.store(true, std::memory_order_release);
+    p.second.cb.Reset();
+  }
+  env->pending.clear();
+  uv_close(reinterpret_cast<uv_handle_t *>(env->async), [](uv_handle_t *h) {
+    delete static_cast<EnvHolder *>(h->data);
+    delete reinterpret_cast<uv_async_t *>(h);
+  });
+  env->async = nullptr;
+}
+
+EnvData *GetEnv(const FunctionCallbackInfo<Value> &a) {
+  return static_cast<EnvHolder *>(a.Data().As<External>()->Value())->env.get();
+}
+
+std::shared_ptr<EnvData> GetEnvShared(const FunctionCallbackInfo<Value> &a) {
+  return static_cast<EnvHolder *>(a.Data().As<External>()->Value())->env;
+}
+
+/* Registers a job with its callback and hands it to the pool; returns the job id. */
+void StartJob(const FunctionCallbackInfo<Value> &a, std::shared_ptr<Job> job, int refArg, int cbArg) {
+  Isolate *iso = a.GetIsolate();
+  if (cbArg >= a.Length() || !a[cbArg]->IsFunction()) return ThrowType(iso, "callback must be a function");
+  bool ref = refArg < a.Length() && a[refArg]->BooleanValue(iso);
+  std::shared_ptr<EnvData> env = GetEnvShared(a);
+  job->id = env->next_id++;
+  job->env = env;
+  EnvData::Pending p{job, Global<Function>(iso, a[cbArg].As<Function>()), ref};
+  env->pending.emplace(job->id, std::move(p));
+  if (ref) {
+    env->refs++;
+    env->UpdateRef();
+  }
+  g_pool->Submit(job);
+  a.GetReturnValue().Set(Number::New(iso, (double)job->id));
+}
+
+/* --------------------------------------------------------------- bindings */
+
+void JsGettid(const FunctionCallbackInfo<Value> &a) { a.GetReturnValue().Set((int32_t)syscall(SYS_gettid)); }
+
+/* alive(id): is the thread or process `id` still running (a zombie counts as dead)? */
+void JsAlive(const FunctionCallbackInfo<Value> &a) {
+  int64_t id;
+  if (!ArgInt(a, 0, &id, "id must be an integer")) return;
+  if (id <= 0 || id > INT_MAX) return a.GetReturnValue().Set(false);
+  if (kill((pid_t)id, 0) != 0 && errno == ESRCH) return a.GetReturnValue().Set(false);
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)id);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return a.GetReturnValue().Set(errno != ENOENT);
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return a.GetReturnValue().Set(true);
+  buf[n] = 0;
+  char *rp = strrchr(buf, ')'); /* the command name may contain spaces and parentheses */
+  if (rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X' || rp[2] == 'x')) return a.GetReturnValue().Set(false);
+  a.GetReturnValue().Set(true);
+}
+
+/* shmOpen(name, create: 0|1|2 (no, yes, exclusive), mode) -> fd */
+void JsShmOpen(const FunctionCallbackInfo<Value> &a) {
+  std::string name;
+  int64_t create, mode;
+  if (!ArgString(a, 0, &name, "name must be a string") || !ArgInt(a, 1, &create, "create must be 0, 1 or 2") ||
+      !ArgInt(a, 2, &mode, "mode must be an integer"))
+    return;
+  int flags = O_RDWR | O_CLOEXEC;
+  if (create >= 1) flags |= O_CREAT;
+  if (create >= 2) flags |= O_EXCL;
+  int fd = shm_open(name.c_str(), flags, (mode_t)(mode & 07777));
+  if (fd < 0) return ThrowErrno(a.GetIsolate(), errno, "shm_open " + name);
+  a.GetReturnValue().Set(fd);
+}
+
+void JsShmUnlink(const FunctionCallbackInfo<Value> &a) {
+  std::string name;
+  if (!ArgString(a, 0, &name, "name must be a string")) return;
+  if (shm_unlink(name.c_str()) != 0) return ThrowErrno(a.GetIsolate(), errno, "shm_unlink " + name);
+}
+
+void JsFtruncate(const FunctionCallbackInfo<Value> &a) {
+  int64_t fd, size;
+  if (!ArgInt(a, 0, &fd, "fd must be an integer") || !ArgInt(a, 1, &size, "size must be an integer")) return;
+  if (size < 0) return ThrowRange(a.GetIsolate(), "size must be >= 0");
+  if (ftruncate((int)fd, (off_t)size) != 0) return ThrowErrno(a.GetIsolate(), errno, "ftruncate");
+}
+
+/* Reserve the pages now, so a full /dev/shm fails here rather than with SIGBUS later. */
+void JsFallocate(const FunctionCallbackInfo<Value> &a) {
+  int64_t fd, size;
+  if (!ArgInt(a, 0, &fd, "fd must be an integer") || !ArgInt(a, 1, &size, "size must be an integer")) return;
+  if (size <= 0) return;
+  int r = posix_fallocate((int)fd, 0, (off_t)size);
+  if (r != 0 && r != EOPNOTSUPP && r != EINVAL) return ThrowErrno(a.GetIsolate(), r, "fallocate");
+}
+
+void JsFstat(const FunctionCallbackInfo<Value> &a) {
+  Isolate *iso = a.GetIsolate();
+  int64_t fd;
+  if (!ArgInt(a, 0, &fd, "fd must be an integer")) return;
+  struct stat st;
+  if (fstat((int)fd, &st) != 0) return ThrowErrno(iso, errno, "fstat");
+  Local<Context> ctx = iso->GetCurrentContext();
+  Local<Object> o = Object::New(iso);
+  o->Set(ctx, String::NewFromUtf8Literal(iso, "size"), Number::New(iso, (double)st.st_size)).Check();
+  o->Set(ctx, String::NewFromUtf8Literal(iso, "mode"), Integer::New(iso, (int32_t)st.st_mode)).Check();
+  o->Set(ctx, String::NewFromUtf8Literal(iso, "uid"), Integer::New(iso, (int32_t)st.st_uid)).Check();
+  a.GetReturnValue().Set(o);
+}
+
+void JsClose(const FunctionCallbackInfo<Value> &a) {
+  int64_t fd;
+  if (!ArgInt(a, 0, &fd, "fd must be an integer")) return;
+  if (close((int)fd) != 0 && errno != EINTR) return ThrowErrno(a.GetIsolate(), errno, "close");
+}
+
+struct Mapping {
+  void *base;
+  size_t length;
+};
+
+void Unmap(void *data, size_t length, void *ctx) {
+  (void)data;
+  (void)length;
+  Mapping *m = static_cast<Mapping *>(ctx);
+  munmap(m->base, m->length);
+  delete m;
+}
+
+/*
+ * mmap(fd, length, windowOffset, windowLength) -> SharedArrayBuffer over
+ * [windowOffset, windowOffset + windowLength) of a shared mapping of the
+ * first `length` bytes of fd. The object must already be that long: mapping
+ * past its end would turn later accesses into SIGBUS.
+ */
+void JsMmap(const FunctionCallbackInfo<Value> &a) {
+  Isolate *iso = a.GetIsolate();
+  int64_t fd, length, woff, wlen;
+  if (!ArgInt(a, 0, &fd, "fd must be an integer") || !ArgInt(a, 1, &length, "length must be an integer") ||
+      !ArgInt(a, 2, &woff, "window offset must be an integer") ||
+      !ArgInt(a, 3, &wlen, "window length must be an integer"))
+    return;
+  if (length <= 0) return ThrowRange(iso, "length must be > 0");
+  if (woff < 0 || wlen < 0 || woff > length || wlen > length - woff) return ThrowRange(iso, "window outside the mapping");
+  struct stat st;
+  if (fstat((int)fd, &st) != 0) return ThrowErrno(iso, errno, "fstat");
+  if (st.st_size < length) return ThrowErrno(iso, EOVERFLOW, "mmap: the object is shorter than the mapping");
+  void *p = mmap(nullptr, (size_t)length, PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd, 0);
+  if (p == MAP_FAILED) return ThrowErrno(iso, errno, "mmap");
+  Mapping *m = new Mapping{p, (size_t)length};
+  std::unique_ptr<BackingStore> bs =
+      SharedArrayBuffer::NewBackingStore(static_cast<char *>(p) + woff, (size_t)wlen, Unmap, m);
+  Local<SharedArrayBuffer> sab = SharedArrayBuffer::New(iso, std::move(bs));
+  a.GetReturnValue().Set(sab);
+}
+
+/* msync(sab, offset, length, sync) over the part of the mapping under a SharedArrayBuffer. */
+void JsMsync(const FunctionCallbackInfo<Value> &a) {
+  Isolate *iso = a.GetIsolate();
+  if (a.Length() < 1 || !a[0]->IsSharedArrayBuffer()) return ThrowType(iso, "expected a SharedArrayBuffer");
+  int64_t off, len;
+  if (!ArgInt(a, 1, &off, "offset must be an integer") || !ArgInt(a, 2, &len, "length must be an integer")) return;
+  bool sync = a.Length() > 3 && a[3]->BooleanValue(iso);
+  std::shared_ptr<BackingStore> bs = a[0].As<SharedArrayBuffer>()->GetBackingStore();
+  if (off < 0 || len < 0 || (uint64_t)off > bs->ByteLength() || (uint64_t)len > bs->ByteLength() - (uint64_t)off)
+    return ThrowRange(iso, "range outside the buffer");
+  if (len == 0) return;
+  uintptr_t start = reinterpret_cast<uintptr_t>(bs->Data()) + (uintptr_t)off;
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t aligned = start & ~(page - 1);
+  if (msync(reinterpret_cast<void *>(aligned), (size_t)(start + (uintptr_t)len - aligned), sync ? MS_SYNC : MS_ASYNC) != 0)
+    return ThrowErrno(iso, errno, "msync");
+}
+
+/* futexWait(i32, index, expected, timeoutMs) -> 'ok' | 'not-equal' | 'timed-out' (blocks this thread) */
+void JsFutexWait(const FunctionCallbackInfo<Value> &a) {
+  Isolate *iso = a.GetIsolate();
+  int32_t *addr = ArgCell(a, 0, 1, nullptr);
+  if (!addr) return;
+  int64_t expected;
+  double timeout;
+  if (!ArgInt(a, 2, &expected, "expected must be an integer") || !ArgTimeout(a, 3, &timeout)) return;
+  int r = FutexWaitLoop(addr, (int32_t)expected, timeout, nullptr, -1);
+  a.GetReturnValue().Set(String::NewFromUtf8(iso, ResultName(r)).ToLocalChecked());
+}
+
+/* futexWake(i32, index, count) -> number of waiters woken (in every process) */
+void JsFutexWake(const FunctionCallbackInfo<Value> &a) {
+  int32_t *addr = ArgCell(a, 0, 1, nullptr);
+  if (!addr) return;
+  int64_t count;
+  if (!ArgInt(a, 2, &count, "count must be an integer")) return;
+  if (count < 0 || count > INT_MAX) count = INT_MAX;
+  long r = Futex(addr, FUTEX_WAKE, (int32_t)count, nullptr);
+  a.GetReturnValue().Set((int32_t)(r < 0 ? 0 : r));
+}
+
+/* futexWaitAsync(i32, index, expected, timeoutMs, ref, cb(result)) -> job id */
+void JsFutexWaitAsync(const FunctionCallbackInfo<Value> &a) {
+  auto job = std::make_shared<Job>();
+  job->addr = ArgCell(a, 0, 1, &job->bs);
+  if (!job->addr) return;
+  int64_t expected;
+  if (!ArgInt(a, 2, &expected, "expected must be an integer") || !ArgTimeout(a, 3, &job->timeoutMs)) return;
+  job->expected = (int32_t)expected;
+  StartJob(a, job, 4, 5);
+}
+
+/* cancelWait(id): the callback of that wait will not be called. */
+void JsCancelWait(const FunctionCallbackInfo<Value> &a) {
+  int64_t id;
+  if (!ArgInt(a, 0, &id, "id must be an integer")) return;
+  EnvData *env = GetEnv(a);
+  auto it = env->pending.find((uint64_t)id);
+  if (it == env->pending.end()) return a.GetReturnValue().Set(false);
+  it->second.job->cancelled.store(true, std::memory_order_release);
+  if (it->second.ref) env->refs--;
+  env->pending.erase(it);
+  env->UpdateRef();
+  a.GetReturnValue().Set(true);
+}
+
+/* semOpen(name, create: 0|1|2, mode, value) -> handle */
+void JsSemOpen(const FunctionCallbackInfo<Value> &a) {
+  std::string name;
+  int64_t create, mode, value;
+  if (!ArgString(a, 0, &name, "name must be a string") || !ArgInt(a, 1, &create, "create must be 0, 1 or 2") ||
+      !ArgInt(a, 2, &mode, "mode must be an integer") || !ArgInt(a, 3, &value, "value must be an integer"))
+    return;
+  if (value < 0 || value > SEM_VALUE_MAX) return ThrowRange(a.GetIsolate(), "initial value out of range");
+  int flags = 0;
+  if (create >= 1) flags |= O_CREAT;
+  if (create >= 2) flags |= O_EXCL;
+  sem_t *s = create >= 1 ? sem_open(name.c_str(), flags, (mode_t)(mode & 07777), (unsigned)value) : sem_open(name.c_str(), 0);
+  if (s == SEM_FAILED) return ThrowErrno(a.GetIsolate(), errno, "sem_open " + name);
+  std::lock_guard<std::mutex> g(g_sem_mu);
+  int32_t id = g_sem_next++;
+  g_sems.emplace(id, std::make_shared<Sem>(s));
+  a.GetReturnValue().Set(id);
+}
+
+/* semClose(handle): the sem_t is closed once no async wait still uses it. */
+void JsSemClose(const FunctionCallbackInfo<Value> &a) {
+  int64_t id;
+  if (!ArgInt(a, 0, &id, "semaphore handle must be an integer")) return;
+  std::lock_guard<std::mutex> g(g_sem_mu);
+  g_sems.erase((int32_t)id);
+}
+
+void JsSemUnlink(const FunctionCallbackInfo<Value> &a) {
+  std::string name;
+  if (!ArgString(a, 0, &name, "name must be a string")) return;
+  if (sem_unlink(name.c_str()) != 0) return ThrowErrno(a.GetIsolate(), errno, "sem_unlink " + name);
+}
+
+void JsSemPost(const FunctionCallbackInfo<Value> &a) {
+  std::shared_ptr<Sem> s = LookupSem(a, 0);
+  if (!s) return;
+  if (sem_post(s->s) != 0) return ThrowErrno(a.GetIsolate(), errno, "sem_post");
+}
+
+void JsSemTryWait(const FunctionCallbackInfo<Value> &a) {
+  std::shared_ptr<Sem> s = LookupSem(a, 0);
+  if (!s) return;
+  for (;;) {
+    if (sem_trywait(s->s) == 0) return a.GetReturnValue().Set(true);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) return a.GetReturnValue().Set(false);
+    return ThrowErrno(a.GetIsolate(), errno, "sem_trywait");
+  }
+}
+
+void JsSemGetValue(const FunctionCallbackInfo<Value> &a) {
+  std::shared_ptr<Sem> s = LookupSem(a, 0);
+  if (!s) return;
+  int v;
+  if (sem_getvalue(s->s, &v) != 0) return ThrowErrno(a.GetIsolate(), errno, "sem_getvalue");
+  a.GetReturnValue().Set(v);
+}
+
+/* semWait(handle, timeoutMs) -> 'ok' | 'timed-out' (blocks this thread) */
+void JsSemWait(const FunctionCallbackInfo<Value> &a) {
+  Isolate *iso = a.GetIsolate();
+  std::shared_ptr<Sem> s = LookupSem(a, 0);
+  if (!s) return;
+  double timeout;
+  if (!ArgTimeout(a, 1, &timeout)) return;
+  int r = SemWaitLoop(s->s, timeout, nullptr, -1);
+  if (r < 0) return ThrowErrno(iso, -r, "sem_wait");
+  a.GetReturnValue().Set(String::NewFromUtf8(iso, ResultName(r)).ToLocalChecked());
+}
+
+/* semWaitAsync(handle, timeoutMs, ref, cb(result)) -> job id */
+void JsSemWaitAsync(const FunctionCallbackInfo<Value> &a) {
+  auto job = std::make_shared<Job>();
+  job->sem = LookupSem(a, 0);
+  if (!job->sem) return;
+  if (!ArgTimeout(a, 1, &job->timeoutMs)) return;
+  StartJob(a, job, 2, 3);
+}
+
+void Set(Isolate *iso, Local<Context> ctx, Local<Object> exports, Local<External> data, const char *name,
+         v8::FunctionCallback fn) {
+  Local<FunctionTemplate> t = FunctionTemplate::New(iso, fn, data);
+  exports->Set(ctx, String::NewFromUtf8(iso, name).ToLocalChecked(), t->GetFunction(ctx).ToLocalChecked()).Check();
+}
+
+}  // namespace
+
+NODE_MODULE_INIT(/* exports, module, context */) {
+  Isolate *iso = context->GetIsolate();
+  EnvHolder *holder = new EnvHolder{std::make_shared<EnvData>()};
+  holder->env->iso = iso;
+  uv_async_t *async = new uv_async_t;
+  uv_async_init(node::GetCurrentEventLoop(iso), async, OnAsync);
+  async->data = holder;
+  holder->env->async = async;
+  holder->env->UpdateRef();
+  node::AddEnvironmentCleanupHook(iso, CleanupEnv, holder);
+  Local<External> data = External::New(iso, holder);
+
+  Set(iso, context, exports, data, "gettid", JsGettid);
+  Set(iso, context, exports, data, "alive", JsAlive);
+  Set(iso, context, exports, data, "shmOpen", JsShmOpen);
+  Set(iso, context, exports, data, "shmUnlink", JsShmUnlink);
+  Set(iso, context, exports, data, "ftruncate", JsFtruncate);
+  Set(iso, context, exports, data, "fallocate", JsFallocate);
+  Set(iso, context, exports, data, "fstat", JsFstat);
+  Set(iso, context, exports, data, "close", JsClose);
+  Set(iso, context, exports, data, "mmap", JsMmap);
+  Set(iso, context, exports, data, "msync", JsMsync);
+  Set(iso, context, exports, data, "futexWait", JsFutexWait);
+  Set(iso, context, exports, data, "futexWake", JsFutexWake);
+  Set(iso, context, exports, data, "futexWaitAsync", JsFutexWaitAsync);
+  Set(iso, context, exports, data, "cancelWait", JsCancelWait);
+  Set(iso, context, exports, data, "semOpen", JsSemOpen);
+  Set(iso, context, exports, data, "semClose", JsSemClose);
+  Set(iso, context, exports, data, "semUnlink", JsSemUnlink);
+  Set(iso, context, exports, data, "semPost", JsSemPost);
+  Set(iso, context, exports, data, "semTryWait", JsSemTryWait);
+  Set(iso, context, exports, data, "semGetValue", JsSemGetValue);
+  Set(iso, context, exports, data, "semWait", JsSemWait);
+  Set(iso, context, exports, data, "semWaitAsync", JsSemWaitAsync);
+}

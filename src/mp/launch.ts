@@ -1,0 +1,191 @@
+/**
+ * The mpirun of Switchboard (`switchboard run -n N app.js`): one job id, a
+ * name server the ranks can reach (the one given, a reachable one, or a
+ * private one on a temporary socket), N rank processes (or threads) that
+ * find each other under `mp/<job>/<rank>`, and a watch on every rank. When a
+ * rank dies the others fail with PeerLostError, stragglers are stopped after
+ * a grace period, and the result names the rank that failed first.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
+import type { Writable } from 'node:stream';
+import { ArgumentError } from '../errors.js';
+import { PEER_LOST_EXIT, RankFailedError } from './errors.js';
+import { ENV, hostAddress } from './join.js';
+import { moduleUrl, runThreads } from './threads.js';
+
+export interface LaunchOptions {
+  n: number;
+  app: string;
+  args?: string[] | undefined;
+  /** Ranks as worker threads of this process instead of processes. */
+  threads?: boolean | undefined;
+  /**
+   * Hosts to place ranks on, round-robin: a network namespace name (started
+   * with `ip netns exec`), 'localhost', or an ssh destination.
+   */
+  hosts?: string[] | undefined;
+  /** Name server address(es); default: $SWITCHBOARD_NAMESERVER or the well-known ones if one answers, else a private server. */
+  nameServer?: string | undefined;
+  /** Default timeout of every blocking operation in the ranks (ms). */
+  timeoutMs?: number | undefined;
+  /** After the first failure, stop ranks still running after this many ms (default 5000). */
+  graceMs?: number | undefined;
+  /** Prefix each output line with "[rank] ". */
+  tagOutput?: boolean | undefined;
+  stdout?: Writable | undefined;
+  stderr?: Writable | undefined;
+  /** Launcher messages (default: stderr). */
+  log?: ((line: string) => void) | undefined;
+}
+
+export interface LaunchResult {
+  /** 0 when every rank succeeded; otherwise the failed rank's exit status (128+signal when killed). */
+  code: number;
+  failed?: { rank: number; host?: string | undefined; pid?: number | undefined; reason: string } | undefined;
+  /** How the ranks found each other. */
+  nameServer: string;
+}
+
+function entryFile(): string {
+  const js = fileURLToPath(new URL('./process-entry.js', import.meta.url));
+  return existsSync(js) ? js : fileURLToPath(new URL('./process-entry.ts', import.meta.url));
+}
+
+async function reachableNameServer(): Promise<string | undefined> {
+  const { NameClient } = await import('../naming/index.js');
+  const { NAMESERVER_ENV, defaultSocketPath, defaultTcpAddress } = await import('../naming/well-known.js');
+  const address = process.env[NAMESERVER_ENV] || `unix://${defaultSocketPath()},${defaultTcpAddress()}`;
+  try {
+    const c = await NameClient.connect({ address, timeoutMs: 1000, reconnect: false, clientName: 'switchboard run' });
+    await c.close();
+    return address;
+  } catch {
+    return undefined;
+  }
+}
+
+function lineWriter(out: Writable, prefix: string): (chunk: Buffer) => void {
+  if (prefix === '') return (chunk) => void out.write(chunk);
+  let rest = '';
+  return (chunk) => {
+    const text = rest + chunk.toString('utf8');
+    const lines = text.split('\n');
+    rest = lines.pop() ?? '';
+    for (const l of lines) out.write(`${prefix}${l}\n`);
+  };
+}
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null): { status: number; reason: string } {
+  if (signal !== null) return { status: 128 + (osConstants.signals[signal] ?? 0), reason: `killed by ${signal}` };
+  return { status: code ?? 1, reason: code === PEER_LOST_EXIT ? 'failed after losing a peer' : `exited with code ${code}` };
+}
+
+export async function launch(o: LaunchOptions): Promise<LaunchResult> {
+  const { n, app } = o;
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new ArgumentError(`-n must be 1..1024, got ${String(n)}`);
+  const log = o.log ?? ((l: string) => void process.stderr.write(`switchboard run: ${l}\n`));
+  const graceMs = o.graceMs ?? 5000;
+  if (o.threads) {
+    if (o.hosts !== undefined) throw new ArgumentError('--threads and --hosts do not go together');
+    try {
+      await runThreads(n, moduleUrl(app), { graceMs, timeoutMs: o.timeoutMs, argv: o.args ?? [] });
+      return { code: 0, nameServer: 'none (threads)' };
+    } catch (err) {
+      if (!(err instanceof RankFailedError)) throw err;
+      log(`rank ${err.rank} died: ${err.message}`);
+      return { code: 1, failed: { rank: err.rank, reason: err.message }, nameServer: 'none (threads)' };
+    }
+  }
+
+  const job = randomBytes(6).toString('hex');
+  const tmp = mkdtempSync(join(tmpdir(), 'sbmp-'));
+  const hosts = o.hosts;
+  let server: { close(): Promise<void>; addresses: string[] } | undefined;
+  const children: { child: ChildProcess; host: string | undefined; done: boolean }[] = [];
+  let grace: NodeJS.Timeout | undefined;
+  let kill: NodeJS.Timeout | undefined;
+  try {
+    let ns = o.nameServer ?? (hosts === undefined ? await reachableNameServer() : undefined);
+    if (ns === undefined) {
+      const { startNameServer } = await import('../naming/index.js');
+      server = await startNameServer({ listen: [hosts === undefined ? `unix://${join(tmp, 'ns.sock')}` : `tcp://${hostAddress()}:0`], graceMs: 0 });
+      ns = server.addresses.join(',');
+    }
+    const entry = entryFile();
+    const nodeArgs = [...process.execArgv, entry, app, ...(o.args ?? [])];
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      [ENV.job]: job,
+      [ENV.size]: String(n),
+      [ENV.nameServer]: ns,
+      [ENV.sockDir]: tmp,
+      ...(hosts !== undefined ? { [ENV.tcpHost]: 'auto' } : {}),
+      ...(o.timeoutMs !== undefined ? { [ENV.timeout]: String(o.timeoutMs) } : {}),
+    };
+    const failures: { rank: number; status: number; reason: string; secondary: boolean }[] = [];
+    const exits: Promise<void>[] = [];
+    for (let rank = 0; rank < n; rank++) {
+      const host = hosts?.[rank % hosts.length];
+      const rankEnv = { ...env, [ENV.rank]: String(rank) };
+      let child: ChildProcess;
+      const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
+      if (host === undefined || host === 'localhost') {
+        child = spawn(process.execPath, nodeArgs, { env: rankEnv, stdio });
+      } else if (existsSync(`/var/run/netns/${host}`)) {
+        child = spawn('ip', ['netns', 'exec', host, process.execPath, ...nodeArgs], { env: rankEnv, stdio });
+      } else {
+        const pairs = Object.entries(rankEnv)
+          .filter(([k]) => k.startsWith('SWITCHBOARD_'))
+          .map(([k, v]) => `${k}=${String(v)}`);
+        child = spawn('ssh', [host, 'env', ...pairs, process.execPath, ...nodeArgs], { stdio });
+      }
+      const entryRec = { child, host, done: false };
+      children.push(entryRec);
+      const prefix = o.tagOutput ? `[${rank}] ` : '';
+      child.stdout?.on('data', lineWriter(o.stdout ?? process.stdout, prefix));
+      child.stderr?.on('data', lineWriter(o.stderr ?? process.stderr, prefix));
+      exits.push(
+        new Promise<void>((resolve) => {
+          child.once('error', (err) => {
+            failures.push({ rank, status: 127, reason: `could not start: ${err.message}`, secondary: false });
+            entryRec.done = true;
+            resolve();
+          });
+          child.once('close', (code, signal) => {
+            entryRec.done = true;
+            if (code !== 0 || signal !== null) {
+              const d = describeExit(code, signal);
+              failures.push({ rank, status: d.status, reason: d.reason, secondary: code === PEER_LOST_EXIT });
+              grace ??= setTimeout(() => {
+                for (const c of children) if (!c.done) c.child.kill('SIGTERM');
+                kill = setTimeout(() => {
+                  for (const c of children) if (!c.done) c.child.kill('SIGKILL');
+                }, 2000);
+              }, graceMs);
+            }
+            resolve();
+          });
+        }),
+      );
+    }
+    await Promise.all(exits);
+    if (failures.length === 0) return { code: 0, nameServer: ns };
+    const first = failures.find((f) => !f.secondary) ?? failures[0]!;
+    const c = children[first.rank]!;
+    const where = c.host === undefined ? '' : ` on ${c.host}`;
+    log(`rank ${first.rank} (pid ${c.child.pid ?? '?'}${where}) died: ${first.reason}${failures.length > 1 ? `; ${failures.length - 1} other rank(s) failed after it` : ''}`);
+    return { code: first.status === 0 ? 1 : first.status, failed: { rank: first.rank, host: c.host, pid: c.child.pid, reason: first.reason }, nameServer: ns };
+  } finally {
+    if (grace !== undefined) clearTimeout(grace);
+    if (kill !== undefined) clearTimeout(kill);
+    for (const c of children) if (!c.done) c.child.kill('SIGKILL');
+    await server?.close();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * Ranks as processes: one byte-stream Channel per peer (Unix sockets on one
+ * host, TCP across hosts; anything from src/transport works). Frames are
+ * length-prefixed (frame.ts); messages above the fragment size are split and
+ * reassembled. A connection that ends without the peer's goodbye marks the
+ * peer lost, which fails everything waiting on it.
+ */
+import { LengthPrefixDecoder } from '../wire/length-prefix.js';
+import type { Channel } from '../transport/index.js';
+import { ArgumentError } from '../errors.js';
+import { PeerLostError } from './errors.js';
+import { FIRST_HEADER, MORE_HEADER, Reassembler, writeFirstHeader, writeMoreHeader } from './frame.js';
+import type { Envelope, Link, LinkHandlers } from './link.js';
+
+export const DEFAULT_FRAGMENT = 1024 * 1024;
+
+export interface PeerStream {
+  channel: Channel;
+  /** The decoder that read the HELLO frame, with whatever followed it still buffered. */
+  decoder: LengthPrefixDecoder;
+}
+
+export interface StreamLinkOptions {
+  maxMessageSize: number;
+  fragmentSize?: number | undefined;
+  /** Runs after every connection is closed (the listener that accepted them, for instance). */
+  onClose?: (() => Promise<void>) | undefined;
+}
+
+export function newDecoder(fragmentSize = DEFAULT_FRAGMENT): LengthPrefixDecoder {
+  return new LengthPrefixDecoder(fragmentSize + FIRST_HEADER + 64);
+}
+
+function prefix(out: Uint8Array, len: number): void {
+  new DataView(out.buffer, out.byteOffset, 4).setUint32(0, len);
+}
+
+export class StreamLink implements Link {
+  readonly kind: string;
+  readonly rank: number;
+  readonly size: number;
+  readonly maxFragment: number;
+  private readonly peers: readonly (PeerStream | null)[];
+  private readonly max: number;
+  private closing = false;
+  private readonly onClose: (() => Promise<void>) | undefined;
+
+  constructor(rank: number, peers: readonly (PeerStream | null)[], options: StreamLinkOptions) {
+    this.rank = rank;
+    this.size = peers.length;
+    this.peers = peers;
+    this.max = options.maxMessageSize;
+    this.maxFragment = options.fragmentSize ?? DEFAULT_FRAGMENT;
+    this.onClose = options.onClose;
+    const kinds = new Set(peers.filter((p) => p !== null).map((p) => p.channel.kind));
+    this.kind = kinds.size === 1 ? [...kinds][0]! : kinds.size === 0 ? 'self' : [...kinds].join('+');
+  }
+
+  start(h: LinkHandlers): void {
+    this.peers.forEach((p, j) => {
+      if (p !== null) void this.readLoop(j, p, h);
+    });
+  }
+
+  private async readLoop(j: number, p: PeerStream, h: LinkHandlers): Promise<void> {
+    const re = new Reassembler(this.max);
+    const deliver = (): void => {
+      for (let f = p.decoder.next(); f !== undefined; f = p.decoder.next()) {
+        const m = re.push(f);
+        if (m !== undefined) h.message(j, { ctx: m.h.ctx, tag: m.h.tag, kind: m.h.kind, dtype: m.h.dtype, bytes: m.bytes });
+      }
+    };
+    try {
+      deliver();
+      for (;;) {
+        const chunk = await p.channel.read();
+        if (chunk === null) break;
+        p.decoder.push(chunk);
+        deliver();
+      }
+      if (!this.closing) h.lost(j, new PeerLostError(j, `rank ${j} is gone: its connection closed (${p.channel.description})`));
+    } catch (err) {
+      if (!this.closing) h.lost(j, new PeerLostError(j, `rank ${j} is gone: ${(err as Error).message}`, false, { cause: err }));
+      p.channel.destroy();
+    }
+  }
+
+  send(to: number, env: Envelope, owned: boolean): Promise<void> {
+    const p = this.peers[to];
+    if (p === undefined || p === null) throw new ArgumentError(`no connection to rank ${to}`);
+    const ch = p.channel;
+    const bytes = env.bytes;
+    const total = bytes.byteLength;
+    const frag = this.maxFragment;
+    const first = Math.min(total, frag);
+    const head = { kind: env.kind, dtype: env.dtype, ctx: env.ctx, tag: env.tag, total, last: first === total };
+    // Not owned: copy into the frame, because the channel may hold the bytes after write() resolves.
+    const copy = !owned || total <= 256;
+    const writes: Promise<void>[] = [];
+    if (copy) {
+      const f = new Uint8Array(4 + FIRST_HEADER + first);
+      prefix(f, FIRST_HEADER + first);
+      writeFirstHeader(f.subarray(4), head);
+      f.set(first === total ? bytes : bytes.subarray(0, first), 4 + FIRST_HEADER);
+      writes.push(ch.write(f));
+    } else {
+      const h = new Uint8Array(4 + FIRST_HEADER);
+      prefix(h, FIRST_HEADER + first);
+      writeFirstHeader(h.subarray(4), head);
+      writes.push(ch.writev([h, bytes.subarray(0, first)]));
+    }
+    for (let off = first; off < total; off += frag) {
+      const n = Math.min(frag, total - off);
+      const isLast = off + n === total;
+      if (copy) {
+        const f = new Uint8Array(4 + MORE_HEADER + n);
+        prefix(f, MORE_HEADER + n);
+        writeMoreHeader(f.subarray(4), isLast);
+        f.set(bytes.subarray(off, off + n), 4 + MORE_HEADER);
+        writes.push(ch.write(f));
+      } else {
+        const h = new Uint8Array(4 + MORE_HEADER);
+        prefix(h, MORE_HEADER + n);
+        writeMoreHeader(h.subarray(4), isLast);
+        writes.push(ch.writev([h, bytes.subarray(off, off + n)]));
+      }
+    }
+    return writes.length === 1 ? (writes[0] as Promise<void>) : Promise.all(writes).then(() => undefined);
+  }
+
+  setActive(): void {
+    // Socket channels keep the process alive while open; the rank ends by closing its communicator.
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.peers.map((p) => (p === null ? undefined : p.channel.close().catch(() => undefined))));
+    await this.onClose?.();
+  }
+}

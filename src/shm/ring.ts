@@ -1,0 +1,1094 @@
+/**
+ * Lock-free ring channels in shared memory: the fast local path.
+ *
+ * One consumer; one producer (SPSC) or several (MPSC, serialised by a robust
+ * mutex in the ring header). Messages of any size: small ones are one
+ * record, large ones are cut into fragments and put together again on the
+ * consumer side. The layout and protocol are in include/switchboard-ring.h,
+ * so a C program can be either end.
+ *
+ * Hot path: a write copies the bytes into the ring and publishes the tail
+ * with one atomic store, making a system call only when the consumer sleeps;
+ * a read copies out (readInto) or hands a view (consume) without
+ * allocating. Batches (cork/uncork, writeMany) publish once.
+ *
+ * Waiting: spin briefly, then sleep on a futex. In 'adaptive' mode the
+ * spinner keeps score and stops spinning when spinning rarely pays (both
+ * ends on one core, as on a loaded machine); 'spin' and 'block' force either.
+ * Every index read from shared memory is bounds-checked, a corrupted header
+ * or record is a RingCorruptError (EPROTO), and a peer that dies is noticed
+ * by a liveness check while waiting: a dead producer gives the consumer
+ * ECONNRESET (after every complete message), a dead consumer gives producers
+ * EPIPE, never a hang.
+ */
+import { availableParallelism } from 'node:os';
+import { AbortError, ArgumentError, ProtocolError, SwitchboardError, TimeoutError } from '../errors.js';
+import { deadlineOf, remaining, type MemoryLike } from './cells.js';
+import { futexWait, futexWaitCallback, futexWake } from './futex.js';
+import { Mutex, OwnerDeadError } from './mutex.js';
+import { isAlive, threadId } from './native.js';
+import {
+  CLOSED_BY_CONSUMER,
+  FIRST_EXTRA,
+  REC_ABORT,
+  REC_FIRST,
+  REC_HEADER,
+  REC_LAST,
+  REC_MIDDLE,
+  REC_PAD,
+  REC_WHOLE,
+  RING_HEADER_SIZE,
+  RING_MAGIC,
+  RING_MAX_CAPACITY,
+  RING_MAX_PRODUCERS,
+  RING_MIN_CAPACITY,
+  RING_MPSC,
+  RING_VERSION,
+  W,
+  align8,
+} from './ring-layout.js';
+
+/** The ring's header or a record in it is impossible: someone wrote over it. */
+export class RingCorruptError extends ProtocolError {
+  override name = 'RingCorruptError';
+  constructor(message: string) {
+    super(`corrupted ring: ${message}`);
+  }
+}
+
+export type WaitMode = 'adaptive' | 'spin' | 'block';
+
+export interface RingCreateOptions {
+  /** Data bytes, a power of two in 256..2^30 (default 1 MiB). */
+  capacity?: number | undefined;
+  /** Allow several producers (default false). */
+  multiProducer?: boolean | undefined;
+}
+
+export interface RingEndOptions {
+  /** 'adaptive' (default), 'spin' (never sleep) or 'block' (never spin). */
+  wait?: WaitMode | undefined;
+  /** Polls before sleeping in adaptive mode (default 2000, a few microseconds). */
+  spinIterations?: number | undefined;
+  /** How often a sleeping end checks that its peer is alive (default 100 ms). */
+  livenessMs?: number | undefined;
+}
+
+export interface RingConsumerOptions extends RingEndOptions {
+  /** Largest message accepted; larger ones are EMSGSIZE (default 64 MiB). */
+  maxMessageSize?: number | undefined;
+}
+
+export interface WaitOptions {
+  timeoutMs?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** Bytes a ring of `capacity` data bytes occupies (header included). */
+export function ringBytes(capacity: number): number {
+  checkCapacity(capacity);
+  return RING_HEADER_SIZE + capacity;
+}
+
+function checkCapacity(capacity: number): void {
+  if (!Number.isInteger(capacity) || capacity < RING_MIN_CAPACITY || capacity > RING_MAX_CAPACITY || (capacity & (capacity - 1)) !== 0) {
+    throw new ArgumentError(`ring capacity must be a power of two in ${RING_MIN_CAPACITY}..${RING_MAX_CAPACITY}, got ${capacity}`);
+  }
+}
+
+function bufferOf(memory: MemoryLike): SharedArrayBuffer {
+  const b = memory instanceof SharedArrayBuffer ? memory : memory.buffer;
+  if (!(b instanceof SharedArrayBuffer)) throw new ArgumentError('a ring needs a SharedArrayBuffer or a Region');
+  return b;
+}
+
+function checkPlace(buffer: SharedArrayBuffer, byteOffset: number, bytes: number): void {
+  if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 8 !== 0) throw new ArgumentError(`ring byteOffset must be a non-negative multiple of 8, got ${byteOffset}`);
+  if (byteOffset + bytes > buffer.byteLength) throw new ArgumentError(`a ring of ${bytes} bytes at ${byteOffset} does not fit in ${buffer.byteLength} bytes`);
+}
+
+/**
+ * Lay out an empty ring at `byteOffset` (8-aligned) of the memory. Do it
+ * before any end attaches; returns the bytes used.
+ */
+export function initRing(memory: MemoryLike, byteOffset = 0, options: RingCreateOptions = {}): number {
+  const capacity = options.capacity ?? 1 << 20;
+  checkCapacity(capacity);
+  const buffer = bufferOf(memory);
+  checkPlace(buffer, byteOffset, RING_HEADER_SIZE + capacity);
+  const h = new Int32Array(buffer, byteOffset, RING_HEADER_SIZE / 4);
+  h.fill(0);
+  Atomics.store(h, W.version, RING_VERSION);
+  Atomics.store(h, W.capacity, capacity);
+  Atomics.store(h, W.flags, options.multiProducer ? RING_MPSC : 0);
+  Atomics.store(h, W.headerSize, RING_HEADER_SIZE);
+  Atomics.store(h, W.maxRecord, capacity / 4);
+  Atomics.store(h, W.magic, RING_MAGIC);
+  return RING_HEADER_SIZE + capacity;
+}
+
+/** Decides how long to spin before sleeping. */
+class SpinPolicy {
+  readonly #mode: WaitMode;
+  readonly #iterations: number;
+  #attempts = 0;
+  #hits = 0;
+  #offFor = 0;
+
+  constructor(mode: WaitMode, iterations: number) {
+    this.#mode = mode;
+    // With one CPU, spinning only delays the peer that must run for us to succeed.
+    this.#iterations = mode === 'adaptive' && availableParallelism() < 2 ? 0 : iterations;
+  }
+
+  get forever(): boolean {
+    return this.#mode === 'spin';
+  }
+
+  /** Polls to spend now (0: go to sleep at once). */
+  budget(): number {
+    if (this.#mode === 'block') return 0;
+    if (this.#mode === 'spin') return this.#iterations;
+    if (this.#offFor > 0) {
+      this.#offFor--;
+      return 0;
+    }
+    return this.#iterations;
+  }
+
+  /** Scores one spin: in adaptive mode, fewer than 1 in 8 hits over 32 spins turns spinning off for 1024 waits. */
+  record(hit: boolean): void {
+    if (this.#mode !== 'adaptive') return;
+    this.#attempts++;
+    if (hit) this.#hits++;
+    if (this.#attempts >= 32) {
+      if (this.#hits * 8 < this.#attempts) this.#offFor = 1024;
+      this.#attempts = 0;
+      this.#hits = 0;
+    }
+  }
+
+  get spinning(): boolean {
+    return this.#mode !== 'block' && this.#offFor === 0 && this.#iterations > 0;
+  }
+}
+
+/** What both ends share: the validated header view and the data area. */
+abstract class RingEnd {
+  protected readonly h: Int32Array;
+  protected readonly u8: Uint8Array;
+  protected readonly d32: Int32Array;
+  protected readonly cap: number;
+  protected readonly mask: number;
+  protected readonly maxRecord: number;
+  protected readonly mpsc: boolean;
+  protected readonly spin: SpinPolicy;
+  protected readonly livenessMs: number;
+  protected closedLocal = false;
+  protected readonly me: number;
+
+  constructor(memory: MemoryLike, byteOffset: number, options: RingEndOptions) {
+    const buffer = bufferOf(memory);
+    checkPlace(buffer, byteOffset, RING_HEADER_SIZE);
+    const h = new Int32Array(buffer, byteOffset, RING_HEADER_SIZE / 4);
+    const magic = Atomics.load(h, W.magic);
+    if (magic !== RING_MAGIC) throw new RingCorruptError(`bad magic 0x${(magic >>> 0).toString(16)} at offset ${byteOffset} (no ring there?)`);
+    if (Atomics.load(h, W.version) !== RING_VERSION) throw new ProtocolError(`ring version ${Atomics.load(h, W.version)} is not supported`, { code: 'EVERSION' });
+    const cap = Atomics.load(h, W.capacity);
+    if (cap < RING_MIN_CAPACITY || cap > RING_MAX_CAPACITY || (cap & (cap - 1)) !== 0) throw new RingCorruptError(`impossible capacity ${cap}`);
+    if (Atomics.load(h, W.headerSize) !== RING_HEADER_SIZE) throw new RingCorruptError('bad header size');
+    if (byteOffset + RING_HEADER_SIZE + cap > buffer.byteLength) throw new RingCorruptError(`capacity ${cap} runs past the end of the memory`);
+    const used = (Atomics.load(h, W.tail) - Atomics.load(h, W.head)) >>> 0;
+    if (used > cap || used % 8 !== 0) throw new RingCorruptError(`impossible indices (tail - head = ${used})`);
+    this.h = h;
+    this.cap = cap;
+    this.mask = cap - 1;
+    // Records of at most a quarter of the ring: a writer never waits for more than the reader can free.
+    this.maxRecord = cap / 4;
+    this.mpsc = (Atomics.load(h, W.flags) & RING_MPSC) !== 0;
+    this.u8 = new Uint8Array(buffer, byteOffset + RING_HEADER_SIZE, cap);
+    this.d32 = new Int32Array(buffer, byteOffset + RING_HEADER_SIZE, cap / 4);
+    this.spin = new SpinPolicy(options.wait ?? 'adaptive', options.spinIterations ?? 2000);
+    this.livenessMs = options.livenessMs ?? 100;
+    this.me = threadId();
+  }
+
+  get capacity(): number {
+    return this.cap;
+  }
+
+  get multiProducer(): boolean {
+    return this.mpsc;
+  }
+
+  /** Bytes waiting to be read. */
+  get pending(): number {
+    return (Atomics.load(this.h, W.tail) - Atomics.load(this.h, W.head)) >>> 0;
+  }
+}
+
+/** The writing end of a ring. */
+export class RingProducer extends RingEnd {
+  #tail = 0;
+  #headCache = 0;
+  #slot = -1;
+  #corked = 0;
+  #lock: Mutex | undefined;
+  #locked = false;
+  #queue: Promise<void> = Promise.resolve();
+  #busy = 0;
+  #cancelWait: (() => void) | undefined;
+  #wakeWaiter: (() => void) | undefined;
+
+  constructor(memory: MemoryLike, byteOffset = 0, options: RingEndOptions = {}) {
+    super(memory, byteOffset, options);
+    const h = this.h;
+    if (Atomics.load(h, W.closed) & CLOSED_BY_CONSUMER) throw new SwitchboardError('EPIPE', 'the ring was closed by its consumer');
+    // Take a free slot, or the slot of a producer that died.
+    for (let i = 0; i < RING_MAX_PRODUCERS && this.#slot < 0; i++) {
+      const idx = W.producers + i;
+      const v = Atomics.load(h, idx);
+      if (!this.mpsc && i > 0) break;
+      if (v === 0) {
+        if (Atomics.compareExchange(h, idx, 0, this.me) === 0) {
+          Atomics.add(h, W.attached, 1);
+          this.#slot = idx;
+        }
+      } else if (v !== this.me && !isAlive(v)) {
+        if (Atomics.compareExchange(h, idx, v, this.me) === v) this.#slot = idx;
+      } else if (!this.mpsc) {
+        throw new SwitchboardError('EADDRINUSE', `the single-producer ring already has a producer (thread ${v})`);
+      }
+    }
+    if (this.#slot < 0) throw new SwitchboardError('ELIMIT', `the ring already has ${RING_MAX_PRODUCERS} producers`);
+    const wasAttached = Atomics.exchange(h, W.everAttached, 1) !== 0;
+    if (this.mpsc) this.#lock = new Mutex(h.buffer as SharedArrayBuffer, h.byteOffset + W.prodLock * 4);
+    this.#tail = Atomics.load(h, W.tail) >>> 0;
+    this.#headCache = Atomics.load(h, W.head) >>> 0;
+    // A producer before us may have died mid-message: tell the consumer to drop what it has of it.
+    if (wasAttached && !this.mpsc && this.#tryReserve(REC_HEADER)) {
+      this.#record(this.#tail & this.mask, 0, REC_ABORT);
+      this.#tail = (this.#tail + REC_HEADER) >>> 0;
+      this.#publish();
+    }
+  }
+
+  /** True once close() was called or the consumer closed the ring. */
+  get isClosed(): boolean {
+    return this.closedLocal || (Atomics.load(this.h, W.closed) & CLOSED_BY_CONSUMER) !== 0;
+  }
+
+  /** Hold back publishing (batching) until the matching uncork(). */
+  cork(): void {
+    this.#corked++;
+  }
+
+  uncork(): void {
+    if (this.#corked > 0 && --this.#corked === 0) this.#publish();
+  }
+
+  /** Publish what was written (corked writes) and wake the consumer if it sleeps. */
+  flush(): void {
+    this.#publish();
+  }
+
+  /** Write without waiting: false (nothing written) when the message does not fit now. Only whole-record messages. */
+  tryWrite(data: Uint8Array): boolean {
+    this.#checkOpen();
+    const size = REC_HEADER + align8(data.byteLength);
+    if (size > this.maxRecord) throw new ArgumentError(`tryWrite() takes messages of at most ${this.maxRecord - REC_HEADER} bytes; use writeSync() or write()`);
+    if (this.mpsc && !this.#lockSync(0)) return false;
+    try {
+      if (!this.#tryReserve(size)) return false;
+      this.#whole(data, size);
+      if (this.#corked === 0) this.#publish();
+      return true;
+    } finally {
+      if (this.mpsc) this.#unlock();
+    }
+  }
+
+  /** Write one message, blocking this thread while the ring is full. EPIPE if the consumer is gone. */
+  writeSync(data: Uint8Array, options: { timeoutMs?: number | undefined } = {}): void {
+    this.#checkOpen();
+    const deadline = deadlineOf(options.timeoutMs);
+    if (this.mpsc) this.#lockSync(deadline);
+    try {
+      this.#writeSyncLocked(data, deadline);
+      if (this.#corked === 0 || this.mpsc) this.#publish();
+    } finally {
+      if (this.mpsc) this.#unlock();
+    }
+  }
+
+  /** Write several messages with one publish (one wake-up at most). */
+  writeManySync(messages: readonly Uint8Array[], options: { timeoutMs?: number | undefined } = {}): void {
+    this.#checkOpen();
+    const deadline = deadlineOf(options.timeoutMs);
+    if (this.mpsc) this.#lockSync(deadline);
+    try {
+      for (const m of messages) this.#writeSyncLocked(m, deadline);
+      this.#publish();
+    } finally {
+      if (this.mpsc) this.#unlock();
+    }
+  }
+
+  /** Write one message without blocking the event loop; writes are queued in order. */
+  write(data: Uint8Array, options: WaitOptions = {}): Promise<void> {
+    return this.writeMany([data], options);
+  }
+
+  writeMany(messages: readonly Uint8Array[], options: WaitOptions = {}): Promise<void> {
+    const run = (): Promise<void> | void => {
+      this.#checkOpen();
+      // Fast path: everything fits now (and the lock is free): no promise machinery.
+      if (this.mpsc && !this.#lockSync(0)) return this.#writeAsyncSlow(messages, options);
+      if (!this.#fitsNow(messages)) {
+        if (this.mpsc) this.#unlock();
+        return this.#writeAsyncSlow(messages, options);
+      }
+      try {
+        for (const m of messages) this.#whole(m, REC_HEADER + align8(m.byteLength));
+        if (this.#corked === 0 || this.mpsc) this.#publish();
+      } finally {
+        if (this.mpsc) this.#unlock();
+      }
+      return undefined;
+    };
+    // Nothing queued: write now, so that writes of one tick share a publish (cork/uncork).
+    if (this.#busy === 0) {
+      try {
+        const r = run();
+        if (r === undefined) return Promise.resolve();
+        return this.#track(r);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.#track(this.#queue.then(run));
+  }
+
+  /** Resolves when every queued write() has finished (successfully or not). */
+  idle(): Promise<void> {
+    return this.#queue;
+  }
+
+  #track(p: Promise<void>): Promise<void> {
+    this.#busy++;
+    const done = p.finally(() => {
+      this.#busy--;
+    });
+    this.#queue = done.catch(() => undefined);
+    return done;
+  }
+
+  /** Detach: publish, free the slot; the consumer sees the end once every producer detached. Idempotent. */
+  close(): void {
+    if (this.closedLocal) return;
+    this.closedLocal = true;
+    this.#cancelWait?.();
+    this.#wakeWaiter?.();
+    const h = this.h;
+    this.#publish();
+    if (this.#locked) this.#unlock();
+    if (Atomics.compareExchange(h, this.#slot, this.me, 0) === this.me) Atomics.sub(h, W.attached, 1);
+    futexWake(h, W.tail, Infinity);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  // ----------------------------------------------------------------- internals
+
+  #checkOpen(): void {
+    if (this.closedLocal) throw new SwitchboardError('ECLOSED', 'ring producer is closed');
+    if (Atomics.load(this.h, W.closed) & CLOSED_BY_CONSUMER) throw new SwitchboardError('EPIPE', 'the ring consumer has closed');
+  }
+
+  #fitsNow(messages: readonly Uint8Array[]): boolean {
+    let total = 0;
+    for (const m of messages) {
+      if (!(m instanceof Uint8Array)) throw new ArgumentError('ring messages are Uint8Arrays');
+      const size = REC_HEADER + align8(m.byteLength);
+      if (size > this.maxRecord) return false;
+      total += size + size; // worst case: each record preceded by padding of its size
+    }
+    const free = this.cap - ((this.#tail - this.#headCache) >>> 0);
+    if (total <= free) return true;
+    this.#refreshHead();
+    return total <= this.cap - ((this.#tail - this.#headCache) >>> 0);
+  }
+
+  #refreshHead(): void {
+    const head = Atomics.load(this.h, W.head) >>> 0;
+    const used = (this.#tail - head) >>> 0;
+    if (used > this.cap || used % 8 !== 0) throw new RingCorruptError(`impossible indices seen by the producer (tail - head = ${used})`);
+    this.#headCache = head;
+  }
+
+  /** Make `size` contiguous bytes available at the tail (padding to the start if needed); false if no room. */
+  #tryReserve(size: number): boolean {
+    const pos = this.#tail & this.mask;
+    const toEnd = this.cap - pos;
+    const need = size <= toEnd ? size : toEnd + size;
+    if (this.cap - ((this.#tail - this.#headCache) >>> 0) < need) {
+      this.#refreshHead();
+      if (this.cap - ((this.#tail - this.#headCache) >>> 0) < need) return false;
+    }
+    if (size > toEnd) {
+      this.#record(pos, toEnd - REC_HEADER, REC_PAD);
+      this.#tail = (this.#tail + toEnd) >>> 0;
+    }
+    return true;
+  }
+
+  #record(pos: number, length: number, type: number): void {
+    const w = pos >> 2;
+    this.d32[w] = length;
+    this.d32[w + 1] = type;
+  }
+
+  /** Write a whole-message record (room already reserved or checked). */
+  #whole(data: Uint8Array, size: number): void {
+    if (!this.#tryReserve(size)) throw new RingCorruptError('reserved room vanished');
+    const pos = this.#tail & this.mask;
+    this.#record(pos, data.byteLength, REC_WHOLE);
+    this.u8.set(data, pos + REC_HEADER);
+    this.#tail = (this.#tail + size) >>> 0;
+  }
+
+  #publish(): void {
+    const h = this.h;
+    Atomics.store(h, W.tail, this.#tail | 0);
+    if (Atomics.load(h, W.consumerSleeping) !== 0 && Atomics.compareExchange(h, W.consumerSleeping, 1, 0) === 1) futexWake(h, W.tail, 1);
+  }
+
+  /**
+   * The fragments of a message: calls put(type, from, to, extra) for each in
+   * turn, where put returns false to stop (no room).
+   */
+  #fragmentSize(type: number, chunk: number): number {
+    return REC_HEADER + (type === REC_FIRST ? FIRST_EXTRA : 0) + align8(chunk);
+  }
+
+  #chunkMax(type: number): number {
+    return (this.maxRecord - REC_HEADER - (type === REC_FIRST ? FIRST_EXTRA : 0)) & ~7;
+  }
+
+  /** Write fragment `type` with bytes [from, to) of data; room must be reserved. */
+  #fragment(data: Uint8Array, type: number, from: number, to: number): void {
+    const size = this.#fragmentSize(type, to - from);
+    const pos = this.#tail & this.mask;
+    let at = pos + REC_HEADER;
+    if (type === REC_FIRST) {
+      this.#record(pos, to - from + FIRST_EXTRA, type);
+      this.d32[(pos >> 2) + 2] = data.byteLength;
+      this.d32[(pos >> 2) + 3] = 0;
+      at += FIRST_EXTRA;
+    } else {
+      this.#record(pos, to - from, type);
+    }
+    this.u8.set(data.subarray(from, to), at);
+    this.#tail = (this.#tail + size) >>> 0;
+  }
+
+  #writeSyncLocked(data: Uint8Array, deadline: number): void {
+    if (!(data instanceof Uint8Array)) throw new ArgumentError('ring messages are Uint8Arrays');
+    const whole = REC_HEADER + align8(data.byteLength);
+    if (whole <= this.maxRecord) {
+      while (!this.#tryReserve(whole)) this.#waitSpaceSync(deadline);
+      this.#whole(data, whole);
+      return;
+    }
+    let from = 0;
+    let type = REC_FIRST;
+    while (from < data.byteLength) {
+      const to = Math.min(data.byteLength, from + this.#chunkMax(type));
+      const t = type === REC_FIRST ? REC_FIRST : to === data.byteLength ? REC_LAST : REC_MIDDLE;
+      const size = this.#fragmentSize(t, to - from);
+      while (!this.#tryReserve(size)) this.#waitSpaceSync(deadline);
+      this.#fragment(data, t, from, to);
+      // Publish each fragment so the consumer drains a message larger than the ring.
+      this.#publish();
+      from = to;
+      type = REC_MIDDLE;
+    }
+  }
+
+  async #writeAsyncSlow(messages: readonly Uint8Array[], options: WaitOptions): Promise<void> {
+    const deadline = deadlineOf(options.timeoutMs);
+    if (this.mpsc) await this.#lockAsync(deadline, options.signal);
+    try {
+      for (const data of messages) {
+        if (!(data instanceof Uint8Array)) throw new ArgumentError('ring messages are Uint8Arrays');
+        const whole = REC_HEADER + align8(data.byteLength);
+        if (whole <= this.maxRecord) {
+          while (!this.#tryReserve(whole)) await this.#waitSpaceAsync(deadline, options.signal);
+          this.#whole(data, whole);
+          continue;
+        }
+        let from = 0;
+        let first = true;
+        while (from < data.byteLength) {
+          const t0 = first ? REC_FIRST : REC_MIDDLE;
+          const to = Math.min(data.byteLength, from + this.#chunkMax(t0));
+          const t = first ? REC_FIRST : to === data.byteLength ? REC_LAST : REC_MIDDLE;
+          const size = this.#fragmentSize(t, to - from);
+          while (!this.#tryReserve(size)) await this.#waitSpaceAsync(deadline, options.signal);
+          this.#fragment(data, t, from, to);
+          this.#publish();
+          from = to;
+          first = false;
+        }
+      }
+      if (this.#corked === 0 || this.mpsc) this.#publish();
+    } finally {
+      if (this.mpsc && this.#locked) this.#unlock();
+    }
+  }
+
+  /** Throws EPIPE when the consumer closed or died. */
+  #checkConsumer(): void {
+    const h = this.h;
+    if (Atomics.load(h, W.closed) & CLOSED_BY_CONSUMER) throw new SwitchboardError('EPIPE', 'the ring consumer has closed');
+    const c = Atomics.load(h, W.consumerTid);
+    if (c !== 0 && !isAlive(c)) throw new SwitchboardError('EPIPE', `the ring consumer (thread ${c}) died`);
+  }
+
+  #waitSpaceSync(deadline: number): void {
+    const h = this.h;
+    this.#publish(); // the consumer must see what we wrote to make room
+    if (this.closedLocal) throw new SwitchboardError('ECLOSED', 'ring producer is closed');
+    const head = Atomics.load(h, W.head);
+    let n = this.spin.budget();
+    for (; n > 0; n--) if (Atomics.load(h, W.head) !== head) break;
+    if (this.spin.forever || n > 0) {
+      this.spin.record(n > 0);
+      if (n === 0) this.#checkConsumer();
+      if (remaining(deadline) === 0) throw new TimeoutError('timed out waiting for room in the ring');
+      return;
+    }
+    this.spin.record(false);
+    Atomics.store(h, W.producerSleeping, 1);
+    if (Atomics.load(h, W.head) !== head) {
+      Atomics.store(h, W.producerSleeping, 0);
+      return;
+    }
+    this.#checkOpen();
+    const left = remaining(deadline);
+    if (left === 0) throw new TimeoutError('timed out waiting for room in the ring');
+    const r = futexWait(h, W.head, head, Math.min(left, this.livenessMs));
+    Atomics.store(h, W.producerSleeping, 0);
+    if (r === 'timed-out') this.#checkConsumer();
+  }
+
+  async #waitSpaceAsync(deadline: number, signal: AbortSignal | undefined): Promise<void> {
+    const h = this.h;
+    this.#publish();
+    if (signal?.aborted) throw new AbortError();
+    if (this.closedLocal) throw new SwitchboardError('ECLOSED', 'ring producer is closed');
+    const head = Atomics.load(h, W.head);
+    Atomics.store(h, W.producerSleeping, 1);
+    if (Atomics.load(h, W.head) !== head) {
+      Atomics.store(h, W.producerSleeping, 0);
+      return;
+    }
+    this.#checkOpen();
+    const left = remaining(deadline);
+    if (left === 0) throw new TimeoutError('timed out waiting for room in the ring');
+    const r = await new Promise<string>((resolve) => {
+      const onAbort = (): void => finish('aborted');
+      const finish = (x: string): void => {
+        this.#cancelWait = undefined;
+        this.#wakeWaiter = undefined;
+        signal?.removeEventListener('abort', onAbort);
+        resolve(x);
+      };
+      const cancel = futexWaitCallback(h, W.head, head, Math.min(left, this.livenessMs), true, finish);
+      this.#cancelWait = cancel;
+      this.#wakeWaiter = () => finish('closed');
+      signal?.addEventListener('abort', () => {
+        cancel();
+        onAbort();
+      }, { once: true });
+    });
+    Atomics.store(h, W.producerSleeping, 0);
+    if (r === 'aborted') throw new AbortError();
+    if (r === 'closed') throw new SwitchboardError('ECLOSED', 'ring producer is closed');
+    if (r === 'timed-out') this.#checkConsumer();
+  }
+
+  /** MPSC: take the producers' lock; a dead holder's partial message is cancelled with an ABORT record. */
+  #lockSync(deadline: number): boolean {
+    const lock = this.#lock as Mutex;
+    try {
+      if (deadline === 0) {
+        if (!lock.tryLock()) return false;
+      } else {
+        const left = remaining(deadline);
+        lock.lock(left === Infinity ? {} : { timeoutMs: left });
+      }
+    } catch (err) {
+      if (!(err instanceof OwnerDeadError)) throw err;
+      this.#locked = true;
+      this.#afterTakeover(lock);
+      return true;
+    }
+    this.#locked = true;
+    this.#afterLock();
+    return true;
+  }
+
+  async #lockAsync(deadline: number, signal: AbortSignal | undefined): Promise<void> {
+    const lock = this.#lock as Mutex;
+    try {
+      const left = remaining(deadline);
+      await lock.lockAsync({ timeoutMs: left === Infinity ? undefined : left, signal });
+    } catch (err) {
+      if (!(err instanceof OwnerDeadError)) throw err;
+      this.#locked = true;
+      this.#afterTakeover(lock);
+      return;
+    }
+    this.#locked = true;
+    this.#afterLock();
+  }
+
+  #afterLock(): void {
+    this.#tail = Atomics.load(this.h, W.tail) >>> 0;
+    this.#refreshHead();
+  }
+
+  #afterTakeover(lock: Mutex): void {
+    this.#afterLock();
+    // The dead holder may have left part of a message: tell the consumer to drop it.
+    while (!this.#tryReserve(REC_HEADER)) this.#waitSpaceSync(Infinity);
+    this.#record(this.#tail & this.mask, 0, REC_ABORT);
+    this.#tail = (this.#tail + REC_HEADER) >>> 0;
+    this.#publish();
+    lock.markConsistent();
+  }
+
+  #unlock(): void {
+    if (!this.#locked) return;
+    this.#locked = false;
+    (this.#lock as Mutex).unlock();
+  }
+}
+
+const EMPTY = -1;
+
+/** The reading end of a ring. */
+export class RingConsumer extends RingEnd {
+  #head = 0;
+  readonly #maxMessage: number;
+  #partial: Uint8Array | null = null;
+  #filled = 0;
+  #synced: boolean;
+  /** Where the ready message is: in the ring (offset into u8) or in #ready. */
+  #readyOff = -1;
+  #readyLen = 0;
+  #readySize = 0;
+  #ready: Uint8Array | null = null;
+  #error: SwitchboardError | undefined;
+  #eof = false;
+  #cancelWait: (() => void) | undefined;
+  #wakeWaiter: (() => void) | undefined;
+  #aborted = 0;
+
+  constructor(memory: MemoryLike, byteOffset = 0, options: RingConsumerOptions = {}) {
+    super(memory, byteOffset, options);
+    this.#maxMessage = options.maxMessageSize ?? 64 * 1024 * 1024;
+    const h = this.h;
+    const prev = Atomics.load(h, W.consumerTid);
+    let tookOver = false;
+    if (prev !== 0 && isAlive(prev)) throw new SwitchboardError('EADDRINUSE', `the ring already has a consumer (thread ${prev})`);
+    if (prev !== 0) tookOver = true;
+    if (Atomics.compareExchange(h, W.consumerTid, prev, this.me) !== prev) throw new SwitchboardError('EADDRINUSE', 'another consumer attached at the same time');
+    this.#head = Atomics.load(h, W.head) >>> 0;
+    // After a dead consumer, its partial message is lost: skip to the next message start.
+    this.#synced = !tookOver;
+  }
+
+  /**
+   * Producers attached now. The end of the stream is when every producer
+   * that attached has detached, so in an MPSC ring let all producers attach
+   * before the first one closes (wait for this count if needed).
+   */
+  get producers(): number {
+    return Atomics.load(this.h, W.attached);
+  }
+
+  /** Messages dropped because their producer died part-way (MPSC). */
+  get abortedMessages(): number {
+    return this.#aborted;
+  }
+
+  /** True when a read would not wait (a message, the end, or an error is there). */
+  get readReady(): boolean {
+    if (this.#readyOff >= 0 || this.#ready !== null || this.#eof || this.#error !== undefined || this.closedLocal) return true;
+    try {
+      return this.#next() !== EMPTY || this.#ended();
+    } catch (err) {
+      this.#error = err as SwitchboardError;
+      return true;
+    }
+  }
+
+  /** The next message as a new Uint8Array, null at the end, undefined if none is there yet. */
+  tryRead(): Uint8Array | null | undefined {
+    const n = this.#poll();
+    if (n === EMPTY) return this.#eofOrUndefined();
+    let out: Uint8Array;
+    if (this.#ready !== null) {
+      out = this.#ready;
+      this.#ready = null;
+    } else {
+      out = this.u8.slice(this.#readyOff, this.#readyOff + n);
+      this.#release();
+    }
+    return out;
+  }
+
+  /**
+   * Copy the next message into `target` without allocating: its length, null
+   * at the end, undefined if none is there yet. EMSGSIZE (message kept) if
+   * `target` is too small.
+   */
+  tryReadInto(target: Uint8Array): number | null | undefined {
+    const n = this.#poll();
+    if (n === EMPTY) return this.#eofOrUndefined();
+    if (n > target.byteLength) throw new ProtocolError(`message of ${n} bytes does not fit in a ${target.byteLength}-byte buffer`, { code: 'EMSGSIZE' });
+    if (this.#ready !== null) {
+      target.set(this.#ready);
+      this.#ready = null;
+    } else {
+      const u8 = this.u8;
+      const off = this.#readyOff;
+      if (n <= 64) for (let i = 0; i < n; i++) target[i] = u8[off + i] as number;
+      else target.set(u8.subarray(off, off + n));
+      this.#release();
+    }
+    return n;
+  }
+
+  /**
+   * Hand every message already in the ring to `fn` as a view valid only
+   * during the call (no copy, one head update for the batch). Returns the
+   * count; stops after `max`.
+   */
+  consume(fn: (message: Uint8Array) => void, max = Infinity): number {
+    let count = 0;
+    try {
+      while (count < max) {
+        const n = this.#poll(false);
+        if (n === EMPTY) break;
+        if (this.#ready !== null) {
+          const m = this.#ready;
+          this.#ready = null;
+          fn(m);
+        } else {
+          const off = this.#readyOff;
+          this.#release(false);
+          fn(this.u8.subarray(off, off + n));
+        }
+        count++;
+      }
+    } finally {
+      this.#publishHead();
+    }
+    return count;
+  }
+
+  /** Block this thread until a message is there: the message, or null at the end. */
+  readSync(options: { timeoutMs?: number | undefined } = {}): Uint8Array | null {
+    const deadline = deadlineOf(options.timeoutMs);
+    for (;;) {
+      const r = this.tryRead();
+      if (r !== undefined) return r;
+      this.#waitDataSync(deadline);
+    }
+  }
+
+  /** readSync() into a caller's buffer: the length, or null at the end. */
+  readIntoSync(target: Uint8Array, options: { timeoutMs?: number | undefined } = {}): number | null {
+    const deadline = deadlineOf(options.timeoutMs);
+    for (;;) {
+      const r = this.tryReadInto(target);
+      if (r !== undefined) return r;
+      this.#waitDataSync(deadline);
+    }
+  }
+
+  /** The next message without blocking the event loop; null at the end. */
+  async read(options: WaitOptions = {}): Promise<Uint8Array | null> {
+    const first = this.tryRead();
+    if (first !== undefined) return first;
+    const deadline = deadlineOf(options.timeoutMs);
+    for (;;) {
+      await this.#waitDataAsync(deadline, options.signal);
+      const r = this.tryRead();
+      if (r !== undefined) return r;
+    }
+  }
+
+  /** Resolves when a read would not wait (message, end or error), without consuming. */
+  async readable(options: WaitOptions = {}): Promise<void> {
+    const deadline = deadlineOf(options.timeoutMs);
+    while (!this.readReady) await this.#waitDataAsync(deadline, options.signal);
+  }
+
+  /** Close the reading end: producers get EPIPE; pending reads end. Idempotent. */
+  close(): void {
+    if (this.closedLocal) return;
+    this.closedLocal = true;
+    const h = this.h;
+    Atomics.or(h, W.closed, CLOSED_BY_CONSUMER);
+    Atomics.compareExchange(h, W.consumerTid, this.me, 0);
+    futexWake(h, W.head, Infinity);
+    this.#cancelWait?.();
+    this.#wakeWaiter?.();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  // ----------------------------------------------------------------- internals
+
+  #eofOrUndefined(): null | undefined {
+    if (this.#eof) return null;
+    if (this.#ended()) {
+      this.#eof = true;
+      return null;
+    }
+    return undefined;
+  }
+
+  /** #next() with the sticky error and closed checks. */
+  #poll(publish = true): number {
+    if (this.#error) throw this.#error;
+    if (this.closedLocal) throw new SwitchboardError('ECLOSED', 'ring consumer is closed');
+    if (this.#readyOff >= 0) return this.#readyLen;
+    if (this.#ready !== null) return this.#ready.byteLength;
+    try {
+      const n = this.#next();
+      if (n === EMPTY && publish) this.#publishHead();
+      return n;
+    } catch (err) {
+      this.#error = err as SwitchboardError;
+      this.#publishHead();
+      throw err;
+    }
+  }
+
+  #corrupt(what: string): never {
+    throw new RingCorruptError(`${what} (head ${this.#head}, capacity ${this.cap})`);
+  }
+
+  /**
+   * Walk records until a whole message is ready; returns its length or EMPTY.
+   * Every length and type read from shared memory is checked before use.
+   */
+  #next(): number {
+    const h = this.h;
+    const cap = this.cap;
+    const d32 = this.d32;
+    for (;;) {
+      const tail = Atomics.load(h, W.tail) >>> 0;
+      const used = (tail - this.#head) >>> 0;
+      if (used === 0) return EMPTY;
+      if (used > cap || (used & 7) !== 0) this.#corrupt(`impossible indices (tail - head = ${used})`);
+      const pos = this.#head & this.mask;
+      const w = pos >> 2;
+      const len = (d32[w] as number) >>> 0;
+      const type = d32[w + 1] as number;
+      if (type === REC_PAD) {
+        const skip = cap - pos;
+        if (skip > used || len !== skip - REC_HEADER) this.#corrupt(`bad padding record (length ${len})`);
+        this.#head = (this.#head + skip) >>> 0;
+        continue;
+      }
+      if (len > cap) this.#corrupt(`record length ${len} exceeds the ring`);
+      const size = REC_HEADER + align8(len);
+      if (size > used || pos + size > cap) this.#corrupt(`record of ${size} bytes runs past the data (${used} bytes published)`);
+      const at = pos + REC_HEADER;
+      switch (type) {
+        case REC_WHOLE:
+          if (this.#partial !== null) this.#corrupt('a whole message inside a fragmented one');
+          this.#synced = true;
+          if (len > this.#maxMessage) {
+            throw new ProtocolError(`message of ${len} bytes exceeds maxMessageSize ${this.#maxMessage}`, { code: 'EMSGSIZE' });
+          }
+          this.#readyOff = at;
+          this.#readyLen = len;
+          this.#readySize = size;
+          return len;
+        case REC_FIRST: {
+          if (this.#partial !== null) this.#corrupt('a message start inside a fragmented message');
+          if (len < FIRST_EXTRA) this.#corrupt('first fragment too short');
+          const total = (d32[w + 2] as number) >>> 0;
+          const chunk = len - FIRST_EXTRA;
+          if (total > this.#maxMessage) throw new ProtocolError(`message of ${total} bytes exceeds maxMessageSize ${this.#maxMessage}`, { code: 'EMSGSIZE' });
+          if (chunk > total || (chunk === total && total > 0)) this.#corrupt(`first fragment of ${chunk} bytes for a message of ${total}`);
+          this.#synced = true;
+          this.#partial = new Uint8Array(total);
+          this.#partial.set(this.u8.subarray(at + FIRST_EXTRA, at + FIRST_EXTRA + chunk));
+          this.#filled = chunk;
+          this.#head = (this.#head + size) >>> 0;
+          this.#publishHead();
+          continue;
+        }
+        case REC_MIDDLE:
+        case REC_LAST: {
+          const partial = this.#partial;
+          if (partial === null) {
+            if (!this.#synced) {
+              this.#head = (this.#head + size) >>> 0;
+              continue;
+            }
+            this.#corrupt('a message continuation without a start');
+          }
+          if (this.#filled + len > partial.byteLength) this.#corrupt('fragments longer than their message');
+          partial.set(this.u8.subarray(at, at + len), this.#filled);
+          this.#filled += len;
+          this.#head = (this.#head + size) >>> 0;
+          if (type === REC_MIDDLE) {
+            this.#publishHead();
+            continue;
+          }
+          if (this.#filled !== partial.byteLength) this.#corrupt('last fragment before the message was complete');
+          this.#partial = null;
+          this.#ready = partial;
+          return partial.byteLength;
+        }
+        case REC_ABORT:
+          if (this.#partial !== null) this.#aborted++;
+          this.#partial = null;
+          this.#head = (this.#head + size) >>> 0;
+          continue;
+        default:
+          this.#corrupt(`unknown record type ${type}`);
+      }
+    }
+  }
+
+  /** Consume the ready in-ring message. */
+  #release(publish = true): void {
+    this.#head = (this.#head + this.#readySize) >>> 0;
+    this.#readyOff = -1;
+    if (publish) this.#publishHead();
+  }
+
+  #publishHead(): void {
+    const h = this.h;
+    if ((Atomics.load(h, W.head) >>> 0) === this.#head) return;
+    Atomics.store(h, W.head, this.#head | 0);
+    if (Atomics.load(h, W.producerSleeping) !== 0 && Atomics.compareExchange(h, W.producerSleeping, 1, 0) === 1) futexWake(h, W.head, 1);
+  }
+
+  /**
+   * True at a clean end: every producer that attached has detached and all
+   * was read. Throws ECONNRESET when a producer died without closing or
+   * left a message unfinished.
+   */
+  #ended(): boolean {
+    const h = this.h;
+    if (Atomics.load(h, W.everAttached) === 0 || Atomics.load(h, W.attached) > 0) return false;
+    if ((Atomics.load(h, W.tail) >>> 0) !== this.#head) return false;
+    if (this.#partial !== null) this.#fail('the producer went away in the middle of a message');
+    if (Atomics.load(h, W.producerDied) !== 0) this.#fail('the producer died without closing the ring');
+    return true;
+  }
+
+  #fail(message: string): never {
+    this.#error = new SwitchboardError('ECONNRESET', message);
+    throw this.#error;
+  }
+
+  /** After a sleep timed out: detach producers whose thread is gone. */
+  #reapDeadProducers(): void {
+    const h = this.h;
+    for (let i = 0; i < RING_MAX_PRODUCERS; i++) {
+      const idx = W.producers + i;
+      const tid = Atomics.load(h, idx);
+      if (tid !== 0 && !isAlive(tid) && Atomics.compareExchange(h, idx, tid, 0) === tid) {
+        Atomics.store(h, W.producerDied, 1);
+        Atomics.sub(h, W.attached, 1);
+      }
+    }
+  }
+
+  #waitDataSync(deadline: number): void {
+    const h = this.h;
+    const head = this.#head | 0;
+    let n = this.spin.budget();
+    for (; n > 0; n--) if (Atomics.load(h, W.tail) !== head) break;
+    if (this.spin.forever || n > 0) {
+      this.spin.record(n > 0);
+      if (n === 0) this.#reapDeadProducers();
+      if (n === 0 && remaining(deadline) === 0) throw new TimeoutError('timed out waiting for a ring message');
+      return;
+    }
+    this.spin.record(false);
+    Atomics.store(h, W.consumerSleeping, 1);
+    if (Atomics.load(h, W.tail) !== head || this.#ended()) {
+      Atomics.store(h, W.consumerSleeping, 0);
+      return;
+    }
+    const left = remaining(deadline);
+    if (left === 0) {
+      Atomics.store(h, W.consumerSleeping, 0);
+      throw new TimeoutError('timed out waiting for a ring message');
+    }
+    const r = futexWait(h, W.tail, head, Math.min(left, this.livenessMs));
+    Atomics.store(h, W.consumerSleeping, 0);
+    if (r === 'timed-out') this.#reapDeadProducers();
+  }
+
+  async #waitDataAsync(deadline: number, signal: AbortSignal | undefined): Promise<void> {
+    const h = this.h;
+    if (signal?.aborted) throw new AbortError();
+    if (this.closedLocal) throw new SwitchboardError('ECLOSED', 'ring consumer is closed');
+    const head = this.#head | 0;
+    // Spin a little on the loop first (adaptive), then sleep on a helper thread.
+    let n = this.spin.spinning ? Math.min(this.spin.budget(), 4000) : 0;
+    if (n > 0) {
+      for (; n > 0; n--) if (Atomics.load(h, W.tail) !== head) break;
+      this.spin.record(n > 0);
+      if (n > 0) return;
+    }
+    Atomics.store(h, W.consumerSleeping, 1);
+    if (Atomics.load(h, W.tail) !== head || this.#ended()) {
+      Atomics.store(h, W.consumerSleeping, 0);
+      return;
+    }
+    const left = remaining(deadline);
+    if (left === 0) {
+      Atomics.store(h, W.consumerSleeping, 0);
+      throw new TimeoutError('timed out waiting for a ring message');
+    }
+    const r = await new Promise<string>((resolve) => {
+      const finish = (x: string): void => {
+        this.#cancelWait = undefined;
+        this.#wakeWaiter = undefined;
+        signal?.removeEventListener('abort', onAbort);
+        resolve(x);
+      };
+      const cancel = futexWaitCallback(h, W.tail, head, Math.min(left, this.livenessMs), true, finish);
+      const onAbort = (): void => {
+        cancel();
+        finish('aborted');
+      };
+      this.#cancelWait = cancel;
+      this.#wakeWaiter = () => finish('closed');
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    Atomics.store(h, W.consumerSleeping, 0);
+    if (r === 'aborted') throw new AbortError();
+    if (r === 'closed') throw new SwitchboardError('ECLOSED', 'ring consumer is closed');
+    if (r === 'timed-out') this.#reapDeadProducers();
+  }
+}

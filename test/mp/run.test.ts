@@ -1,0 +1,62 @@
+/** `switchboard run`: processes and threads, names cleaned up, a dead rank named in the exit. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { startNameServer, NameClient } from '../../src/naming/index.js';
+import { APP, runCli } from './launch-helpers.js';
+
+test('run -n 3 starts three processes that meet over Unix sockets', async () => {
+  const r = await runCli(['run', '-n', '3', APP]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n').sort();
+  assert.equal(lines.length, 3, r.stdout);
+  for (let i = 0; i < 3; i++) assert.match(lines[i]!, new RegExp(`^rank ${i}/3 via unix sum=6`));
+});
+
+test('run --threads runs the ranks as worker threads', async () => {
+  const r = await runCli(['run', '-n', '2', '--threads', APP]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /rank 0\/2 via port sum=3/);
+  assert.match(r.stdout, /rank 1\/2 via port sum=3/);
+});
+
+test('a rank that dies fails the job: exit status of that rank, named on stderr', async () => {
+  const r = await runCli(['run', '-n', '3', '--grace', '3000', APP, 'die']);
+  assert.equal(r.code, 9, r.stderr);
+  assert.match(r.stderr, /rank 1 \(pid \d+\) died: exited with code 9/);
+  assert.match(r.stderr, /PeerLostError: rank 1 is gone/, 'the other ranks saw a typed error');
+  const t = await runCli(['run', '-n', '3', '--threads', APP, 'die']);
+  assert.equal(t.code, 1);
+  assert.match(t.stderr, /rank 1 died/);
+});
+
+test('ranks register under mp/<job>/<rank> on the given name server and withdraw their names', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sbmp-ns-'));
+  const server = await startNameServer({ listen: [`unix://${join(dir, 'ns.sock')}`], graceMs: 0 });
+  const client = await NameClient.connect({ address: server.addresses[0]!, reconnect: false });
+  const seen = new Set<string>();
+  const watch = setInterval(() => {
+    client.list('mp/').then(
+      (recs) => recs.forEach((x) => seen.add(x.name)),
+      () => undefined,
+    );
+  }, 5);
+  try {
+    const { launch } = await import('../../src/mp/launch.js');
+    const sink = new Writable({ write: (_c, _e, cb) => cb() });
+    const res = await launch({ n: 3, app: APP, nameServer: server.addresses[0]!, stdout: sink, stderr: sink });
+    assert.equal(res.code, 0);
+    assert.equal(res.nameServer, server.addresses[0]);
+    clearInterval(watch);
+    assert.deepEqual(await client.list('mp/'), [], 'no names left behind');
+    for (const name of seen) assert.match(name, /^mp\/[0-9a-f]{12}\/[01]$/, 'ranks 0 and 1 register (rank 2 only connects)');
+  } finally {
+    clearInterval(watch);
+    await client.close();
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

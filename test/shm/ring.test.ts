@@ -1,0 +1,270 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import {
+  RING_HEADER_SIZE,
+  RingConsumer,
+  RingCorruptError,
+  RingProducer,
+  createRegion,
+  initRing,
+  ringBytes,
+} from '../../src/shm/index.js';
+import { SwitchboardError } from '../../src/errors.js';
+import { checkMessage, makeMessage } from './fixtures/messages.js';
+import { cleanup, spawnChild, startWorker, uniqueName, workerExit } from './helpers.js';
+
+const names: string[] = [];
+const fresh = (tag: string): string => {
+  const n = uniqueName(tag);
+  names.push(n);
+  return n;
+};
+after(() => cleanup(...names));
+const code = (c: string) => (e: unknown) => e instanceof SwitchboardError && e.code === c;
+
+function localRing(capacity = 4096, multiProducer = false): SharedArrayBuffer {
+  const sab = new SharedArrayBuffer(ringBytes(capacity));
+  initRing(sab, 0, { capacity, multiProducer });
+  return sab;
+}
+
+test('fragmented messages larger than the ring, written async and read async', async () => {
+  const sab = localRing(1024);
+  const p = new RingProducer(sab);
+  const c = new RingConsumer(sab);
+  const sizes = [0, 1, 200, 247, 248, 249, 256, 1000, 1024, 5000, 70_000, 3];
+  const sent = sizes.map((n, i) => Uint8Array.from({ length: n }, (_, k) => (k * 13 + i) & 0xff));
+  const writing = (async () => {
+    for (const m of sent) await p.write(m);
+    p.close();
+  })();
+  const got: Uint8Array[] = [];
+  for (;;) {
+    const m = await c.read({ timeoutMs: 10_000 });
+    if (m === null) break;
+    got.push(m);
+  }
+  await writing;
+  assert.equal(got.length, sent.length);
+  for (let i = 0; i < sent.length; i++) assert.deepEqual(got[i], sent[i], `message ${i} (${sizes[i]} bytes)`);
+});
+
+test('random sizes and batches through a small ring (property)', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(fc.array(fc.nat({ max: 3000 }), { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 8 }), async (batches) => {
+      const sab = localRing(512);
+      const p = new RingProducer(sab, 0, { wait: 'block' });
+      const c = new RingConsumer(sab, 0, { wait: 'block' });
+      const sent: Uint8Array[] = [];
+      const writing = (async () => {
+        for (const b of batches) {
+          const msgs = b.map((n) => Uint8Array.from({ length: n }, (_, k) => (k + sent.length) & 0xff));
+          sent.push(...msgs);
+          await p.writeMany(msgs);
+        }
+        p.close();
+      })();
+      const got: Uint8Array[] = [];
+      for (let m = await c.read(); m !== null; m = await c.read()) got.push(m);
+      await writing;
+      c.close();
+      assert.deepEqual(got, sent);
+    }),
+    { numRuns: 25 },
+  );
+});
+
+test('zero-copy consume(), readInto and batching with cork', () => {
+  const sab = localRing(4096);
+  const p = new RingProducer(sab);
+  const c = new RingConsumer(sab);
+  p.cork();
+  for (let i = 0; i < 10; i++) p.writeSync(Uint8Array.of(i, i));
+  assert.equal(c.tryRead(), undefined, 'nothing published while corked');
+  p.uncork();
+  const seen: number[] = [];
+  assert.equal(c.consume((m) => seen.push(m[0] as number), 4), 4);
+  const buf = new Uint8Array(2);
+  assert.equal(c.tryReadInto(buf), 2);
+  assert.equal(buf[0], 4);
+  assert.throws(() => c.tryReadInto(new Uint8Array(1)), code('EMSGSIZE'));
+  assert.equal(c.consume((m) => seen.push(m[0] as number)), 5);
+  assert.deepEqual(seen, [0, 1, 2, 3, 5, 6, 7, 8, 9]);
+  p.close();
+  assert.equal(c.tryRead(), null, 'end after the producer closed');
+});
+
+test('end, EPIPE, timeouts and one consumer / one producer', async () => {
+  const sab = localRing(256);
+  const c = new RingConsumer(sab, 0, { wait: 'block' });
+  assert.throws(() => new RingConsumer(sab), code('EADDRINUSE'));
+  assert.equal(c.tryRead(), undefined, 'no producer yet: not the end');
+  assert.throws(() => c.readSync({ timeoutMs: 20 }), code('ETIMEDOUT'));
+  await assert.rejects(c.read({ timeoutMs: 20 }), code('ETIMEDOUT'));
+  const p = new RingProducer(sab, 0, { wait: 'block' });
+  assert.throws(() => new RingProducer(sab), code('EADDRINUSE'));
+  // fill the ring; the next write waits and times out
+  while (p.tryWrite(new Uint8Array(40)));
+  assert.throws(() => p.writeSync(new Uint8Array(40), { timeoutMs: 20 }), code('ETIMEDOUT'));
+  await assert.rejects(p.write(new Uint8Array(40), { timeoutMs: 20 }), code('ETIMEDOUT'));
+  const blocked = p.write(new Uint8Array(40));
+  c.close();
+  await assert.rejects(blocked, code('EPIPE'));
+  assert.throws(() => p.writeSync(new Uint8Array(1)), code('EPIPE'));
+  assert.throws(() => c.tryRead(), code('ECLOSED'));
+  p.close();
+});
+
+test('a reader waiting in read() wakes when the producer closes', async () => {
+  const sab = localRing(256);
+  const c = new RingConsumer(sab, 0, { wait: 'block' });
+  const p = new RingProducer(sab, 0, { wait: 'block' });
+  const r = c.read();
+  setTimeout(() => p.close(), 20);
+  assert.equal(await r, null);
+});
+
+test('corrupted headers and records are typed errors, never a crash', () => {
+  const bad = new SharedArrayBuffer(ringBytes(256));
+  assert.throws(() => new RingConsumer(bad), (e) => e instanceof RingCorruptError && e.code === 'EPROTO');
+  const sab = localRing(256);
+  const h = new Int32Array(sab, 0, RING_HEADER_SIZE / 4);
+  Atomics.store(h, 2, 12345);
+  assert.throws(() => new RingConsumer(sab), (e) => e instanceof RingCorruptError);
+  Atomics.store(h, 2, 1 << 20);
+  assert.throws(() => new RingConsumer(sab), (e) => e instanceof RingCorruptError, 'capacity past the memory');
+  Atomics.store(h, 2, 256);
+  Atomics.store(h, 16, 1000); // tail - head > capacity
+  assert.throws(() => new RingConsumer(sab), (e) => e instanceof RingCorruptError);
+  Atomics.store(h, 16, 0);
+  assert.throws(() => initRing(sab, 0, { capacity: 300 }), code('EINVAL'));
+  assert.throws(() => initRing(sab, 4, { capacity: 256 }), code('EINVAL'));
+
+  const corruptions: [string, (d: Int32Array, h: Int32Array) => void][] = [
+    ['huge length', (d) => (d[0] = 0x7fffffff)],
+    ['length past the published bytes', (d) => (d[0] = 100)],
+    ['unknown type', (d) => (d[1] = 99)],
+    ['tail moved by an odd amount', (_d, hh) => Atomics.store(hh, 16, 13)],
+    ['tail far ahead', (_d, hh) => Atomics.store(hh, 16, 4096)],
+    ['continuation without a start', (d) => (d[1] = 3)],
+    ['first fragment claiming a huge message', (d) => {
+      d[0] = 16;
+      d[1] = 2;
+      d[2] = 0x7fffffff;
+    }],
+    ['padding that is not at the end', (d) => (d[1] = 6)],
+  ];
+  for (const [what, corrupt] of corruptions) {
+    const s = localRing(256);
+    const p = new RingProducer(s);
+    const c = new RingConsumer(s);
+    p.writeSync(new Uint8Array(16).fill(1));
+    corrupt(new Int32Array(s, RING_HEADER_SIZE, 64), new Int32Array(s, 0, RING_HEADER_SIZE / 4));
+    assert.throws(() => c.tryRead(), (e) => e instanceof SwitchboardError && (e.code === 'EPROTO' || e.code === 'EMSGSIZE'), what);
+    assert.throws(() => c.tryRead(), (e) => e instanceof SwitchboardError, `${what}: the error sticks`);
+  }
+});
+
+test('a consumer refuses messages above maxMessageSize', () => {
+  const sab = localRing(4096);
+  const p = new RingProducer(sab);
+  const c = new RingConsumer(sab, 0, { maxMessageSize: 100 });
+  p.writeSync(new Uint8Array(101));
+  assert.throws(() => c.tryRead(), code('EMSGSIZE'));
+});
+
+test('SPSC between two processes: 20000 checksummed messages, sync and async producers', async () => {
+  for (const mode of ['sync', 'async']) {
+    const name = fresh(`ring-${mode}`);
+    const r = createRegion(name, ringBytes(1 << 16));
+    try {
+      initRing(r, 0, { capacity: 1 << 16 });
+      const c = new RingConsumer(r, 0);
+      const kid = spawnChild(['ring-produce', name, '0', '20000', '100', mode]);
+      const buf = new Uint8Array(256);
+      let n = 0;
+      for (;;) {
+        const len = await (async () => {
+          const x = c.tryReadInto(buf);
+          if (x !== undefined) return x;
+          await c.readable({ timeoutMs: 20_000 });
+          return c.tryReadInto(buf);
+        })();
+        if (len === null) break;
+        if (len === undefined) continue;
+        assert.equal(checkMessage(buf, len), n);
+        n++;
+      }
+      assert.equal(n, 20000);
+      assert.deepEqual(await kid.next(), { event: 'produced', count: 20000 });
+      await kid.exited;
+      c.close();
+    } finally {
+      r.close();
+      r.unlink();
+    }
+  }
+});
+
+test('a producer killed with SIGKILL mid-message: the consumer gets ECONNRESET, not a hang', async () => {
+  const name = fresh('ring-kill');
+  const r = createRegion(name, ringBytes(4096));
+  try {
+    initRing(r, 0, { capacity: 4096 });
+    const c = new RingConsumer(r, 0, { livenessMs: 20 });
+    const kid = spawnChild(['ring-partial', name, '0', '100000']);
+    const stuck = await kid.next();
+    assert.equal(stuck['event'], 'stuck');
+    kid.kill('SIGKILL');
+    await kid.exited;
+    assert.deepEqual(await c.read({ timeoutMs: 5000 }), Uint8Array.of(1, 2, 3), 'complete messages still arrive');
+    await assert.rejects(c.read({ timeoutMs: 5000 }), code('ECONNRESET'));
+    await assert.rejects(c.read({ timeoutMs: 5000 }), code('ECONNRESET'), 'and the error sticks');
+  } finally {
+    r.close();
+    r.unlink();
+  }
+});
+
+test('a consumer that dies gives the producer EPIPE', async () => {
+  const sab = localRing(256);
+  // Pretend a consumer thread that no longer exists is attached.
+  const h = new Int32Array(sab, 0, RING_HEADER_SIZE / 4);
+  Atomics.store(h, 6, 0x3ffffe);
+  const p = new RingProducer(sab, 0, { livenessMs: 10 });
+  while (p.tryWrite(new Uint8Array(40)));
+  await assert.rejects(p.write(new Uint8Array(40), { timeoutMs: 5000 }), code('EPIPE'));
+  assert.throws(() => p.writeSync(new Uint8Array(40), { timeoutMs: 5000 }), code('EPIPE'));
+});
+
+test('MPSC: producers in workers and the main thread, none lost, none interleaved', async () => {
+  const capacity = 1 << 14;
+  const sab = new SharedArrayBuffer(ringBytes(capacity));
+  initRing(sab, 0, { capacity, multiProducer: true });
+  const c = new RingConsumer(sab);
+  const exits = [0, 1].map(() => workerExit(startWorker({ role: 'ring-produce', sab, count: 3000, size: 3000 })));
+  const mine = new RingProducer(sab);
+  // The stream ends when every attached producer has left: let all attach first.
+  while (c.producers < 3) await new Promise((res) => setTimeout(res, 5));
+  const buf = new Uint8Array(3000);
+  const perSender = new Map<number, number>();
+  let total = 0;
+  const writing = (async () => {
+    for (let i = 0; i < 500; i++) await mine.write(makeMessage(buf, i, 3000).slice());
+    mine.close();
+  })();
+  for (;;) {
+    const m = await c.read({ timeoutMs: 20_000 });
+    if (m === null) break;
+    assert.equal(m.byteLength, 3000);
+    const seq = checkMessage(m);
+    total++;
+    perSender.set(seq, (perSender.get(seq) ?? 0) + 1);
+  }
+  await writing;
+  assert.deepEqual(await Promise.all(exits), [0, 0]);
+  assert.equal(total, 6500);
+  assert.equal(perSender.get(0), 3);
+  assert.equal(perSender.get(2999), 2);
+});
