@@ -15,7 +15,8 @@
       "sources": ["native/shm.cc"],
       "cflags": ["-Wall", "-Wextra", "-O2"],
       "cflags_cc": ["-std=gnu++17", "-O2"],
-      "libraries": ["-lpthread", "-lrt"]
+      "libraries": ["-lpthread", "-lrt"],
+      "ldflags": ["-Wl,-z,nodelete"]
     }
   ]
 }

@@ -15,6 +15,10 @@
  *   named POSIX semaphores (sem_open and friends), sync and async
  *   gettid, and a liveness test for a thread/process id.
  *
+ * The library is linked with -z nodelete: Node unloads addons when a worker
+ * exits, but our pool threads and the close callback of a worker's uv handle
+ * may still run code from it afterwards.
+ *
  * Async waits run on a small pool of dedicated threads (not libuv's pool, so a
  * long wait never starves fs or dns work) and report back through one
  * uv_async_t per environment.

@@ -51,6 +51,7 @@ if (process.argv[2] === '--naming-bench-peer' && process.argv[1] !== undefined &
     process.stdout.write(`${JSON.stringify(server.addresses)}\n`);
   }
   process.on('SIGTERM', () => process.exit(0));
+  process.on('SIGINT', () => process.exit(0));
 }
 
 function peer(mode: 'raw' | 'ns', arg: string): Promise<{ child: ChildProcess; line: string }> {

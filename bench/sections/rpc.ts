@@ -1,9 +1,10 @@
 /**
  * Switchboard RPC beside what it builds on and what it competes with, in one
  * run: echo round trips (64 B, 1 KiB, 64 KiB) and pipelined calls per second
- * over a Unix socket, TCP and a worker MessagePort, next to raw `net` with
- * length-prefixed framing on the same socket kind (server in another process
- * in both cases), comlink on the same kind of MessagePort, and the peer
+ * over a Unix socket, TCP, a shared-memory ring pair and a worker
+ * MessagePort, next to raw `net` with
+ * length-prefixed framing on the same socket kind (the ring Channel itself for
+ * shm; the server in another process in every case), comlink on the same kind of MessagePort, and the peer
  * programs of ../shared/peers/node (grpc-js, ZeroMQ, NATS, node-ipc,
  * moleculer), run from a scratch copy. Also the codec against v8.serialize
  * and MessagePack (@msgpack/msgpack).
@@ -57,7 +58,17 @@ async function loadNodeEndpoint(): Promise<NodeEndpointFn> {
 }
 
 async function runPeer(mode: string, address: string): Promise<void> {
-  if (mode === 'raw') {
+  if (mode === 'ring') {
+    const { listenShm } = await import('../../src/shm/index.js');
+    const l = await listenShm(address);
+    process.stdout.write('ready\n');
+    const ch = await l.accept();
+    for (;;) {
+      const m = await ch.read().catch(() => null);
+      if (m === null) break;
+      await ch.write(m);
+    }
+  } else if (mode === 'raw') {
     const srv = net.createServer((s) => {
       s.setNoDelay(true);
       let buf: Buffer = Buffer.alloc(0);
@@ -108,7 +119,7 @@ interface Peer {
   stop(): Promise<void>;
 }
 
-function startPeer(mode: 'raw' | 'rpc', address: string): Promise<Peer> {
+function startPeer(mode: 'raw' | 'rpc' | 'ring', address: string): Promise<Peer> {
   return new Promise((resolvePeer, reject) => {
     const child = spawn(process.execPath, [...process.execArgv, SELF, '--rpc-bench-peer', mode, address], { stdio: ['pipe', 'pipe', 'inherit'] });
     const stop = async (): Promise<void> => {
@@ -130,8 +141,41 @@ function startWorker(kind: 'rpc' | 'comlink'): Worker {
   return new Worker(boot, { eval: true, workerData });
 }
 
+interface RawEcho {
+  /** Send n messages and wait for n echoes. */
+  exchange(frame: Buffer, n: number): Promise<void>;
+  close(): void;
+}
+
+/** The baseline on a shared-memory ring pair: the ring Channel itself, one message per write. */
+class RingClient implements RawEcho {
+  private constructor(private readonly ch: import('../../src/transport/index.js').Channel) {}
+
+  static async connect(address: string): Promise<RingClient> {
+    const { connectShm } = await import('../../src/shm/index.js');
+    return new RingClient(await connectShm(address));
+  }
+
+  async exchange(frame: Buffer, n: number): Promise<void> {
+    const msg = frame.subarray(4);
+    let got = 0;
+    const reading = (async () => {
+      while (got < n) {
+        if ((await this.ch.read()) === null) throw new Error('ring closed');
+        got++;
+      }
+    })();
+    for (let i = 0; i < n; i++) await this.ch.write(msg);
+    await reading;
+  }
+
+  close(): void {
+    this.ch.destroy();
+  }
+}
+
 /** A raw `net` client speaking u32 big-endian length + payload, the baseline. */
-class RawClient {
+class RawClient implements RawEcho {
   private buf: Buffer = Buffer.alloc(0);
   private waiting: { n: number; resolve: () => void } | undefined;
   private received = 0;
@@ -194,16 +238,23 @@ function payloadOf(n: number): Uint8Array {
   return b;
 }
 
-/** n calls in flight at a time, CHUNK at once (a window, so memory stays bounded). */
-async function pipelined(call: () => Promise<unknown>, n: number): Promise<void> {
-  const CHUNK = 1000;
-  for (let done = 0; done < n; ) {
-    const k = Math.min(CHUNK, n - done);
-    const ps = new Array<Promise<unknown>>(k);
-    for (let i = 0; i < k; i++) ps[i] = call();
-    await Promise.all(ps);
-    done += k;
-  }
+/** n calls through a sliding window of WINDOW in flight: each answer sends the next call. */
+function pipelined(call: () => Promise<unknown>, n: number): Promise<void> {
+  const WINDOW = 1000;
+  return new Promise((resolveAll, reject) => {
+    let sent = 0;
+    let done = 0;
+    const issue = (): void => {
+      sent++;
+      call().then(onDone, reject);
+    };
+    const onDone = (): void => {
+      done++;
+      if (sent < n) issue();
+      else if (done === n) resolveAll();
+    };
+    for (let i = 0; i < Math.min(WINDOW, n); i++) issue();
+  });
 }
 
 // ----------------------------------------------------------------- peers of ../shared/peers/node
@@ -305,7 +356,7 @@ async function codecRows(ctx: BenchContext): Promise<BenchRow[]> {
   return rows;
 }
 
-async function socketRows(ctx: BenchContext, kind: 'unix' | 'tcp', dir: string): Promise<{ rt: Map<number, { raw: number; rpc: number }>; rows: BenchRow[] }> {
+async function socketRows(ctx: BenchContext, kind: 'unix' | 'tcp' | 'shm', dir: string): Promise<{ rt: Map<number, { raw: number; rpc: number }>; rows: BenchRow[] }> {
   const { connect, close } = await import('../../src/rpc/index.js');
   const freePort = async (): Promise<number> =>
     new Promise((r) => {
@@ -314,35 +365,44 @@ async function socketRows(ctx: BenchContext, kind: 'unix' | 'tcp', dir: string):
         s.close(() => r(p));
       });
     });
-  const addr = async (name: string): Promise<string> => (kind === 'unix' ? `unix://${join(dir, `${name}.sock`)}` : `tcp://127.0.0.1:${await freePort()}`);
+  const addr = async (name: string): Promise<string> =>
+    kind === 'unix' ? `unix://${join(dir, `${name}.sock`)}` : kind === 'shm' ? `shm:sb-rpc-bench-${name}-${process.pid}` : `tcp://127.0.0.1:${await freePort()}`;
   const rawAddr = await addr('raw');
   const rpcAddr = await addr('rpc');
-  const rawPeer = await startPeer('raw', rawAddr);
+  const rawPeer = await startPeer(kind === 'shm' ? 'ring' : 'raw', rawAddr);
   const rpcPeer = await startPeer('rpc', rpcAddr);
   const rows: BenchRow[] = [];
   const rt = new Map<number, { raw: number; rpc: number }>();
-  const raw = await RawClient.connect(rawAddr);
+  const raw: RawEcho = kind === 'shm' ? await RingClient.connect(rawAddr) : await RawClient.connect(rawAddr);
   const remote = await connect<EchoApi>(rpcAddr);
-  const where = kind === 'unix' ? 'Unix socket' : 'TCP 127.0.0.1';
+  const where = kind === 'unix' ? 'Unix socket' : kind === 'shm' ? 'shm ring pair' : 'TCP 127.0.0.1';
+  const baseName = kind === 'shm' ? 'ring Channel write/read' : 'raw net, length-prefixed';
   try {
     for (const size of SIZES) {
       const payload = payloadOf(size);
       const frame = frameOf(payload);
       ctx.progress(`rpc ${kind} ${label(size)} round trip`);
-      const rawUs = await ctx.latency(() => raw.exchange(frame, 1));
-      const rpcUs = await ctx.latency(async () => {
-        await remote.echo(payload);
-      });
+      // A long first warm-up per connection (JIT of both sides), as the peer programs do;
+      // rounds interleaved so that a slow spell of the machine hits both alike.
+      const [rawUs, rpcUs] = (await ctx.latencies(
+        [
+          () => raw.exchange(frame, 1),
+          async () => {
+            await remote.echo(payload);
+          },
+        ],
+        { warmupMs: size === 64 ? 2000 : 300 },
+      )) as [number, number];
       rt.set(size, { raw: rawUs, rpc: rpcUs });
       const group = `echo round trip ${label(size)}, ${where}`;
-      rows.push({ group, name: 'raw net, length-prefixed', unit: 'us/op', baseline: true, value: rawUs });
+      rows.push({ group, name: baseName, unit: 'us/op', baseline: true, value: rawUs });
       rows.push({ group, name: 'switchboard rpc', unit: 'us/op', value: rpcUs, target: '<= 1.25' });
     }
     ctx.progress(`rpc ${kind} pipelined`);
     const p64 = payloadOf(64);
     const f64 = frameOf(p64);
     const group = `pipelined 64 B echo, ${where}`;
-    rows.push({ group, name: 'raw net, length-prefixed (one write per frame)', unit: 'msg/s', baseline: true, value: await ctx.throughput((n) => raw.exchange(f64, n)) });
+    rows.push({ group, name: `${baseName} (one write per message)`, unit: 'msg/s', baseline: true, value: await ctx.throughput((n) => raw.exchange(f64, n)) });
     rows.push({ group, name: 'switchboard rpc, calls in flight', unit: 'msg/s', target: '>= 0.70', value: await ctx.throughput((n) => pipelined(() => remote.echo(p64), n)) });
     rows.push({
       group,
@@ -378,12 +438,17 @@ async function workerRows(ctx: BenchContext): Promise<{ rt: Map<number, { comlin
     for (const size of SIZES) {
       const payload = payloadOf(size);
       ctx.progress(`rpc worker ${label(size)} round trip`);
-      const comUs = await ctx.latency(async () => {
-        await com.echo(payload);
-      });
-      const rpcUs = await ctx.latency(async () => {
-        await remote.echo(payload);
-      });
+      const [comUs, rpcUs] = (await ctx.latencies(
+        [
+          async () => {
+            await com.echo(payload);
+          },
+          async () => {
+            await remote.echo(payload);
+          },
+        ],
+        { warmupMs: size === 64 ? 2000 : 300 },
+      )) as [number, number];
       rt.set(size, { comlink: comUs, rpc: rpcUs });
       const group = `echo round trip ${label(size)}, worker MessagePort`;
       rows.push({ group, name: 'comlink 4.4 (structured clone)', unit: 'us/op', baseline: true, value: comUs });
@@ -453,6 +518,12 @@ export const section: BenchSection = {
       const unix = await socketRows(ctx, 'unix', dir);
       const tcp = await socketRows(ctx, 'tcp', dir);
       rows.push(...unix.rows, ...tcp.rows);
+      try {
+        rows.push(...(await socketRows(ctx, 'shm', dir)).rows);
+      } catch (err) {
+        ctx.progress(`shm ring rows skipped: ${String(err)}`);
+        rows.push({ group: 'echo round trip, shm ring pair', name: `skipped: ${String(err)}`, unit: 'us/op', value: NaN });
+      }
       rows.push(...(await workerRows(ctx)).rows);
       if (process.env['BENCH_RPC_PEERS'] === '0') {
         ctx.progress('peer programs skipped: BENCH_RPC_PEERS=0');

@@ -105,6 +105,8 @@ export async function runDaemon<C, S extends DaemonServer>(spec: DaemonSpec<C, S
   const logFile = options.logFile === undefined ? undefined : resolvePath(options.logFile);
   const child = isDaemonChild();
   if (options.daemon && !child) return detach(spec.name, options, logFile);
+  // the marker is for us only: a daemon this one starts must be free to detach itself
+  if (child) delete process.env[DAEMON_CHILD_ENV];
 
   const notify = child ? readinessNotifier() : undefined;
   try {

@@ -8,6 +8,7 @@
 import os from 'node:os';
 import { join as joinPath } from 'node:path';
 import { connect, formatAddress, listen, type Channel, type Listener } from '../transport/index.js';
+import type { ShmListener } from '../shm/index.js';
 import { lengthHeader } from '../wire/length-prefix.js';
 import { ArgumentError, SwitchboardError, TimeoutError } from '../errors.js';
 import { Communicator, type CommunicatorOptions } from './communicator.js';
@@ -17,16 +18,40 @@ import { decodeHello, encodeHello } from './frame.js';
 import { range } from './init.js';
 import { StreamLink, newDecoder, type PeerStream } from './stream-link.js';
 
+/** Bytes a connection may buffer before the sender is held back: large, so big messages stream without pausing. */
+const READ_BUFFER = 8 * 1024 * 1024;
+
 export interface JoinOptions extends CommunicatorOptions {
   job: string;
   rank: number;
   size: number;
   directory: Directory;
-  /** Listen here: 'unix:///path.sock' or 'tcp://host:0'. */
+  /**
+   * Listen here: 'unix:///path.sock', 'tcp://host:0', or 'shm:<prefix>' for
+   * shared-memory rings (one ring pair per pair of ranks, named
+   * <prefix>-<lower>-<higher>; every rank must be on this host).
+   */
   listen: string;
+  /** Data bytes of each shared-memory ring (default 1 MiB). */
+  ringCapacity?: number | undefined;
   /** Give up when the mesh is not complete within this many ms (default 30000). */
   connectTimeoutMs?: number | undefined;
   fragmentSize?: number | undefined;
+}
+
+/** The HELLO message of a message channel (a ring). */
+async function readHelloMessage(ch: Channel, timeoutMs: number): Promise<ReturnType<typeof decodeHello>> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const first = await Promise.race([
+      ch.read(),
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new TimeoutError('no HELLO from a connecting rank')), timeoutMs))),
+    ]);
+    if (first === null) throw new SwitchboardError('ECONNRESET', 'a connecting rank closed before its HELLO');
+    return decodeHello(first);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
 }
 
 async function readHello(ch: Channel, timeoutMs: number): Promise<PeerStream & { hello: ReturnType<typeof decodeHello> }> {
@@ -56,13 +81,35 @@ export async function joinJob(o: JoinOptions): Promise<Communicator> {
   const opened: Channel[] = [];
   const myName = rankName(job, rank);
   let timer: NodeJS.Timeout | undefined;
+  const shmPrefix = o.listen.startsWith('shm:') ? o.listen.slice(4) : undefined;
+  const rings: ShmListener[] = [];
   try {
     const expectIn = size - 1 - rank;
-    if (expectIn > 0) {
-      listener = await listen(o.listen, { mode: 0o600 });
+    if (shmPrefix !== undefined) {
+      const { listenShm } = await import('../shm/index.js');
+      for (let i = rank + 1; i < size; i++) {
+        rings.push(await listenShm(`shm:${shmPrefix}-${rank}-${i}`, { capacity: o.ringCapacity ?? 1 << 20, maxMessageSize: max + 64 }));
+      }
+      if (expectIn > 0) await directory.register(myName, `shm:${shmPrefix}-${rank}`);
+    }
+    if (expectIn > 0 && shmPrefix === undefined) {
+      listener = await listen(o.listen, { mode: 0o600, readHighWaterMark: READ_BUFFER });
       await directory.register(myName, formatAddress(listener.address));
     }
-    const accepting = (async () => {
+    const acceptRings = async (): Promise<void> => {
+      await Promise.all(
+        rings.map(async (l, k) => {
+          const ch = await l.accept({ timeoutMs });
+          opened.push(ch);
+          const h = await readHelloMessage(ch, timeoutMs);
+          const want = rank + 1 + k;
+          if (h.job !== job || h.size !== size || h.rank !== want) throw new SwitchboardError('EPROTO', `ring ${formatAddress(l.address)}: HELLO from rank ${h.rank} of job ${h.job}, expected rank ${want} of ${job}`);
+          peers[want] = { channel: ch };
+        }),
+      );
+      if (expectIn > 0) await directory.unregister(myName);
+    };
+    const accepting = shmPrefix !== undefined ? acceptRings() : (async () => {
       let got = 0;
       while (got < expectIn) {
         const ch = await (listener as Listener).accept();
@@ -87,9 +134,17 @@ export async function joinJob(o: JoinOptions): Promise<Communicator> {
     const connecting = Promise.all(
       range(rank).map(async (j) => {
         const addr = await directory.waitFor(rankName(job, j), timeoutMs);
-        const ch = await connect(addr, { timeoutMs });
-        opened.push(ch);
         const hello = encodeHello(rank, size, job);
+        if (addr.startsWith('shm:')) {
+          const { connectShm } = await import('../shm/index.js');
+          const ch = await connectShm(`${addr}-${rank}`, { maxMessageSize: max + 64 });
+          opened.push(ch);
+          await ch.write(hello);
+          peers[j] = { channel: ch };
+          return;
+        }
+        const ch = await connect(addr, { timeoutMs, readHighWaterMark: READ_BUFFER });
+        opened.push(ch);
         await ch.writev([lengthHeader(hello.byteLength), hello]);
         peers[j] = { channel: ch, decoder: newDecoder(o.fragmentSize) };
       }),
@@ -103,6 +158,7 @@ export async function joinJob(o: JoinOptions): Promise<Communicator> {
     await Promise.race([Promise.all([accepting, connecting]), deadline]);
   } catch (err) {
     for (const ch of opened) ch.destroy();
+    for (const l of rings) await l.close().catch(() => undefined);
     await directory.unregister(myName).catch(() => undefined);
     await listener?.close({ graceMs: 0 });
     throw err;
@@ -113,6 +169,7 @@ export async function joinJob(o: JoinOptions): Promise<Communicator> {
     maxMessageSize: max,
     fragmentSize: o.fragmentSize,
     onClose: async () => {
+      for (const l of rings) await l.close().catch(() => undefined);
       await listener?.close({ graceMs: 1000 });
       await directory.close();
     },
@@ -137,6 +194,8 @@ export const ENV = {
   dir: 'SWITCHBOARD_MP_DIR',
   sockDir: 'SWITCHBOARD_MP_SOCKDIR',
   tcpHost: 'SWITCHBOARD_MP_TCP_HOST',
+  /** 'shm' makes ranks of one host talk over shared-memory rings. */
+  transport: 'SWITCHBOARD_MP_TRANSPORT',
   timeout: 'SWITCHBOARD_MP_TIMEOUT_MS',
   maxMessage: 'SWITCHBOARD_MP_MAX_MESSAGE',
 } as const;
@@ -163,7 +222,7 @@ export async function joinJobFromEnv(options: CommunicatorOptions = {}): Promise
   else throw new ArgumentError(`set ${ENV.nameServer} (a name server address) or ${ENV.dir} so the ranks can find each other`);
   const tcpHost = env[ENV.tcpHost];
   const sockDir = env[ENV.sockDir] ?? os.tmpdir();
-  const listenAt = tcpHost !== undefined && tcpHost !== '' ? `tcp://${tcpHost === 'auto' ? hostAddress() : tcpHost}:0` : `unix://${joinPath(sockDir, `${job}-${rank}.sock`)}`;
+  const listenAt = env[ENV.transport] === 'shm' ? `shm:sbmp-${job}` : tcpHost !== undefined && tcpHost !== '' ? `tcp://${tcpHost === 'auto' ? hostAddress() : tcpHost}:0` : `unix://${joinPath(sockDir, `${job}-${rank}.sock`)}`;
   return joinJob({
     job,
     rank,

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import type { Writable } from 'node:stream';
-import { ArgumentError } from '../errors.js';
+import { ArgumentError, SwitchboardError } from '../errors.js';
 import { PEER_LOST_EXIT, RankFailedError } from './errors.js';
 import { ENV, hostAddress } from './join.js';
 import { moduleUrl, runThreads } from './threads.js';
@@ -30,6 +30,15 @@ export interface LaunchOptions {
    * with `ip netns exec`), 'localhost', or an ssh destination.
    */
   hosts?: string[] | undefined;
+  /**
+   * How processes on one host connect: Unix sockets (default),
+   * shared-memory rings ('shm'), or TCP loopback. Across hosts it is always
+   * TCP. (Rings are opt-in: on this 2-core shared machine their spinning
+   * made them slower than Unix sockets; see the benchmark.)
+   */
+  transport?: 'shm' | 'unix' | 'tcp' | undefined;
+  /** Extra environment for the ranks. */
+  env?: NodeJS.ProcessEnv | undefined;
   /** Name server address(es); default: $SWITCHBOARD_NAMESERVER or the well-known ones if one answers, else a private server. */
   nameServer?: string | undefined;
   /** Default timeout of every blocking operation in the ranks (ms). */
@@ -50,6 +59,8 @@ export interface LaunchResult {
   failed?: { rank: number; host?: string | undefined; pid?: number | undefined; reason: string } | undefined;
   /** How the ranks found each other. */
   nameServer: string;
+  /** What carried their messages between processes on one host ('port' for threads). */
+  transport?: string | undefined;
 }
 
 function entryFile(): string {
@@ -67,6 +78,18 @@ async function reachableNameServer(): Promise<string | undefined> {
     return address;
   } catch {
     return undefined;
+  }
+}
+
+/** Whether shared-memory rings work here (the sb_shm addon loads and /dev/shm is usable). */
+async function shmAvailable(): Promise<boolean> {
+  try {
+    const shm = await import('../shm/index.js');
+    shm.listRegions();
+    shm.threadId();
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -117,6 +140,8 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
       server = await startNameServer({ listen: [hosts === undefined ? `unix://${join(tmp, 'ns.sock')}` : `tcp://${hostAddress()}:0`], graceMs: 0 });
       ns = server.addresses.join(',');
     }
+    const transport = hosts !== undefined ? 'tcp' : (o.transport ?? 'unix');
+    if (transport === 'shm' && !(await shmAvailable())) throw new SwitchboardError('EUNSUPPORTED', 'shared-memory rings are not available here (the sb_shm addon or /dev/shm)');
     const entry = entryFile();
     const nodeArgs = [...process.execArgv, entry, app, ...(o.args ?? [])];
     const env: NodeJS.ProcessEnv = {
@@ -125,7 +150,14 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
       [ENV.size]: String(n),
       [ENV.nameServer]: ns,
       [ENV.sockDir]: tmp,
-      ...(hosts !== undefined ? { [ENV.tcpHost]: 'auto' } : {}),
+      ...o.env,
+      ...(hosts !== undefined
+        ? { [ENV.tcpHost]: 'auto' }
+        : transport === 'tcp'
+          ? { [ENV.tcpHost]: '127.0.0.1' }
+          : transport === 'shm'
+            ? { [ENV.transport]: 'shm' }
+            : {}),
       ...(o.timeoutMs !== undefined ? { [ENV.timeout]: String(o.timeoutMs) } : {}),
     };
     const failures: { rank: number; status: number; reason: string; secondary: boolean }[] = [];
@@ -175,12 +207,12 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
       );
     }
     await Promise.all(exits);
-    if (failures.length === 0) return { code: 0, nameServer: ns };
+    if (failures.length === 0) return { code: 0, nameServer: ns, transport };
     const first = failures.find((f) => !f.secondary) ?? failures[0]!;
     const c = children[first.rank]!;
     const where = c.host === undefined ? '' : ` on ${c.host}`;
     log(`rank ${first.rank} (pid ${c.child.pid ?? '?'}${where}) died: ${first.reason}${failures.length > 1 ? `; ${failures.length - 1} other rank(s) failed after it` : ''}`);
-    return { code: first.status === 0 ? 1 : first.status, failed: { rank: first.rank, host: c.host, pid: c.child.pid, reason: first.reason }, nameServer: ns };
+    return { code: first.status === 0 ? 1 : first.status, failed: { rank: first.rank, host: c.host, pid: c.child.pid, reason: first.reason }, nameServer: ns, transport };
   } finally {
     if (grace !== undefined) clearTimeout(grace);
     if (kill !== undefined) clearTimeout(kill);

@@ -1,9 +1,10 @@
 /**
- * Ranks as processes: one byte-stream Channel per peer (Unix sockets on one
- * host, TCP across hosts; anything from src/transport works). Frames are
- * length-prefixed (frame.ts); messages above the fragment size are split and
- * reassembled. A connection that ends without the peer's goodbye marks the
- * peer lost, which fails everything waiting on it.
+ * Ranks as processes: one Channel per peer. Byte streams (Unix sockets on
+ * one host, TCP across hosts) carry length-prefixed frames (frame.ts), and
+ * messages above the fragment size are split and reassembled. Message
+ * channels (shared-memory rings, `messages === true`) carry one frame per
+ * message and do their own fragmenting. A connection that ends without the
+ * peer's goodbye marks the peer lost, which fails everything waiting on it.
  */
 import { LengthPrefixDecoder } from '../wire/length-prefix.js';
 import type { Channel } from '../transport/index.js';
@@ -16,8 +17,11 @@ export const DEFAULT_FRAGMENT = 1024 * 1024;
 
 export interface PeerStream {
   channel: Channel;
-  /** The decoder that read the HELLO frame, with whatever followed it still buffered. */
-  decoder: LengthPrefixDecoder;
+  /**
+   * Byte streams: the decoder that read the HELLO frame, with whatever
+   * followed it still buffered. Absent for message channels.
+   */
+  decoder?: LengthPrefixDecoder | undefined;
 }
 
 export interface StreamLinkOptions {
@@ -64,19 +68,24 @@ export class StreamLink implements Link {
 
   private async readLoop(j: number, p: PeerStream, h: LinkHandlers): Promise<void> {
     const re = new Reassembler(this.max);
+    const dec = p.decoder;
+    const frame = (f: Uint8Array): void => {
+      const m = re.push(f);
+      if (m !== undefined) h.message(j, { ctx: m.h.ctx, tag: m.h.tag, kind: m.h.kind, dtype: m.h.dtype, bytes: m.bytes });
+    };
     const deliver = (): void => {
-      for (let f = p.decoder.next(); f !== undefined; f = p.decoder.next()) {
-        const m = re.push(f);
-        if (m !== undefined) h.message(j, { ctx: m.h.ctx, tag: m.h.tag, kind: m.h.kind, dtype: m.h.dtype, bytes: m.bytes });
-      }
+      if (dec !== undefined) for (let f = dec.next(); f !== undefined; f = dec.next()) frame(f);
     };
     try {
       deliver();
       for (;;) {
         const chunk = await p.channel.read();
         if (chunk === null) break;
-        p.decoder.push(chunk);
-        deliver();
+        if (dec === undefined) frame(chunk);
+        else {
+          dec.push(chunk);
+          deliver();
+        }
       }
       if (!this.closing) h.lost(j, new PeerLostError(j, `rank ${j} is gone: its connection closed (${p.channel.description})`));
     } catch (err) {
@@ -91,6 +100,12 @@ export class StreamLink implements Link {
     const ch = p.channel;
     const bytes = env.bytes;
     const total = bytes.byteLength;
+    if (ch.messages) {
+      // One message per envelope; writev() gathers header and payload into the channel's own copy.
+      const h = new Uint8Array(FIRST_HEADER);
+      writeFirstHeader(h, { kind: env.kind, dtype: env.dtype, ctx: env.ctx, tag: env.tag, total, last: true });
+      return ch.writev([h, bytes]);
+    }
     const frag = this.maxFragment;
     const first = Math.min(total, frag);
     const head = { kind: env.kind, dtype: env.dtype, ctx: env.ctx, tag: env.tag, total, last: first === total };

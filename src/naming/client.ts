@@ -53,7 +53,8 @@ interface Owned {
 interface Pending {
   resolve(v: unknown): void;
   reject(e: Error): void;
-  timer: NodeJS.Timeout;
+  deadline: number;
+  op: string;
 }
 
 interface Link {
@@ -165,6 +166,7 @@ export class NameClient extends EventEmitter {
   private linkWaiters: { resolve(): void; reject(e: Error): void }[] = [];
   private closed = false;
   private reconnecting = false;
+  private sweeper: NodeJS.Timeout | undefined;
   private readonly addresses: string[];
   private readonly timeoutMs: number;
   private readonly clientName: string;
@@ -289,7 +291,6 @@ export class NameClient extends EventEmitter {
       return;
     }
     this.pending.delete(f.id);
-    clearTimeout(pend.timer);
     if (f.type === FrameType.error) pend.reject(errorFromWire(parseWireError(f.payload)));
     else pend.resolve(f.payload);
   }
@@ -300,7 +301,6 @@ export class NameClient extends EventEmitter {
     link.channel.destroy();
     const err = new SwitchboardError('ECONNRESET', `connection to the name server at ${link.address} was lost`, { cause });
     for (const [id, p] of this.pending) {
-      clearTimeout(p.timer);
       p.reject(err);
       this.pending.delete(id);
     }
@@ -335,6 +335,8 @@ export class NameClient extends EventEmitter {
           return;
         } catch (err) {
           if (this.closed) return;
+          // A half-restored link is dropped and the whole restore starts again.
+          if (this.link !== undefined) this.linkDown(this.link, err as Error);
           if (err instanceof SwitchboardError && (err.code === 'EACCES' || err.code === 'EVERSION')) {
             this.failWaiters(err);
             for (const w of [...this.watches]) w.fail(err);
@@ -397,19 +399,35 @@ export class NameClient extends EventEmitter {
     const id = this.nextId;
     this.nextId = this.nextId >= 0xfffffffe ? 1 : this.nextId + 1;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new TimeoutError(`name server did not answer ${req.op} in ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { resolve, reject, deadline: Date.now() + this.timeoutMs, op: req.op });
+      this.armSweeper();
       link.channel.write(encodeFrame({ type: FrameType.request, id, payload: req })).catch((err: Error) => {
         const p = this.pending.get(id);
         if (p === undefined) return;
         this.pending.delete(id);
-        clearTimeout(timer);
         reject(err);
       });
     });
+  }
+
+  /** One timer for every request's deadline, instead of a timer per request. */
+  private armSweeper(): void {
+    if (this.sweeper !== undefined) return;
+    const tick = Math.max(10, Math.min(250, Math.floor(this.timeoutMs / 4)));
+    this.sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const [id, p] of this.pending) {
+        if (p.deadline <= now) {
+          this.pending.delete(id);
+          p.reject(new TimeoutError(`name server did not answer ${p.op} in ${this.timeoutMs} ms`));
+        }
+      }
+      if (this.pending.size === 0) {
+        clearInterval(this.sweeper);
+        this.sweeper = undefined;
+      }
+    }, tick);
+    this.sweeper.unref();
   }
 
   /** Register `name` with contact information; resolves with its owner token. */
@@ -420,6 +438,8 @@ export class NameClient extends EventEmitter {
     if (opts.ttlMs !== undefined) req.ttlMs = opts.ttlMs;
     if (opts.replace !== undefined) req.replace = opts.replace;
     if (opts.token !== undefined) req.token = opts.token;
+    // Registering a name this client already holds updates it (same token).
+    else if (opts.replace === undefined && this.owned.has(name)) req.token = this.owned.get(name)?.token as string;
     const reply = (await this.send(req)) as { token?: unknown };
     if (typeof reply?.token !== 'string') throw new ProtocolError('register reply without a token');
     this.drop(name);
@@ -577,10 +597,11 @@ export class NameClient extends EventEmitter {
     const err = new SwitchboardError('ECLOSED', 'the name client is closed');
     this.failWaiters(err);
     for (const [id, p] of this.pending) {
-      clearTimeout(p.timer);
       p.reject(err);
       this.pending.delete(id);
     }
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    this.sweeper = undefined;
     const link = this.link;
     this.link = undefined;
     if (link) await link.channel.close().catch(() => link.channel.destroy());

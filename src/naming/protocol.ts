@@ -47,21 +47,41 @@ export function encodeFrame(frame: Frame, maxFrameSize = DEFAULT_MAX_REPLY_FRAME
   assertU32(frame.id, 'frame id');
   if (!FRAME_TYPES.has(frame.type)) throw new ProtocolError(`unknown frame type ${frame.type}`);
   const json = JSON.stringify(frame.payload ?? null);
-  const body = utf8enc.encode(json);
-  const len = HEADER_AFTER_LENGTH + body.length;
+  let out: Uint8Array;
+  if (ASCII.test(json)) {
+    // The common case: one allocation, no intermediate buffer.
+    out = new Uint8Array(FRAME_HEADER_SIZE + json.length);
+    utf8enc.encodeInto(json, out.subarray(FRAME_HEADER_SIZE));
+  } else {
+    const body = utf8enc.encode(json);
+    out = new Uint8Array(FRAME_HEADER_SIZE + body.length);
+    out.set(body, FRAME_HEADER_SIZE);
+  }
+  const len = out.length - 4;
   if (len > maxFrameSize) {
     throw new ProtocolError(`frame of ${len} bytes exceeds the maximum of ${maxFrameSize}`, { code: 'EMSGSIZE' });
   }
-  const out = new Uint8Array(4 + len);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, len);
+  putU32(out, 0, len);
   out[4] = FRAME_MAGIC;
   out[5] = frame.version ?? PROTOCOL_VERSION;
   out[6] = frame.type;
   out[7] = 0;
-  dv.setUint32(8, frame.id);
-  out.set(body, FRAME_HEADER_SIZE);
+  putU32(out, 8, frame.id);
   return out;
+}
+
+// eslint-disable-next-line no-control-regex
+const ASCII = /^[\x00-\x7f]*$/;
+
+function putU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = (v >>> 16) & 0xff;
+  b[at + 2] = (v >>> 8) & 0xff;
+  b[at + 3] = v & 0xff;
+}
+
+function getU32(b: Uint8Array, at: number): number {
+  return (((b[at] as number) << 24) >>> 0) + (((b[at + 1] as number) << 16) | ((b[at + 2] as number) << 8) | (b[at + 3] as number));
 }
 
 /**
@@ -78,7 +98,7 @@ export function decodeFrameBody(body: Uint8Array, versions: readonly number[] = 
   const type = body[2] ?? 0;
   if (!FRAME_TYPES.has(type)) throw new ProtocolError(`unknown frame type ${type}`);
   if (body[3] !== 0) throw new ProtocolError(`reserved flags must be 0, got ${body[3]}`);
-  const id = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint32(4);
+  const id = getU32(body, 4);
   let text: string;
   try {
     text = utf8dec.decode(body.subarray(HEADER_AFTER_LENGTH));
@@ -126,8 +146,7 @@ export class FrameDecoder {
       for (;;) {
         if (this.need < 0) {
           if (this.buffered < 4) break;
-          const word = this.take(4);
-          const len = new DataView(word.buffer, word.byteOffset, 4).getUint32(0);
+          const len = getU32(this.take(4), 0);
           if (len > this.maxFrameSize) {
             throw new ProtocolError(`frame of ${len} bytes exceeds the maximum of ${this.maxFrameSize}`, { code: 'EMSGSIZE' });
           }

@@ -98,6 +98,7 @@ export interface NameServer {
 const MAX_IN_FLIGHT = 256;
 const MAX_OUTBOUND_BYTES = 16 * 1024 * 1024;
 const MAX_LIST = 100_000;
+const HELLO_DEADLINE_MS = 10_000;
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
@@ -316,6 +317,18 @@ class Daemon implements NameServer {
       auth: needsAuth ? 'hmac-sha256' : 'none',
     };
     conn.send(FrameType.event, 0, greeting);
+    if (needsAuth) {
+      // An unauthenticated TCP connection may not sit on a connection slot.
+      const t = setTimeout(() => {
+        if (!conn.authed && !conn.closed) {
+          this.counters.protocolErrors++;
+          conn.send(FrameType.error, 0, { code: 'EACCES', message: `no hello with the shared secret within ${HELLO_DEADLINE_MS} ms` });
+          void conn.finish();
+        }
+      }, HELLO_DEADLINE_MS);
+      t.unref();
+      void ch.closed.then(() => clearTimeout(t));
+    }
     this.changed();
     void this.serveConnection(conn);
   }
@@ -438,7 +451,8 @@ class Daemon implements NameServer {
 
   private connLease(conn: Connection): Promise<LeaseId> {
     if (conn.lease === undefined) {
-      conn.lease = this.store.grantLease(this.graceMs, true);
+      // A connection that has already closed gets a lease that counts down at once.
+      conn.lease = this.store.grantLease(this.graceMs, !conn.closed && !conn.channel.isClosed);
       conn.lease.catch(() => {
         conn.lease = undefined;
       });

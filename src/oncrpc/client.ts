@@ -4,8 +4,8 @@
  * a fresh connection after a TCP or Unix-socket connection drops, and batched
  * calls that expect no reply. Calls made in the same tick leave in one write.
  */
-import { AbortError, ArgumentError, SwitchboardError, TimeoutError } from '../errors.js';
-import { connect, toAddress, formatAddress, type Address, type AddressLike, type Channel } from '../transport/index.js';
+import { AbortError, ArgumentError, ProtocolError, SwitchboardError, TimeoutError } from '../errors.js';
+import { MAX_UDP_PAYLOAD, connect, toAddress, formatAddress, type Address, type AddressLike, type Channel } from '../transport/index.js';
 import { RecordMarkingDecoder, XdrReader, XdrWriter, decodeFrom, xdrVoid, type XdrCodec } from '../wire/index.js';
 import { AuthError, rpcErrorFromReply } from './rpc-errors.js';
 import {
@@ -68,8 +68,6 @@ export class RpcClient {
   #channel: Channel | undefined;
   #connecting: Promise<Channel> | undefined;
   readonly #pending = new Map<number, Pending>();
-  #outbox: Uint8Array[] = [];
-  #flushScheduled = false;
   #closed = false;
 
   private constructor(address: Address, options: RpcClientOptions) {
@@ -198,22 +196,9 @@ export class RpcClient {
     }
   }
 
+  /** Hand a record to the channel; a burst of calls in one tick leaves as one writev (the channel corks). */
   #enqueue(ch: Channel, record: Uint8Array): void {
-    if (this.transport === 'udp') {
-      ch.write(record).catch((err: unknown) => this.#dropChannel(ch, err as Error));
-      return;
-    }
-    this.#outbox.push(record);
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    queueMicrotask(() => {
-      this.#flushScheduled = false;
-      const out = this.#outbox;
-      this.#outbox = [];
-      if (out.length === 0) return;
-      const p = out.length === 1 ? ch.write(out[0] as Uint8Array) : ch.writev(out);
-      p.catch((err: unknown) => this.#dropChannel(ch, err as Error));
-    });
+    ch.write(record).catch((err: unknown) => this.#dropChannel(ch, err as Error));
   }
 
   /** Encode a call message, with room for the record mark on streams. */
@@ -251,27 +236,44 @@ export class RpcClient {
    * Rejects with a typed RpcError for an error reply, TimeoutError, or a
    * transport error (ECONNRESET when the connection dropped mid-call).
    */
-  async call<A, R>(prog: number, vers: number, proc: number, argCodec: XdrCodec<A>, arg: A, resCodec: XdrCodec<R>, options: CallOptions = {}): Promise<R> {
-    try {
-      return await this.#call(prog, vers, proc, argCodec, arg, resCodec, options, this.#cred);
-    } catch (err) {
+  call<A, R>(prog: number, vers: number, proc: number, argCodec: XdrCodec<A>, arg: A, resCodec: XdrCodec<R>, options: CallOptions = {}): Promise<R> {
+    const cred = this.#cred;
+    const p = this.#call(prog, vers, proc, argCodec, arg, resCodec, options, cred);
+    if (cred === this.#fullCred) return p;
+    return p.catch((err: unknown) => {
       // A short-hand credential the server forgot: start again with the full one.
-      if (err instanceof AuthError && err.stat === AuthStat.AUTH_REJECTEDCRED && this.#cred !== this.#fullCred) {
+      if (err instanceof AuthError && err.stat === AuthStat.AUTH_REJECTEDCRED) {
         this.#cred = this.#fullCred;
-        return this.#call(prog, vers, proc, argCodec, arg, resCodec, options, this.#cred);
+        return this.#call(prog, vers, proc, argCodec, arg, resCodec, options, this.#fullCred);
       }
       throw err;
-    }
+    });
   }
 
-  async #call<A, R>(prog: number, vers: number, proc: number, argCodec: XdrCodec<A>, arg: A, resCodec: XdrCodec<R>, options: CallOptions, cred: OpaqueAuth): Promise<R> {
-    if (options.signal?.aborted) throw new AbortError();
+  #call<A, R>(prog: number, vers: number, proc: number, argCodec: XdrCodec<A>, arg: A, resCodec: XdrCodec<R>, options: CallOptions, cred: OpaqueAuth): Promise<R> {
+    if (options.signal?.aborted) return Promise.reject(new AbortError());
+    const ch = this.#channel;
+    if (ch === undefined) return this.#ensureChannel().then(() => this.#call(prog, vers, proc, argCodec, arg, resCodec, options, cred));
     const xid = this.#nextXid();
-    const record = this.#encode(xid, prog, vers, proc, argCodec, arg, cred);
-    const ch = this.#channel ?? (await this.#ensureChannel());
+    let record: Uint8Array | Uint8Array[];
+    try {
+      record = this.#encode(xid, prog, vers, proc, argCodec, arg, cred);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    if (this.transport === 'udp' && (record as Uint8Array).length > MAX_UDP_PAYLOAD) {
+      return Promise.reject(new ProtocolError(`call of ${(record as Uint8Array).length} bytes does not fit in one UDP datagram (${MAX_UDP_PAYLOAD})`, { code: 'EMSGSIZE' }));
+    }
     const timeoutMs = options.timeoutMs ?? this.#opts.timeoutMs;
-    const reader = await new Promise<XdrReader>((resolve, reject) => {
-      const p: Pending = { resolve, reject, timer: undefined, call: { prog, vers, proc } };
+    return new Promise<R>((resolve, reject) => {
+      const done = (reader: XdrReader) => {
+        try {
+          resolve(decodeFrom(resCodec, reader));
+        } catch (err) {
+          reject(err as Error);
+        }
+      };
+      const p: Pending = { resolve: done, reject, timer: undefined, call: { prog, vers, proc } };
       const fail = (err: Error) => {
         if (this.#pending.get(xid) !== p) return;
         this.#pending.delete(xid);
@@ -285,10 +287,15 @@ export class RpcClient {
         p.timer = setTimeout(() => fail(new TimeoutError(`call ${prog}/${vers}/${proc} got no reply within ${timeoutMs} ms`)), timeoutMs);
       }
       if (options.signal) {
-        options.signal.addEventListener('abort', onAbort, { once: true });
+        const signal = options.signal;
+        signal.addEventListener('abort', onAbort, { once: true });
         p.resolve = (r) => {
-          options.signal?.removeEventListener('abort', onAbort);
-          resolve(r);
+          signal.removeEventListener('abort', onAbort);
+          done(r);
+        };
+        p.reject = (e) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
         };
       }
       this.#pending.set(xid, p);
@@ -305,7 +312,6 @@ export class RpcClient {
         p.retransmit = setTimeout(again, wait);
       }
     });
-    return decodeFrom(resCodec, reader);
   }
 
   #send(ch: Channel, record: Uint8Array | Uint8Array[]): void {

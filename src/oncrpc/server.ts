@@ -8,6 +8,7 @@
  */
 import { ArgumentError, SwitchboardError } from '../errors.js';
 import {
+  MAX_UDP_PAYLOAD,
   bindUdp,
   formatAddress,
   listen,
@@ -191,22 +192,10 @@ export class RpcServer {
     this.#connections.add(ch);
     const decoder = new RecordMarkingDecoder({ maxRecordSize: this.#opts.maxRecordSize ?? 16 * 1024 * 1024 });
     const peer = ch.description.split(' -> ')[1] ?? ch.description;
-    let outbox: Uint8Array[] = [];
-    let scheduled = false;
-    const flush = () => {
-      scheduled = false;
-      const out = outbox;
-      outbox = [];
-      const p = out.length === 1 ? ch.write(out[0] as Uint8Array) : ch.writev(out);
-      p.catch(() => ch.destroy());
-    };
+    // Replies go straight to the channel, which sends a burst of them as one writev.
     const send = (reply: Uint8Array | undefined) => {
       if (reply === undefined || ch.isClosed) return;
-      outbox.push(reply);
-      if (!scheduled) {
-        scheduled = true;
-        queueMicrotask(flush);
-      }
+      ch.write(reply).catch(() => ch.destroy());
     };
     try {
       for (;;) {
@@ -241,7 +230,14 @@ export class RpcServer {
       const peer = `${from.host.includes(':') ? `[${from.host}]` : from.host}:${from.port}`;
       const out = this.#handle(data, 'udp', peer, 0, undefined, undefined);
       const send = (reply: Uint8Array | undefined) => {
-        if (reply !== undefined && !this.#closed) endpoint.send(reply, from).catch(() => undefined);
+        if (reply === undefined || this.#closed) return;
+        if (reply.length > MAX_UDP_PAYLOAD) {
+          // The results do not fit in a datagram: say so rather than let the client time out.
+          const w = new XdrWriter(32);
+          writeAcceptedReply(w, new DataView(reply.buffer, reply.byteOffset, 4).getUint32(0), AcceptStat.SYSTEM_ERR);
+          reply = w.finish();
+        }
+        endpoint.send(reply, from).catch(() => undefined);
       };
       if (out instanceof Promise) out.then(send, () => undefined);
       else send(out);

@@ -1,6 +1,7 @@
 /**
  * connect<T>(target): the client side. The target is a Channel, a worker
- * port, an address (`tcp://127.0.0.1:7000`, `unix:///run/bank.sock`) or a
+ * port, an address (`tcp://127.0.0.1:7000`, `unix:///run/bank.sock`,
+ * `shm:name` for a shared-memory ring pair) or a
  * name the name service knows (its contact protocol must be switchboard-rpc).
  */
 import { ArgumentError, SwitchboardError } from '../errors.js';
@@ -23,6 +24,10 @@ export interface RpcConnectOptions extends ConnectionOptions {
   nameServer?: string;
   /** @internal protocol version to announce (tests of the version check) */
   version?: readonly [number, number];
+}
+
+function isShm(a: string | Address): boolean {
+  return typeof a === 'string' ? a.startsWith('shm:') : a.transport === 'shm';
 }
 
 async function resolveName(name: string, options: RpcConnectOptions): Promise<string> {
@@ -54,7 +59,9 @@ export async function openConnection(target: Target, options: RpcConnectOptions 
   } else if (typeof target === 'string' || isAddressValue(target)) {
     let address: string | Address = target;
     if (typeof target === 'string' && !looksLikeAddress(target)) address = await resolveName(target, options);
-    const ch = await connectChannel(address, { timeoutMs, ...(options.signal === undefined ? {} : { signal: options.signal }) });
+    const ch = isShm(address)
+      ? await (await import('../shm/index.js')).connectShm(address, max === undefined ? {} : { maxMessageSize: max + 64 })
+      : await connectChannel(address, { timeoutMs, ...(options.signal === undefined ? {} : { signal: options.signal }) });
     conn = new RpcConnection(new ChannelLink(ch, max ?? DEFAULT_MAX_MESSAGE), 'client', options);
   } else {
     throw new ArgumentError('connect(): the target must be a Channel, a worker port, an address or a name');

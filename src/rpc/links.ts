@@ -124,8 +124,14 @@ export class ChannelLink implements Link {
 
   send(batch: Uint8Array): Promise<void> | undefined {
     const ch = this.channel;
-    if (ch.messages) return ch.writev(splitBatch(batch));
-    return ch.write(batch);
+    if (!ch.messages) return ch.write(batch);
+    // One message per frame (writev makes one message of them all on some
+    // channels), one write pending at a time.
+    const frames = splitBatch(batch);
+    if (frames.length === 1) return ch.write(frames[0] as Uint8Array);
+    return (async () => {
+      for (const f of frames) await ch.write(f);
+    })();
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,8 @@
 /**
  * expose(impl, { on }): the server side. `on` is a Channel (one client), a
  * Listener or an address to listen on (every accepted connection), a worker
- * port, or a name: then it listens (tcp://127.0.0.1:0 unless `listen` says
+ * port, a shared-memory ring pair (`shm:name`, one connection), or a
+ * name: then it listens (tcp://127.0.0.1:0 unless `listen` says
  * otherwise) and registers the name with the name service.
  */
 import { ArgumentError } from '../errors.js';
@@ -40,7 +41,8 @@ class Server implements RpcServer {
   name: string | undefined;
   listener: Listener | undefined;
   nameClient: { close(): Promise<void> } | undefined;
-  private closing = false;
+  shmListener: { close(): Promise<void> } | undefined;
+  closing = false;
 
   constructor(
     private readonly impl: object,
@@ -80,6 +82,7 @@ class Server implements RpcServer {
     this.closing = true;
     await this.nameClient?.close().catch(() => undefined);
     const listenerClosed = this.listener?.close({ graceMs: 0 }).catch(() => undefined);
+    await this.shmListener?.close().catch(() => undefined);
     await Promise.all([...this.connections].map((c) => c.close()));
     await listenerClosed;
   }
@@ -98,6 +101,19 @@ export async function expose<T extends object>(impl: T, options: ExposeOptions):
     server.listener = on;
     server.address = formatAddress(on.address);
     void server.acceptLoop(on);
+  } else if ((typeof on === 'string' && on.startsWith('shm:')) || (isAddressValue(on) && on.transport === 'shm')) {
+    // A shared-memory ring pair carries one connection: serve it when the peer attaches.
+    const { listenShm } = await import('../shm/index.js');
+    const l = await listenShm(on, options.maxMessageSize === undefined ? {} : { maxMessageSize: options.maxMessageSize + 64 });
+    server.address = formatAddress(l.address);
+    server.shmListener = l;
+    void l.accept().then(
+      (ch) => {
+        if (server.closing) ch.destroy();
+        else server.serveChannel(ch);
+      },
+      () => undefined,
+    );
   } else if ((typeof on === 'string' && looksLikeAddress(on)) || isAddressValue(on)) {
     const l = await listen(on, options.listenOptions);
     server.listener = l;

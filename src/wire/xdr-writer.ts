@@ -31,14 +31,14 @@ function pad(n: number): number {
 
 export class XdrWriter {
   private buf: Uint8Array;
-  private view: DataView;
+  private dv: DataView;
   private pos = 0;
   private readonly initialSize: number;
 
   constructor(initialSize = 256) {
     this.initialSize = Math.max(16, initialSize);
     this.buf = new Uint8Array(this.initialSize);
-    this.view = new DataView(this.buf.buffer);
+    this.dv = new DataView(this.buf.buffer);
   }
 
   /** Bytes written so far. */
@@ -51,17 +51,18 @@ export class XdrWriter {
     if (need <= this.buf.length) return;
     // After finish() the buffer is empty: start again at the initial size.
     let size = Math.max(this.buf.length * 2, this.initialSize);
-    while (size < need) size *= 2;
+    // A big value (a 64 KiB opaque) gets one buffer of about its size, not the next power of two.
+    if (size < need) size = need + (need >> 3);
     const next = new Uint8Array(size);
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
-    this.view = new DataView(next.buffer);
+    this.dv = new DataView(next.buffer);
   }
 
   int(v: number): this {
     assertInt32(v);
     this.ensure(4);
-    this.view.setInt32(this.pos, v);
+    this.dv.setInt32(this.pos, v);
     this.pos += 4;
     return this;
   }
@@ -69,7 +70,7 @@ export class XdrWriter {
   uint(v: number): this {
     assertUint32(v);
     this.ensure(4);
-    this.view.setUint32(this.pos, v);
+    this.dv.setUint32(this.pos, v);
     this.pos += 4;
     return this;
   }
@@ -89,7 +90,7 @@ export class XdrWriter {
       throw new XdrValueError(`hyper must be a bigint in [-2^63, 2^63-1], got ${String(v)}`);
     }
     this.ensure(8);
-    this.view.setBigInt64(this.pos, v);
+    this.dv.setBigInt64(this.pos, v);
     this.pos += 8;
     return this;
   }
@@ -99,7 +100,7 @@ export class XdrWriter {
       throw new XdrValueError(`unsigned hyper must be a bigint in [0, 2^64-1], got ${String(v)}`);
     }
     this.ensure(8);
-    this.view.setBigUint64(this.pos, v);
+    this.dv.setBigUint64(this.pos, v);
     this.pos += 8;
     return this;
   }
@@ -107,7 +108,7 @@ export class XdrWriter {
   float(v: number): this {
     if (typeof v !== 'number') throw new XdrValueError(`float must be a number, got ${typeof v}`);
     this.ensure(4);
-    this.view.setFloat32(this.pos, v);
+    this.dv.setFloat32(this.pos, v);
     this.pos += 4;
     return this;
   }
@@ -115,7 +116,7 @@ export class XdrWriter {
   double(v: number): this {
     if (typeof v !== 'number') throw new XdrValueError(`double must be a number, got ${typeof v}`);
     this.ensure(8);
-    this.view.setFloat64(this.pos, v);
+    this.dv.setFloat64(this.pos, v);
     this.pos += 8;
     return this;
   }
@@ -133,7 +134,7 @@ export class XdrWriter {
     if (!(data instanceof Uint8Array)) throw new XdrValueError('opaque must be a Uint8Array');
     if (data.length > max) throw new XdrValueError(`opaque<${max}> got ${data.length} bytes`);
     this.ensure(4 + data.length + 3);
-    this.view.setUint32(this.pos, data.length);
+    this.dv.setUint32(this.pos, data.length);
     this.pos += 4;
     this.bytes(data);
     return this;
@@ -146,7 +147,7 @@ export class XdrWriter {
     this.ensure(4 + s.length * 3 + 3);
     const { written } = encoder.encodeInto(s, this.buf.subarray(this.pos + 4));
     if (written > max) throw new XdrValueError(`string<${max}> got ${written} bytes`);
-    this.view.setUint32(this.pos, written);
+    this.dv.setUint32(this.pos, written);
     const end = this.pos + 4 + written;
     const p = pad(written);
     for (let i = 0; i < p; i++) this.buf[end + i] = 0;
@@ -176,7 +177,18 @@ export class XdrWriter {
   setUintAt(offset: number, v: number): this {
     assertUint32(v);
     if (offset < 0 || offset + 4 > this.pos) throw new XdrValueError(`offset ${offset} is outside the ${this.pos} bytes written`);
-    this.view.setUint32(offset, v);
+    this.dv.setUint32(offset, v);
+    return this;
+  }
+
+  /** The bytes written so far, as a view that later writes or reset() overwrite. */
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+
+  /** Start over in the same buffer: only once nobody uses what view() returned. */
+  reset(): this {
+    this.pos = 0;
     return this;
   }
 
@@ -188,7 +200,7 @@ export class XdrWriter {
     const out = this.buf.subarray(0, this.pos);
     // The next buffer is allocated only if the writer is used again.
     this.buf = EMPTY;
-    this.view = EMPTY_VIEW;
+    this.dv = EMPTY_VIEW;
     this.pos = 0;
     return out;
   }

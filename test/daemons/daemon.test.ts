@@ -144,6 +144,8 @@ test('--daemon: detaches into its own session without a terminal, cwd /, and a s
     assert.equal(sess.ttyNr, 0, 'no controlling terminal');
     assert.equal(readlinkSync(`/proc/${pid}/cwd`), '/');
     assert.equal(readlinkSync(`/proc/${pid}/fd/0`), '/dev/null');
+    assert.equal(readlinkSync(`/proc/${pid}/fd/1`), '/dev/null');
+    assert.equal(readlinkSync(`/proc/${pid}/fd/2`), logFile, 'stderr goes to the log file');
     const port = Number(/listening on tcp:\/\/127\.0\.0\.1:(\d+)/.exec(readFileSync(logFile, 'utf8'))?.[1]);
     assert.ok(port > 0);
     assert.match((await fingerQuery({ host: '127.0.0.1', port, query: '' })).toString(), /^Login/);

@@ -22,6 +22,7 @@ before(async () => {
       files: { '.plan': 'Down the\x07 rabbit hole\n', '.project': 'Wonderland\n' },
     },
     { login: 'bob', meta: { name: 'Bob Smith' } },
+    { login: 'jose', meta: { name: 'José Núñez' } },
   ]);
   d = await startFingerd({ host: '127.0.0.1', port: 0, usersDir, timeZone: 'UTC', log: (l) => logLines.push(l) });
 });
@@ -61,6 +62,10 @@ test('{U} by real name, and several names in one query', async () => {
   assert.match(two, /Login: alice[\s\S]*\n\nLogin: bob[\s\S]*No Plan\.\n$/);
 });
 
+test('a UTF-8 real name matches a UTF-8 query', async () => {
+  assert.match(await ask('núñez'), /^Login: jose {11}\t\t\tName: José Núñez\n/);
+});
+
 test('unknown user', async () => {
   assert.equal(await ask('nosuch'), 'finger: nosuch: no such user.\n');
 });
@@ -80,6 +85,25 @@ test('{U}@{H}: forwarding refused by default with the standard message', async (
 test('a lone LF, or EOF without any line end, still gets an answer', async () => {
   assert.match((await raw(port(), 'bob\n')).toString(), /^Login: bob/);
   assert.match((await raw(port(), 'bob')).toString(), /^Login: bob/);
+});
+
+test('a query arriving one byte at a time is reassembled', async () => {
+  const reply = await new Promise<string>((resolve, reject) => {
+    const s = net.connect(port(), '127.0.0.1');
+    let out = '';
+    s.on('data', (c) => (out += c.toString()));
+    s.on('error', reject);
+    s.on('close', () => resolve(out));
+    const bytes = Buffer.from('/W bob\r\n');
+    let i = 0;
+    const next = (): void => {
+      if (i === bytes.length) return void s.end();
+      s.write(bytes.subarray(i, ++i));
+      setTimeout(next, 5);
+    };
+    s.once('connect', next);
+  });
+  assert.match(reply, /^Login: bob/);
 });
 
 test('a line longer than the limit is refused with a message', async () => {

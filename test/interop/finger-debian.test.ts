@@ -8,12 +8,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { finger, readProcIds, startFingerd, type FingerDaemon } from '../../src/daemons/index.js';
 import { makeUsersDir, runCli } from '../daemons/helpers.js';
-import { debianClientUnavailable, debianFinger, localFinger, netnsUnavailable, servicesWithFingerPort } from './finger-helpers.js';
+import { debianClientUnavailable, debianFinger, localFinger, netnsUnavailable, runToFiles, servicesWithFingerPort } from './finger-helpers.js';
 
 const noClient = debianClientUnavailable();
 let root: string;
@@ -75,7 +74,7 @@ test('Debian client -> our fingerd serving the real passwd: root looks as the De
   const remote = await debianFinger(services, ['root@127.0.0.1']);
   assert.equal(remote.status, 0, remote.stderr);
   // netkit's finger reading the same passwd, utmp, lastlog and mail spool itself
-  const local = localFinger(['-l', 'root']);
+  const local = await localFinger(['-l', 'root']);
   assert.equal(remote.stdout, local);
   const nosuch = await debianFinger(services, ['no-such-user-xyz@127.0.0.1']);
   assert.equal(nosuch.stdout, 'finger: no-such-user-xyz: no such user.\n');
@@ -92,10 +91,10 @@ test('port 79 in a network namespace: bind as root, drop to nobody, answer the D
     const ids = readProcIds(p.pid);
     assert.deepEqual(ids.uid, [65534, 65534, 65534, 65534], 'real, effective, saved and fs uid are nobody');
     assert.deepEqual(ids.gid, [65534, 65534, 65534, 65534]);
-    const r = spawnSync('nsenter', ['-t', String(p.pid), '-n', '/usr/bin/finger', 'alice@127.0.0.1'], { encoding: 'latin1', timeout: 20_000 });
+    const r = await runToFiles('nsenter', ['-t', String(p.pid), '-n', '/usr/bin/finger', 'alice@127.0.0.1']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^Login: alice {10}\t\t\tName: Alice Liddell\n[\s\S]*Plan:\nDown the\^G rabbit hole/);
-    const list = spawnSync('nsenter', ['-t', String(p.pid), '-n', '/usr/bin/finger', '@127.0.0.1'], { encoding: 'latin1', timeout: 20_000 });
+    const list = await runToFiles('nsenter', ['-t', String(p.pid), '-n', '/usr/bin/finger', '@127.0.0.1']);
     assert.match(list.stdout, /^Login .*\nalice /);
     p.child.kill('SIGTERM');
     assert.equal(await p.exited, 0, p.stderr());

@@ -3,8 +3,9 @@
  * only speaks to the `finger` port of /etc/services, so it runs in a private
  * mount namespace where /etc/services says finger is our test port.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const FINGER = '/usr/bin/finger';
@@ -35,25 +36,36 @@ export function servicesWithFingerPort(dir: string, port: number): string {
   return path;
 }
 
+/**
+ * Run a command with stdout and stderr in files. When its stdout is a socket
+ * (as under fingerd) netkit's finger keeps CRLF line ends, and Node's 'pipe'
+ * stdio is a socketpair, so tests must not capture it through a pipe.
+ */
+export async function runToFiles(command: string, args: string[], timeoutMs = 20_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-finger-out-'));
+  const outPath = join(dir, 'out');
+  const errPath = join(dir, 'err');
+  const out = openSync(outPath, 'w');
+  const err = openSync(errPath, 'w');
+  try {
+    const child = spawn(command, args, { stdio: ['ignore', out, err] });
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const status = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    clearTimeout(t);
+    return { status, stdout: readFileSync(outPath, 'latin1'), stderr: readFileSync(errPath, 'latin1') };
+  } finally {
+    closeSync(out);
+    closeSync(err);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Run the Debian client with `args` in a mount namespace whose /etc/services maps finger to the test port. */
 export function debianFinger(services: string, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('unshare', ['-m', 'sh', '-c', 'mount --bind "$0" /etc/services && exec /usr/bin/finger "$@"', services, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString('latin1')));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString('latin1')));
-    const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('close', (status) => {
-      clearTimeout(t);
-      resolve({ status, stdout: out, stderr: err });
-    });
-  });
+  return runToFiles('unshare', ['-m', 'sh', '-c', 'mount --bind "$0" /etc/services && exec /usr/bin/finger "$@"', services, ...args]);
 }
 
 /** The Debian client's local answer (it reads passwd/utmp itself). */
-export function localFinger(args: string[]): string {
-  return execFileSync(FINGER, args, { encoding: 'latin1' });
+export async function localFinger(args: string[]): Promise<string> {
+  return (await runToFiles(FINGER, args)).stdout;
 }

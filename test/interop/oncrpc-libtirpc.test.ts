@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { RpcClient, RpcServer, RpcbindClient, compileX, rpcbindLookup, type Netid, type DynamicClient } from '../../src/oncrpc/index.js';
+import { RpcClient, RpcServer, RpcbindClient, compileX, rpcbindLookup, IPPROTO_TCP, IPPROTO_UDP, type Netid, type DynamicClient } from '../../src/oncrpc/index.js';
 import type { Address } from '../../src/transport/index.js';
 import {
   INTEROP_PROG,
@@ -237,5 +237,57 @@ test('our server registered with rpcbind: libtirpc client and rpcinfo find it; c
     }
   } finally {
     if (!closed) await server.close();
+  }
+});
+
+test('portmapper v2 and rpcbind v3/v4 against the system rpcbind', { skip: rpcbind.missing ?? false }, async () => {
+  const PROG = 0x20005b1f;
+  for (const where of ['tcp://127.0.0.1:111', 'udp://127.0.0.1:111', undefined]) {
+    const rb = await RpcbindClient.connect(where);
+    try {
+      // portmapper v2
+      assert.equal(await rb.pmapSet({ prog: PROG, vers: 1, prot: IPPROTO_TCP, port: 4001 }), true);
+      assert.equal(await rb.pmapSet({ prog: PROG, vers: 1, prot: IPPROTO_UDP, port: 4002 }), true);
+      assert.equal(await rb.pmapGetPort(PROG, 1, 'tcp'), 4001);
+      assert.equal(await rb.pmapGetPort(PROG, 1, 'udp'), 4002);
+      const dump = await rb.pmapDump();
+      assert.ok(dump.some((m) => m.prog === 100000 && m.vers === 2 && m.prot === IPPROTO_TCP && m.port === 111), 'rpcbind lists itself');
+      assert.ok(dump.some((m) => m.prog === PROG && m.port === 4001));
+      assert.equal(await rb.pmapUnset(PROG, 1), true);
+      assert.equal(await rb.pmapGetPort(PROG, 1, 'tcp'), 0);
+      // rpcbind v4 and v3
+      for (const version of [4, 3] as const) {
+        assert.equal(await rb.set({ prog: PROG, vers: 2, netid: 'tcp', addr: '127.0.0.1.15.161' }, version), true);
+        assert.equal(await rb.set({ prog: PROG, vers: 2, netid: 'local', addr: '/tmp/nowhere.sock' }, version), true);
+        assert.equal(await rb.set({ prog: PROG, vers: 2, netid: 'tcp6', addr: '::1.15.162' }, version), true);
+        const entries = (await rb.dump(version)).filter((e) => e.prog === PROG && e.vers === 2);
+        assert.deepEqual(entries.map((e) => `${e.netid} ${e.addr}`).sort(), ['local /tmp/nowhere.sock', 'tcp 127.0.0.1.15.161', 'tcp6 ::1.15.162']);
+        assert.equal(await rb.unset({ prog: PROG, vers: 2, netid: 'tcp' }, version), true);
+        assert.equal((await rb.dump(version)).filter((e) => e.prog === PROG).length, 2);
+        assert.equal(await rb.unset({ prog: PROG, vers: 2 }, version), true);
+        assert.equal((await rb.dump(version)).filter((e) => e.prog === PROG).length, 0);
+      }
+    } finally {
+      await rb.unset({ prog: PROG, vers: 1 }).catch(() => undefined);
+      await rb.unset({ prog: PROG, vers: 2 }).catch(() => undefined);
+      await rb.close();
+    }
+  }
+});
+
+test('rpcbindLookup asks over the matching transport and reports ENOENT for unknown programs', { skip: rpcbind.missing ?? false }, async () => {
+  const PROG = 0x20005b20;
+  const rb = await RpcbindClient.connect();
+  try {
+    await rb.set({ prog: PROG, vers: 1, netid: 'tcp', addr: '127.0.0.1.15.161' });
+    await rb.set({ prog: PROG, vers: 1, netid: 'udp', addr: '127.0.0.1.15.162' });
+    await rb.set({ prog: PROG, vers: 1, netid: 'local', addr: '/tmp/x.sock' });
+    assert.deepEqual(await rpcbindLookup(PROG, 1, 'tcp'), { transport: 'tcp', host: '127.0.0.1', port: 4001 });
+    assert.deepEqual(await rpcbindLookup(PROG, 1, 'udp'), { transport: 'udp', host: '127.0.0.1', port: 4002 });
+    assert.deepEqual(await rpcbindLookup(PROG, 1, 'local'), { transport: 'unix', path: '/tmp/x.sock' });
+    await assert.rejects(rpcbindLookup(PROG + 1, 1, 'tcp'), (e: unknown) => (e as { code: string }).code === 'ENOENT');
+  } finally {
+    await rb.unset({ prog: PROG, vers: 1 });
+    await rb.close();
   }
 });

@@ -13,5 +13,5 @@ test('heat diffusion with neighbour exchange on 3 threads matches the sequential
 });
 
 test('ping-pong on 2 threads', async () => {
-  await runThreads(2, ex('pingpong'), { argv: ['20'] });
+  await runThreads(2, ex('pingpong'), { argv: ['20', '1'] });
 });

@@ -106,3 +106,41 @@ test('a message over the receiver maximum is refused at the sender', async () =>
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('collectives and point to point over shared-memory rings', async (t) => {
+  let shm: typeof import('../../src/shm/index.js');
+  try {
+    shm = await import('../../src/shm/index.js');
+    shm.listRegions();
+  } catch (err) {
+    return t.skip(`shared memory is not available here: ${(err as Error).message}`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'sbmp-'));
+  const job = randomBytes(4).toString('hex');
+  try {
+    const n = 3;
+    const comms = await Promise.all(
+      Array.from({ length: n }, (_, rank) =>
+        joinJob({ job, rank, size: n, directory: new FileDirectory(join(dir, 'names')), listen: `shm:sbmpt-${job}`, connectTimeoutMs: 10_000, timeoutMs: 30_000 }),
+      ),
+    );
+    assert.equal(comms[0]!.transport, 'ring');
+    const results = await Promise.all(comms.map((c) => collectives(c)));
+    for (let r = 0; r < n; r++) {
+      const want = expected(n, r);
+      for (const key of Object.keys(want)) assert.deepStrictEqual(results[r]![key], want[key], `ring rank ${r}: ${key}`);
+    }
+    const [, r1] = await Promise.all(comms.map((c) => pointToPoint(c)));
+    assert.deepEqual(r1!['order'], Array.from({ length: 50 }, (_, i) => i));
+    assert.deepEqual(r1!['big'], { size: 5 * 1024 * 1024 + 3, ok: true });
+    assert.deepEqual(r1!['trunc'], { size: 100, truncated: true, stored: 10, source: 0, tag: 1, first: 9 });
+    await Promise.all(comms.map((c) => c.close()));
+    assert.deepEqual(
+      shm.listRegions().filter((e) => e.name.includes(job)),
+      [],
+      'no ring regions left behind',
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -74,6 +74,19 @@ describe('name server', () => {
     await b.unregister('printer');
   });
 
+  test('registering a name this client holds updates its contact (same token)', async () => {
+    const a = await client('updater');
+    const w = a.watch('upd/x');
+    await w.ready;
+    const first = await a.register('upd/x', contact(1));
+    const second = await a.register('upd/x', contact(2));
+    assert.equal(second.token, first.token);
+    assert.equal((await a.lookup('upd/x')).contact.address, 'tcp://127.0.0.1:2');
+    assert.deepEqual([(await w.next()).value?.type, (await w.next()).value?.type], ['registered', 'replaced']);
+    w.close();
+    await a.unregister('upd/x');
+  });
+
   test('watch sees registered, replaced, removed and expired; prefix watches', async () => {
     const w = await client('watcher');
     const a = await client('owner');
@@ -225,7 +238,7 @@ describe('name server', () => {
 describe('shared secret on TCP', () => {
   let ts: TestServer;
   before(async () => {
-    ts = await startTestServer({ secret: 's3cret', socketMode: 0o660 });
+    ts = await startTestServer({ secret: 's3cret', socketMode: 0o660, socketGroup: process.getgid?.() ?? 0 });
   });
   after(async () => ts.close());
 
@@ -237,8 +250,10 @@ describe('shared secret on TCP', () => {
     await ok.close();
   });
 
-  test('Unix-socket clients need no secret; socketMode 0660 lets a group in', async () => {
-    assert.equal(statSync(ts.unix.slice(7)).mode & 0o777, 0o660);
+  test('Unix-socket clients need no secret; socketMode 0660 and socketGroup let a group in', async () => {
+    const st = statSync(ts.unix.slice(7));
+    assert.equal(st.mode & 0o777, 0o660);
+    assert.equal(st.gid, process.getgid?.());
     const c = await NameClient.connect({ address: ts.unix });
     await c.ping();
     await c.close();

@@ -531,7 +531,11 @@ export async function ensureRpcbind(): Promise<RpcbindHandle> {
     await exited;
   };
   for (let i = 0; i < 40; i++) {
-    if (child.exitCode !== null) return { ...none, missing: `rpcbind exited at start: ${stderr.trim()}` };
+    if (child.exitCode !== null) {
+      // Someone else started one at the same moment: use theirs.
+      if (await rpcbindAnswers()) return none;
+      return { ...none, missing: `rpcbind exited at start: ${stderr.trim()}` };
+    }
     if (await rpcbindAnswers()) return { started: true, stop };
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -45,6 +45,7 @@ const procs: Record<number, Procedure<any, any>> = {
   5: { name: 'WHO', args: xdr.void, result: xdr.string(), handler: (_: void, ctx) => `${ctx.transport} ${ctx.authSys?.uid ?? '-'} ${ctx.authSys?.machinename ?? '-'}` },
   6: { name: 'LOG', args: xdr.int, result: xdr.void, handler: (n: number) => { batched.push(n); return NO_REPLY; } },
   8: { name: 'DEPOSIT', args: xdr.uint, result: xdr.uint, handler: async (ms: number) => { deposits++; await new Promise((r) => setTimeout(r, ms)); return deposits; } },
+  9: { name: 'BIG', args: xdr.uint, result: xdr.opaque(), handler: (n: number) => new Uint8Array(n) },
   7: { name: 'ASYNC_ERR', args: xdr.void, result: xdr.void, handler: async () => { throw new GarbageArgsError('no'); } },
 };
 
@@ -162,6 +163,17 @@ test('AUTH_SHORT: the server hands out a short credential, the client uses it, a
   } finally {
     await c.close();
     await s.close();
+  }
+});
+
+test('udp: a call or a reply too big for one datagram is a typed error, and the client goes on', async () => {
+  const c = await RpcClient.connect(addrs.udp as Address);
+  try {
+    await assert.rejects(c.call(PROG, 1, 2, xdr.opaque(), new Uint8Array(70_000), xdr.opaque()), (e: unknown) => (e as RpcError).code === 'EMSGSIZE');
+    await assert.rejects(c.call(PROG, 1, 9, xdr.uint, 70_000, xdr.opaque()), SystemErrError);
+    assert.equal(await c.call(PROG, 1, 1, xdr.string(64), 'alice', xdr.hyper), 1000n);
+  } finally {
+    await c.close();
   }
 });
 

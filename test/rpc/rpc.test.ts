@@ -555,3 +555,40 @@ test('connecting to a name in the name service', async (t) => {
     await ns.close();
   }
 });
+
+test('a framed (message) channel on one side talks to the byte-stream side', async () => {
+  const { framed } = await import('../../src/transport/index.js');
+  const [a, b] = socketpair();
+  const server = await expose(bankImpl(), { on: a });
+  const remote = await connect<Bank>(framed(b, { framing: 'length-prefix' }));
+  try {
+    assert.equal(await remote.balance('alice'), 100);
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => remote.slow(1, i)));
+    assert.equal(results[49], 49);
+    assert.deepStrictEqual(await remote.echo({ big: 'y'.repeat(100_000) }), { big: 'y'.repeat(100_000) });
+  } finally {
+    await close(remote);
+    await server.close();
+  }
+});
+
+test('over a shared-memory ring pair (shm:name)', async (t) => {
+  let server: RpcServer;
+  const name = `sb-rpc-test-${process.pid}-${Date.now()}`;
+  try {
+    server = await expose(bankImpl(), { on: `shm:${name}` });
+  } catch (err) {
+    t.skip(`shared-memory rings are not available here: ${String(err)}`);
+    return;
+  }
+  try {
+    const remote = await connect<Bank>(`shm:${name}`);
+    assert.equal(await remote.balance('alice'), 100);
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => remote.slow(0, i)));
+    assert.equal(results[99], 99);
+    assert.deepStrictEqual(await remote.echo(new Uint8Array(70_000).fill(9)), new Uint8Array(70_000).fill(9));
+    await close(remote);
+  } finally {
+    await server.close();
+  }
+});

@@ -243,14 +243,14 @@ async function readQueryLine(ch: Channel, maxBytes: number): Promise<{ line: str
     if (chunk === null) {
       // a line without CRLF, then EOF: lenient, answer what was sent
       if (size === 0) return { eof: true };
-      return { line: Buffer.concat(chunks).toString('latin1') };
+      return { line: Buffer.concat(chunks).toString('utf8') };
     }
     const nl = chunk.indexOf(0x0a);
     const take = nl >= 0 ? chunk.subarray(0, nl) : chunk;
     if (size + take.length > maxBytes) return { tooLong: true };
     chunks.push(take);
     size += take.length;
-    if (nl >= 0) return { line: Buffer.concat(chunks).toString('latin1').replace(/\r$/, '') };
+    if (nl >= 0) return { line: Buffer.concat(chunks).toString('utf8').replace(/\r$/, '') };
   }
 }
 

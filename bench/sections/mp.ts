@@ -1,0 +1,199 @@
+/**
+ * Message passing (src/mp) beside Open MPI, in the same run: ping-pong round
+ * trips (8 B .. 1 MiB) and streaming bandwidth (1 MiB, 4 MiB, window 16)
+ * between two ranks as worker threads, as processes over shared-memory
+ * rings, over Unix sockets and over TCP loopback; Open MPI's pingpong.c (peers/native/mpi) over shared
+ * memory (vader) and TCP, built in a temporary directory and run inside
+ * `unshare -n` with only loopback up (PITFALLS: its TCP transport and PMIx
+ * server listen on wildcard addresses). Then allreduce of 8 B .. 4 MiB on 2
+ * and 4 ranks, against a plain exchange of the same bytes between two ranks.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Writable } from 'node:stream';
+import type { BenchContext, BenchRow, BenchSection } from '../harness.js';
+import { runThreads } from '../../src/mp/index.js';
+import { launch } from '../../src/mp/launch.js';
+import type { AllreduceResult, PingPongResult } from '../../examples/mp/measure.js';
+
+const PEERS = '/work/shared/peers/native';
+const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+const MEASURE = new URL(`../../examples/mp/measure.${ext}`, import.meta.url);
+const PINGPONG_APP = fileURLToPath(new URL(`../../examples/mp/pingpong.${ext}`, import.meta.url));
+const ALLREDUCE_APP = fileURLToPath(new URL(`../../examples/mp/allreduce-bench.${ext}`, import.meta.url));
+
+const SIZES = [8, 1024, 64 * 1024, 1024 * 1024];
+const BW_SIZES = [1024 * 1024, 4 * 1024 * 1024];
+const AR_SIZES = [8, 1024, 64 * 1024, 1024 * 1024, 4 * 1024 * 1024];
+
+function label(n: number): string {
+  if (n >= 1 << 20) return `${n >> 20} MiB`;
+  if (n >= 1024) return `${n >> 10} KiB`;
+  return `${n} B`;
+}
+
+interface OmpiResult {
+  /** key: `lat|shm|8 B` or `bw|tcp|1 MiB` */
+  values: Map<string, number>;
+  skip?: string;
+}
+
+function run(cmd: string, args: string[], cwd: string, timeoutMs: number): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const t = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
+    c.once('error', (e) => {
+      clearTimeout(t);
+      resolve({ code: -1, out, err: err + e.message });
+    });
+    c.once('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, out, err });
+    });
+  });
+}
+
+async function openMpi(ctx: BenchContext, rounds: number, iters: number): Promise<OmpiResult> {
+  const values = new Map<string, number>();
+  if (spawnSync('mpicc', ['--version']).status !== 0) return { values, skip: 'mpicc not found (apt-get install -y openmpi-bin libopenmpi-dev)' };
+  if (process.getuid?.() !== 0 || spawnSync('unshare', ['-n', 'true']).status !== 0) {
+    return { values, skip: 'cannot run Open MPI inside `unshare -n` here (it would listen on wildcard addresses)' };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'sb-ompi-'));
+  try {
+    mkdirSync(join(dir, 'mpi'));
+    mkdirSync(join(dir, 'common'));
+    copyFileSync(join(PEERS, 'mpi', 'pingpong.c'), join(dir, 'mpi', 'pingpong.c'));
+    copyFileSync(join(PEERS, 'common', 'bench.h'), join(dir, 'common', 'bench.h'));
+    const cc = await run('mpicc', ['-O2', '-o', 'pingpong', 'mpi/pingpong.c'], dir, 60_000);
+    if (cc.code !== 0) return { values, skip: `mpicc failed: ${cc.err.trim().split('\n')[0]}` };
+    for (const [key, btl] of [
+      ['shm', ['--mca', 'btl', 'self,vader']],
+      ['tcp', ['--mca', 'btl', 'self,tcp', '--mca', 'btl_tcp_if_include', 'lo']],
+    ] as const) {
+      ctx.progress(`Open MPI ping-pong over ${key}`);
+      const r = await run(
+        'unshare',
+        ['-n', 'sh', '-c', 'ip link set lo up; exec "$@"', 'sh', 'mpirun', '-np', '2', '--allow-run-as-root', '--oversubscribe', '--bind-to', 'none', '--mca', 'pml', 'ob1', '--mca', 'oob_tcp_if_include', 'lo', ...btl, './pingpong', '-r', String(rounds), '-n', String(iters), '-t', key],
+        dir,
+        300_000,
+      );
+      if (r.code !== 0) return { values, skip: `mpirun (${key}) failed: ${(r.err || r.out).trim().split('\n').slice(-1)[0]}` };
+      for (const line of r.out.split('\n')) {
+        const f = line.split('|');
+        if (f[0] !== 'RESULT' || f.length < 6) continue;
+        const kind = f[2]!.startsWith('ping-pong') ? 'lat' : 'bw';
+        values.set(`${kind}|${key}|${f[3]}`, Number(f[4]));
+      }
+    }
+    return { values };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function processJson<T>(app: string, n: number, args: string[], transport: 'unix' | 'tcp' | 'shm'): Promise<T> {
+  let out = '';
+  const sink = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      out += chunk.toString();
+      cb();
+    },
+  });
+  const errs: string[] = [];
+  const errSink = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      errs.push(chunk.toString());
+      cb();
+    },
+  });
+  const r = await launch({ n, app, args, transport, stdout: sink, stderr: errSink, log: (l) => errs.push(l) });
+  if (r.code !== 0) throw new Error(`ranks failed: ${errs.join('').slice(-500)}`);
+  const line = out.trim().split('\n').pop() ?? '';
+  return JSON.parse(line) as T;
+}
+
+export const section: BenchSection = {
+  name: 'mp',
+  async run(ctx) {
+    const rounds = ctx.quick ? 3 : 5;
+    const iters = ctx.quick ? 500 : 2000;
+    const rows: BenchRow[] = [];
+    const ompi = await openMpi(ctx, rounds, iters);
+    if (ompi.skip) ctx.progress(`Open MPI skipped: ${ompi.skip}`);
+
+    const ppArgs = { sizes: SIZES, bwSizes: BW_SIZES, iters, rounds };
+    ctx.progress('switchboard ping-pong, worker threads');
+    const threads = (await runThreads<PingPongResult | undefined>(2, MEASURE, { export: 'pingpong', args: ppArgs }))[0] as PingPongResult;
+    ctx.progress('switchboard ping-pong, processes over Unix sockets');
+    const unix = await processJson<PingPongResult>(PINGPONG_APP, 2, ['--json', String(iters), String(rounds)], 'unix');
+    ctx.progress('switchboard ping-pong, processes over shared-memory rings');
+    let ring: PingPongResult | undefined;
+    let ringSkip: string | undefined;
+    try {
+      ring = await processJson<PingPongResult>(PINGPONG_APP, 2, ['--json', String(iters), String(rounds)], 'shm');
+    } catch (err) {
+      ringSkip = (err as Error).message;
+      ctx.progress(`rings skipped: ${ringSkip}`);
+    }
+    ctx.progress('switchboard ping-pong, processes over TCP loopback');
+    const tcp = await processJson<PingPongResult>(PINGPONG_APP, 2, ['--json', String(iters), String(rounds)], 'tcp');
+
+    const note = ompi.skip ? `Open MPI skipped: ${ompi.skip}` : undefined;
+    for (const size of SIZES) {
+      const l = label(size);
+      const get = (r: PingPongResult): number => r.latency.find((x) => x.size === size)?.usPerRtt ?? NaN;
+      const shmTarget = size === 8 ? '<= 3.00 (vs vader)' : size === 1 << 20 ? '<= 1.50 (vs vader)' : undefined;
+      const g1 = `mp ping-pong RTT ${l}, one host`;
+      const vader = ompi.values.get(`lat|shm|${l}`);
+      if (vader !== undefined) rows.push({ group: g1, name: 'Open MPI 4.1, shared memory (vader)', value: vader, unit: 'us/op', baseline: true });
+      rows.push({ group: g1, name: 'switchboard mp, worker threads (MessagePort)', value: get(threads), unit: 'us/op', baseline: vader === undefined, ...(note ? { note } : {}) });
+      rows.push({ group: g1, name: 'switchboard mp, processes (shared-memory rings)', value: ring ? get(ring) : NaN, unit: 'us/op', ...(shmTarget ? { target: shmTarget } : {}), ...(ringSkip ? { note: `skipped: ${ringSkip}` } : {}) });
+      rows.push({ group: g1, name: 'switchboard mp, processes (Unix sockets)', value: get(unix), unit: 'us/op' });
+      const g2 = `mp ping-pong RTT ${l}, TCP loopback`;
+      const otcp = ompi.values.get(`lat|tcp|${l}`);
+      if (otcp !== undefined) rows.push({ group: g2, name: 'Open MPI 4.1, TCP', value: otcp, unit: 'us/op', baseline: true });
+      rows.push({ group: g2, name: 'switchboard mp, processes (TCP)', value: get(tcp), unit: 'us/op', baseline: otcp === undefined, target: '<= 1.50' });
+    }
+    for (const size of BW_SIZES) {
+      const l = label(size);
+      const get = (r: PingPongResult): number => r.bandwidth.find((x) => x.size === size)?.gbPerS ?? NaN;
+      const g1 = `mp streaming bandwidth ${l} msgs, one host`;
+      const vader = ompi.values.get(`bw|shm|${l}`);
+      if (vader !== undefined) rows.push({ group: g1, name: 'Open MPI 4.1, shared memory (vader)', value: vader, unit: 'GB/s', baseline: true });
+      rows.push({ group: g1, name: 'switchboard mp, worker threads (MessagePort)', value: get(threads), unit: 'GB/s', baseline: vader === undefined });
+      rows.push({ group: g1, name: 'switchboard mp, processes (shared-memory rings)', value: ring ? get(ring) : NaN, unit: 'GB/s' });
+      rows.push({ group: g1, name: 'switchboard mp, processes (Unix sockets)', value: get(unix), unit: 'GB/s' });
+      const g2 = `mp streaming bandwidth ${l} msgs, TCP loopback`;
+      const otcp = ompi.values.get(`bw|tcp|${l}`);
+      if (otcp !== undefined) rows.push({ group: g2, name: 'Open MPI 4.1, TCP', value: otcp, unit: 'GB/s', baseline: true });
+      rows.push({ group: g2, name: 'switchboard mp, processes (TCP)', value: get(tcp), unit: 'GB/s', baseline: otcp === undefined });
+    }
+
+    const arArgs = { sizes: AR_SIZES, iters: ctx.quick ? 200 : 1000, rounds };
+    const ar: { label: string; res: AllreduceResult }[] = [];
+    for (const n of [2, 4]) {
+      ctx.progress(`switchboard allreduce, ${n} worker threads`);
+      ar.push({ label: `${n} threads`, res: (await runThreads<AllreduceResult | undefined>(n, MEASURE, { export: 'allreduce', args: arArgs }))[0] as AllreduceResult });
+      ctx.progress(`switchboard allreduce, ${n} processes (Unix sockets)`);
+      ar.push({ label: `${n} processes (Unix)`, res: await processJson<AllreduceResult>(ALLREDUCE_APP, n, [String(arArgs.iters), String(rounds)], 'unix') });
+    }
+    for (const bytes of AR_SIZES) {
+      const g = `mp allreduce (sum, Float64) ${label(bytes)}`;
+      const base = ar[0]!.res.rows.find((r) => r.bytes === bytes)!;
+      rows.push({ group: g, name: 'exchange of the same bytes, 2 threads', value: base.usExchange, unit: 'us/op', baseline: true });
+      for (const { label: l, res } of ar) {
+        const row = res.rows.find((r) => r.bytes === bytes)!;
+        rows.push({ group: g, name: `allreduce, ${l}`, value: row.usAllreduce, unit: 'us/op' });
+      }
+    }
+    return rows;
+  },
+};

@@ -1,0 +1,120 @@
+/**
+ * Measurement kernels shared by the ping-pong example and `npm run bench`,
+ * shaped like Open MPI's pingpong.c in the peers' baselines: ping-pong
+ * round trips (iterations scaled down for large sizes, median of rounds
+ * after a warm-up round), streaming bandwidth with a window of 16
+ * isend/irecv pairs and a 1-byte ack, and allreduce latency.
+ */
+import { performance } from 'node:perf_hooks';
+import { Request, type Communicator } from '../../src/mp/index.js';
+
+export interface PingPongOptions {
+  sizes: number[];
+  bwSizes: number[];
+  /** Round trips per round for sizes up to 1 KiB (scaled down above). */
+  iters: number;
+  rounds: number;
+}
+
+export interface PingPongResult {
+  transport: string;
+  latency: { size: number; usPerRtt: number }[];
+  bandwidth: { size: number; gbPerS: number }[];
+}
+
+const WINDOW = 16;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1] as number;
+}
+
+export function scaledIters(base: number, n: number): number {
+  let it = base;
+  if (n > 1024) it = base / 2;
+  if (n >= 65536) it = base / 10;
+  if (n >= 1048576) it = base / 50;
+  if (n >= 4194304) it = base / 200;
+  return Math.max(5, Math.floor(it));
+}
+
+/** Ranks 0 and 1 measure; other ranks only join the barriers. Rank 0 returns the figures. */
+export async function pingpong(comm: Communicator, o: PingPongOptions): Promise<PingPongResult | undefined> {
+  const r = comm.rank;
+  const latency: PingPongResult['latency'] = [];
+  const bandwidth: PingPongResult['bandwidth'] = [];
+  for (const n of o.sizes) {
+    const buf = new Uint8Array(n);
+    const it = scaledIters(o.iters, n);
+    const per: number[] = [];
+    for (let round = -1; round < o.rounds; round++) {
+      await comm.barrier();
+      const t0 = performance.now();
+      for (let i = 0; i < it; i++) {
+        if (r === 0) {
+          await comm.send(1, buf, { tag: 1 });
+          await comm.receive({ from: 1, tag: 2, buffer: buf });
+        } else if (r === 1) {
+          await comm.receive({ from: 0, tag: 1, buffer: buf });
+          await comm.send(0, buf, { tag: 2 });
+        }
+      }
+      if (round >= 0) per.push(((performance.now() - t0) * 1000) / it);
+    }
+    latency.push({ size: n, usPerRtt: median(per) });
+  }
+  for (const n of o.bwSizes) {
+    const bufs = Array.from({ length: WINDOW }, () => new Uint8Array(n));
+    const it = Math.max(2, Math.min(scaledIters(o.iters, n) >> 1, Math.floor((64 << 20) / (WINDOW * n))));
+    const ack = new Uint8Array(1);
+    const per: number[] = [];
+    for (let round = -1; round < o.rounds; round++) {
+      await comm.barrier();
+      const t0 = performance.now();
+      for (let i = 0; i < it; i++) {
+        if (r === 0) {
+          await Request.waitAll(bufs.map((b) => comm.isend(1, b, { tag: 3 })));
+          await comm.receive({ from: 1, tag: 4, buffer: ack });
+        } else if (r === 1) {
+          await Request.waitAll(bufs.map((b) => comm.irecv({ from: 0, tag: 3, buffer: b })));
+          await comm.send(0, ack, { tag: 4 });
+        }
+      }
+      const secs = (performance.now() - t0) / 1000;
+      if (round >= 0) per.push((n * WINDOW * it) / secs / 1e9);
+    }
+    bandwidth.push({ size: n, gbPerS: median(per) });
+  }
+  return r === 0 ? { transport: comm.transport, latency, bandwidth } : undefined;
+}
+
+export interface AllreduceResult {
+  transport: string;
+  size: number;
+  /** bytes, median microseconds per allreduce, and per exchange of the same bytes between rank pairs (the floor). */
+  rows: { bytes: number; usAllreduce: number; usExchange: number }[];
+}
+
+/** Allreduce (sum of Float64Array) latency per size; rank 0 returns the figures. */
+export async function allreduce(comm: Communicator, o: { sizes: number[]; iters: number; rounds: number }): Promise<AllreduceResult | undefined> {
+  const rows: AllreduceResult['rows'] = [];
+  const partner = comm.rank ^ 1;
+  for (const bytes of o.sizes) {
+    const data = new Float64Array(Math.max(1, bytes / 8)).fill(comm.rank + 1);
+    const it = scaledIters(o.iters, bytes);
+    const time = async (op: () => Promise<unknown>): Promise<number> => {
+      const per: number[] = [];
+      for (let round = -1; round < o.rounds; round++) {
+        await comm.barrier();
+        const t0 = performance.now();
+        for (let i = 0; i < it; i++) await op();
+        if (round >= 0) per.push(((performance.now() - t0) * 1000) / it);
+      }
+      return median(per);
+    };
+    const usAllreduce = await time(() => comm.allreduce(data, 'sum'));
+    const usExchange = await time(() => (partner < comm.size ? comm.sendrecv(partner, data, { from: partner, tag: 9, sendTag: 9 }) : Promise.resolve()));
+    rows.push({ bytes, usAllreduce, usExchange });
+  }
+  return comm.rank === 0 ? { transport: comm.transport, size: comm.size, rows } : undefined;
+}
