@@ -14,6 +14,7 @@ import { register as fingerd } from './commands/fingerd.js';
 import { register as finger } from './commands/finger.js';
 import { register as rpcgen } from './commands/rpcgen.js';
 import { register as run } from './commands/run.js';
+import { register as shm } from './commands/shm.js';
 
 const program = new Command();
 program
@@ -23,7 +24,7 @@ program
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-for (const register of [channel, services, nameserver, names, fingerd, finger, rpcgen, run]) register(program);
+for (const register of [channel, services, nameserver, names, fingerd, finger, rpcgen, run, shm]) register(program);
 
 try {
   await program.parseAsync(process.argv);

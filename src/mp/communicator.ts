@@ -274,7 +274,7 @@ export class Communicator {
   // ---- collectives ----
 
   /** Wait until every rank has called barrier (dissemination algorithm, ceil(log2 N) rounds). */
-  barrier(options?: OpOptions): Promise<void> {
+  async barrier(options?: OpOptions): Promise<void> {
     this.checkOpen();
     return coll.barrier(this, options);
   }
@@ -284,7 +284,7 @@ export class Communicator {
    * of the same length and it is filled in place (binomial tree; scatter + ring
    * allgather for large arrays). Values: non-roots pass undefined.
    */
-  bcast<T>(data: T, options: OpOptions & { root?: number | undefined } = {}): Promise<T> {
+  async bcast<T>(data: T, options: OpOptions & { root?: number | undefined } = {}): Promise<T> {
     this.checkOpen();
     return coll.bcast(this, data, this.checkRank(options.root ?? 0, 'root'), options);
   }
@@ -295,13 +295,13 @@ export class Communicator {
    */
   scatter<T extends TypedArray>(data: T | undefined, options?: OpOptions & { root?: number | undefined }): Promise<T>;
   scatter<V>(data: readonly V[] | undefined, options?: OpOptions & { root?: number | undefined }): Promise<V>;
-  scatter(data: unknown, options: OpOptions & { root?: number | undefined } = {}): Promise<unknown> {
+  async scatter(data: unknown, options: OpOptions & { root?: number | undefined } = {}): Promise<unknown> {
     this.checkOpen();
     return coll.scatter(this, data, this.checkRank(options.root ?? 0, 'root'), options);
   }
 
   /** Root passes a typed array and per-rank element counts (and optional displacements). */
-  scatterv<T extends TypedArray>(data: T | undefined, options: OpOptions & { root?: number | undefined; counts?: readonly number[] | undefined; displs?: readonly number[] | undefined }): Promise<T> {
+  async scatterv<T extends TypedArray>(data: T | undefined, options: OpOptions & { root?: number | undefined; counts?: readonly number[] | undefined; displs?: readonly number[] | undefined }): Promise<T> {
     this.checkOpen();
     return coll.scatterv(this, data, this.checkRank(options.root ?? 0, 'root'), options.counts, options.displs, options) as Promise<T>;
   }
@@ -309,13 +309,13 @@ export class Communicator {
   /** Every rank's data at root: typed arrays of equal length concatenated in rank order (binomial tree), or an array of values. Others get undefined. */
   gather<T extends TypedArray>(data: T, options?: OpOptions & { root?: number | undefined }): Promise<T | undefined>;
   gather<V>(data: V, options?: OpOptions & { root?: number | undefined }): Promise<V[] | undefined>;
-  gather(data: unknown, options: OpOptions & { root?: number | undefined } = {}): Promise<unknown> {
+  async gather(data: unknown, options: OpOptions & { root?: number | undefined } = {}): Promise<unknown> {
     this.checkOpen();
     return coll.gather(this, data, this.checkRank(options.root ?? 0, 'root'), options);
   }
 
   /** Typed arrays of any length per rank, concatenated at root with the counts. */
-  gatherv<T extends TypedArray>(data: T, options: OpOptions & { root?: number | undefined } = {}): Promise<{ data: T; counts: number[]; displs: number[] } | undefined> {
+  async gatherv<T extends TypedArray>(data: T, options: OpOptions & { root?: number | undefined } = {}): Promise<{ data: T; counts: number[]; displs: number[] } | undefined> {
     this.checkOpen();
     return coll.gatherv(this, data, this.checkRank(options.root ?? 0, 'root'), options) as Promise<{ data: T; counts: number[]; displs: number[] } | undefined>;
   }
@@ -323,19 +323,19 @@ export class Communicator {
   /** gather to everyone (recursive doubling for small power-of-two groups, ring otherwise). */
   allgather<T extends TypedArray>(data: T, options?: OpOptions): Promise<T>;
   allgather<V>(data: V, options?: OpOptions): Promise<V[]>;
-  allgather(data: unknown, options: OpOptions = {}): Promise<unknown> {
+  async allgather(data: unknown, options: OpOptions = {}): Promise<unknown> {
     this.checkOpen();
     return coll.allgather(this, data, options);
   }
 
   /** Reduce typed arrays of equal length element-wise to root (binomial tree). Others get undefined. */
-  reduce<T extends TypedArray>(data: T, op: Op<T>, options: OpOptions & { root?: number | undefined } = {}): Promise<T | undefined> {
+  async reduce<T extends TypedArray>(data: T, op: Op<T>, options: OpOptions & { root?: number | undefined } = {}): Promise<T | undefined> {
     this.checkOpen();
     return coll.reduce(this, data, op as Op, this.checkRank(options.root ?? 0, 'root'), options) as Promise<T | undefined>;
   }
 
   /** Reduce to every rank (recursive doubling for small, ring reduce-scatter + allgather for large). */
-  allreduce<T extends TypedArray>(data: T, op: Op<T>, options: OpOptions = {}): Promise<T> {
+  async allreduce<T extends TypedArray>(data: T, op: Op<T>, options: OpOptions = {}): Promise<T> {
     this.checkOpen();
     return coll.allreduce(this, data, op as Op, options) as Promise<T>;
   }
@@ -343,7 +343,7 @@ export class Communicator {
   /** Block i of each rank's data goes to rank i: typed arrays of N*k elements, or arrays of N values. */
   alltoall<T extends TypedArray>(data: T, options?: OpOptions): Promise<T>;
   alltoall<V>(data: readonly V[], options?: OpOptions): Promise<V[]>;
-  alltoall(data: unknown, options: OpOptions = {}): Promise<unknown> {
+  async alltoall(data: unknown, options: OpOptions = {}): Promise<unknown> {
     this.checkOpen();
     return coll.alltoall(this, data, options);
   }
@@ -352,7 +352,7 @@ export class Communicator {
    * Collective: ranks with the same `color` form a new communicator, ordered by
    * `key` then by rank here. A negative color leaves this rank out (undefined).
    */
-  split(color: number, key = this.rank, options: OpOptions = {}): Promise<Communicator | undefined> {
+  async split(color: number, key = this.rank, options: OpOptions = {}): Promise<Communicator | undefined> {
     this.checkOpen();
     if (!Number.isInteger(color) || color > MAX_TAG) throw new ArgumentError(`split color must be an integer up to ${MAX_TAG}, or negative to opt out`);
     if (!Number.isInteger(key)) throw new ArgumentError('split key must be an integer');

@@ -26,6 +26,6 @@ export function init(options: CommunicatorOptions = {}): Promise<Communicator> {
   });
 }
 
-export function range(n: number): number[] {
+function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }

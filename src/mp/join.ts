@@ -15,8 +15,11 @@ import { Communicator, type CommunicatorOptions } from './communicator.js';
 import { FileDirectory, NameServiceDirectory, rankName, type Directory } from './directory.js';
 import { Engine } from './engine.js';
 import { decodeHello, encodeHello } from './frame.js';
-import { range } from './init.js';
 import { StreamLink, newDecoder, type PeerStream } from './stream-link.js';
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
 
 /** Bytes a connection may buffer before the sender is held back: large, so big messages stream without pausing. */
 const READ_BUFFER = 8 * 1024 * 1024;

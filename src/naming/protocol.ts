@@ -44,9 +44,13 @@ function assertU32(v: number, what: string): void {
 
 /** Encode one frame. Throws EMSGSIZE if it exceeds `maxFrameSize`. */
 export function encodeFrame(frame: Frame, maxFrameSize = DEFAULT_MAX_REPLY_FRAME): Uint8Array {
-  assertU32(frame.id, 'frame id');
-  if (!FRAME_TYPES.has(frame.type)) throw new ProtocolError(`unknown frame type ${frame.type}`);
-  const json = JSON.stringify(frame.payload ?? null);
+  return encodeFrameJson(frame.type, frame.id, JSON.stringify(frame.payload ?? null), maxFrameSize, frame.version);
+}
+
+/** encodeFrame for a payload already serialized (servers cache hot replies). `json` must be valid JSON. */
+export function encodeFrameJson(type: FrameType, id: number, json: string, maxFrameSize = DEFAULT_MAX_REPLY_FRAME, version?: number): Uint8Array {
+  assertU32(id, 'frame id');
+  if (!FRAME_TYPES.has(type)) throw new ProtocolError(`unknown frame type ${type}`);
   let out: Uint8Array;
   if (ASCII.test(json)) {
     // The common case: one allocation, no intermediate buffer.
@@ -63,10 +67,10 @@ export function encodeFrame(frame: Frame, maxFrameSize = DEFAULT_MAX_REPLY_FRAME
   }
   putU32(out, 0, len);
   out[4] = FRAME_MAGIC;
-  out[5] = frame.version ?? PROTOCOL_VERSION;
-  out[6] = frame.type;
+  out[5] = version ?? PROTOCOL_VERSION;
+  out[6] = type;
   out[7] = 0;
-  putU32(out, 8, frame.id);
+  putU32(out, 8, id);
   return out;
 }
 

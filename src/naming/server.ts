@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { ArgumentError, ProtocolError, SwitchboardError } from '../errors.js';
 import { formatAddress, listen, toAddress, type Channel, type Listener } from '../transport/index.js';
 import { NameNotFoundError, NotOwnerError, errorToWire } from './name-errors.js';
-import { DEFAULT_MAX_REQUEST_FRAME, FrameDecoder, FrameType, PROTOCOL_VERSION, encodeFrame } from './protocol.js';
+import { DEFAULT_MAX_REQUEST_FRAME, FrameDecoder, FrameType, PROTOCOL_VERSION, encodeFrame, encodeFrameJson } from './protocol.js';
 import {
   DEFAULT_LIMITS,
   checkContact,
@@ -144,7 +144,11 @@ class Connection {
 
   send(type: FrameType, id: number, payload: unknown): void {
     if (this.closed) return;
-    const bytes = encodeFrame({ type, id, payload });
+    this.sendBytes(encodeFrame({ type, id, payload }));
+  }
+
+  sendBytes(bytes: Uint8Array): void {
+    if (this.closed) return;
     this.out.push(bytes);
     this.outBytes += bytes.length;
     if (this.outBytes > MAX_OUTBOUND_BYTES) {
@@ -214,6 +218,8 @@ class Daemon implements NameServer {
   private readonly graceMs: number;
   private readonly counters = { connectionsTotal: 0, errors: 0, protocolErrors: 0, events: 0 };
   private readonly ops: Record<string, number> = {};
+  /** Serialized lookup replies of records held by live connections (records are replaced, never mutated). */
+  private readonly replyCache = new WeakMap<StoredRecord, string>();
 
   constructor(private readonly opts: NameServerOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -346,6 +352,7 @@ class Daemon implements NameServer {
         for (const frame of decoder.push(chunk)) {
           if (frame.type !== FrameType.request) throw new ProtocolError(`a client may only send requests, got frame type ${frame.type}`);
           const req = parseRequest(frame.payload);
+          if (req.op === 'lookup' && this.fastLookup(conn, frame.id, req.name)) continue;
           const p = this.handle(conn, frame.id, req).finally(() => inFlight.delete(p));
           inFlight.add(p);
           if (conn.closed) return;
@@ -363,6 +370,37 @@ class Daemon implements NameServer {
       await Promise.allSettled([...inFlight]);
       await this.disconnect(conn);
     }
+  }
+
+  /**
+   * Lookups on the embedded store answer synchronously, from a cached
+   * serialization of the record: the path the benchmark holds to 1.5x a raw
+   * socket round trip. Returns false to take the ordinary path.
+   */
+  private fastLookup(conn: Connection, id: number, name: string): boolean {
+    const store = this.store;
+    if (!(store instanceof EmbeddedStore) || !conn.authed) return false;
+    try {
+      checkName(name, this.limits);
+    } catch {
+      return false;
+    }
+    this.count('lookup');
+    const rec = store.peek(name);
+    if (rec === undefined) {
+      this.counters.errors++;
+      conn.send(FrameType.error, id, errorToWire(new NameNotFoundError(name)));
+      return true;
+    }
+    const exp = store.leaseExpiresAt(rec.lease);
+    let json: string;
+    if (exp === undefined) {
+      json = this.replyCache.get(rec) ?? `{"record":${JSON.stringify(toPublic(rec, undefined))}}`;
+      this.replyCache.set(rec, json);
+    } else json = JSON.stringify({ record: toPublic(rec, exp) });
+    conn.sendBytes(encodeFrameJson(FrameType.response, id, json));
+    this.changed();
+    return true;
   }
 
   private count(op: RequestOp): void {

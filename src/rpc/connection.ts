@@ -82,6 +82,10 @@ interface OutStream {
 
 let current: Incoming | undefined;
 
+/** Binaries at least this big go beside a worker-port batch (copied once, then moved) instead of inside it. */
+const ATTACH_COPY_MIN = 16 * 1024;
+const EMPTY = new Uint8Array(0);
+
 /**
  * The context of the call whose handler is running. Call it before the
  * handler's first `await` (keep the result): it is set only while the
@@ -313,7 +317,7 @@ export class RpcConnection implements Caller {
       stream: (id) => this.importStream(id),
       attachment: (i) => this.attachment(i),
     };
-    this.sink = { frame: (b, a) => this.frame(b, a), closed: (err) => this.linkClosed(err) };
+    this.sink = { frame: (b, s, e, a) => this.frame(b, s, e, a), closed: (err) => this.linkClosed(err) };
     this.out = new Encoder({ maxMessageSize: this.maxMessageSize, hooks: encodeHooks });
     this.dec.hooks = decodeHooks;
     this.defaultTimeout = options.timeoutMs;
@@ -558,13 +562,16 @@ export class RpcConnection implements Caller {
 
   // ---------------------------------------------------------------- input
 
-  private frame(body: Uint8Array, attachments: readonly unknown[] | undefined): void {
+  private frame(buf: Uint8Array, start: number, end: number, attachments: readonly unknown[] | undefined): void {
     if (this.state === 'closed') return;
     const d = this.dec;
-    d.buf = body;
-    d.view = new DataView(body.buffer, body.byteOffset, body.byteLength);
-    d.pos = 0;
-    d.end = body.length;
+    if (d.buf !== buf) {
+      // Frames of one chunk share its buffer and view.
+      d.buf = buf;
+      d.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
+    d.pos = start;
+    d.end = end;
     this.attachmentsIn = attachments;
     try {
       const type = d.u8();
@@ -574,6 +581,7 @@ export class RpcConnection implements Caller {
       this.protocolFailure(err);
     } finally {
       this.attachmentsIn = undefined;
+      if (buf.length > 1024 * 1024) d.buf = EMPTY; // do not keep a big frame alive
     }
   }
 
@@ -1038,6 +1046,8 @@ export class RpcConnection implements Caller {
     if (this.frameTransfer?.has(buffer)) {
       sent = v;
       moved = buffer;
+    } else if (v.byteLength < ATTACH_COPY_MIN) {
+      return -1; // small: copying it into the batch costs less than a second transferred buffer
     } else if (v instanceof ArrayBuffer) {
       moved = v.slice(0);
       sent = moved;

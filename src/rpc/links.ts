@@ -9,11 +9,11 @@
 import { parentPort, type MessagePort, type Worker } from 'node:worker_threads';
 import { ProtocolError, SwitchboardError, fromSystemError } from '../errors.js';
 import type { Channel, PeerInfo } from '../transport/channel.js';
-import { LengthPrefixDecoder } from '../wire/length-prefix.js';
+import { FrameSplitter } from './frame-splitter.js';
 
 export interface LinkSink {
-  /** One frame; `attachments` are binaries that came beside the batch (ports). */
-  frame(body: Uint8Array, attachments: readonly unknown[] | undefined): void;
+  /** One frame: bytes start..end of buf; `attachments` are binaries that came beside the batch (ports). */
+  frame(buf: Uint8Array, start: number, end: number, attachments: readonly unknown[] | undefined): void;
   /** The link is gone: err undefined for an orderly end. */
   closed(err: Error | undefined): void;
 }
@@ -49,19 +49,21 @@ export function splitBatch(batch: Uint8Array): Uint8Array[] {
 export class ChannelLink implements Link {
   readonly attachments = false;
   private sink: LinkSink | undefined;
-  private readonly decoder: LengthPrefixDecoder | undefined;
+  private readonly splitter: FrameSplitter | undefined;
   private done = false;
+  private readonly maxFrame: number;
+  private readonly emit = (buf: Uint8Array, start: number, end: number): void => {
+    if (!this.done) this.sink?.frame(buf, start, end, undefined);
+  };
 
   constructor(
     readonly channel: Channel,
     maxMessageSize: number,
   ) {
-    // The frame carries 1 type byte and a header besides the value.
-    this.decoder = channel.messages ? undefined : new LengthPrefixDecoder(maxMessageSize + 64);
+    // A frame carries a type byte and a header besides the value.
     this.maxFrame = maxMessageSize + 64;
+    this.splitter = channel.messages ? undefined : new FrameSplitter(this.maxFrame);
   }
-
-  private readonly maxFrame: number;
 
   get peer(): PeerInfo {
     return this.channel.peer;
@@ -97,15 +99,12 @@ export class ChannelLink implements Link {
         return;
       }
       try {
-        if (this.decoder) {
-          this.decoder.push(chunk);
-          let f: Uint8Array | undefined;
-          while (!this.done && (f = this.decoder.next()) !== undefined) sink.frame(f, undefined);
-        } else {
+        if (this.splitter) this.splitter.push(chunk, this.emit);
+        else {
           if (chunk.length > this.maxFrame) {
             throw new ProtocolError(`message of ${chunk.length} bytes exceeds the maximum of ${this.maxFrame}`, { code: 'EMSGSIZE' });
           }
-          sink.frame(chunk, undefined);
+          sink.frame(chunk, 0, chunk.length, undefined);
         }
       } catch (err) {
         this.destroy(err as Error);
@@ -171,8 +170,8 @@ interface PortBatch {
 
 /**
  * A worker MessagePort: each batch is one postMessage whose buffer is
- * transferred (no copy); binaries of 1 KiB and more travel beside it, moved
- * when transfer() says so and copied once otherwise.
+ * transferred (no copy); large binaries travel beside it, moved when
+ * transfer() says so and copied once otherwise (connection.ts decides).
  */
 export class PortLink implements Link {
   readonly attachments = true;
@@ -180,14 +179,18 @@ export class PortLink implements Link {
   readonly description: string;
   private sink: LinkSink | undefined;
   private done = false;
-  private readonly decoder: LengthPrefixDecoder;
+  private readonly splitter: FrameSplitter;
+  private attachmentsIn: unknown[] | undefined;
+  private readonly emit = (buf: Uint8Array, start: number, end: number): void => {
+    if (!this.done) this.sink?.frame(buf, start, end, this.attachmentsIn);
+  };
 
   private readonly port: PortOps;
 
   constructor(port: PortLike, maxMessageSize: number, description = 'worker port') {
     this.port = port as unknown as PortOps;
     this.description = description;
-    this.decoder = new LengthPrefixDecoder(maxMessageSize + 64);
+    this.splitter = new FrameSplitter(maxMessageSize + 64);
   }
 
   start(sink: LinkSink): void {
@@ -212,12 +215,13 @@ export class PortLink implements Link {
       return;
     }
     try {
-      this.decoder.push(bytes);
-      let f: Uint8Array | undefined;
-      while (!this.done && (f = this.decoder.next()) !== undefined) this.sink?.frame(f, att);
-      if (this.decoder.pending !== 0) throw new ProtocolError('a worker-port message ended inside a frame');
+      this.attachmentsIn = att;
+      this.splitter.push(bytes, this.emit);
+      if (this.splitter.pending !== 0) throw new ProtocolError('a worker-port message ended inside a frame');
     } catch (err) {
       this.destroy(err as Error);
+    } finally {
+      this.attachmentsIn = undefined;
     }
   };
 

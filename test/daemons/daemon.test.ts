@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,6 +38,13 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** True once the listening socket's accept queue is empty (Recv-Q of `ss -ltn`): the daemon holds every connection made so far. */
+function acceptQueueEmpty(port: number): boolean {
+  const r = spawnSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
+  const recvQ = Number(r.stdout.trim().split(/\s+/)[1]);
+  return r.status === 0 && recvQ === 0;
 }
 
 async function waitUntil(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
@@ -200,7 +208,7 @@ test('foreground: SIGTERM lets the query in flight finish, then exits 0 and remo
     s.on('data', (c) => chunks.push(c));
     const closed = new Promise((r) => s.once('close', r));
     s.write('bo');
-    await new Promise((r) => setTimeout(r, 100));
+    await waitUntil(() => acceptQueueEmpty(port), 'the daemon to accept the connection');
     p.child.kill('SIGTERM');
     await p.waitFor(/SIGTERM: finishing in-flight requests/);
     s.end('b\r\n');

@@ -34,6 +34,10 @@ after(async () => {
 const port = (): number => (d.address.transport === 'tcp' ? d.address.port : 0);
 const ask = (query: string, verbose = false): Promise<string> => finger({ query, host: '127.0.0.1', port: port() }, { verbose });
 
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 10));
+}
+
 /** Raw exchange: send bytes, return everything until the server closes. */
 function raw(p: number, data: Uint8Array | string, opts: { end?: boolean } = {}): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -158,7 +162,7 @@ test('maxConnections: connections past the limit are closed at once, the others 
   const idle = [net.connect(p, '127.0.0.1'), net.connect(p, '127.0.0.1')];
   try {
     await Promise.all(idle.map((s) => new Promise((r) => s.once('connect', r))));
-    await new Promise((r) => setTimeout(r, 100));
+    await until(() => d3.listener.connections === 2);
     const refused = await raw(p, 'bob\r\n');
     assert.equal(refused.length, 0);
     assert.ok(d3.stats.refused >= 1);
@@ -193,7 +197,7 @@ test('close() lets a query in flight finish', async () => {
   const chunks: Buffer[] = [];
   s.on('data', (c) => chunks.push(c));
   const closedP = new Promise((r) => s.once('close', r));
-  await new Promise((r) => setTimeout(r, 50));
+  await until(() => d5.listener.connections === 1);
   const closing = d5.close({ graceMs: 5000 });
   await new Promise((r) => setTimeout(r, 100));
   // new connections are no longer accepted

@@ -166,6 +166,11 @@ export class EmbeddedStore implements NameStore {
     return this.names.get(name);
   }
 
+  /** get() without a promise, for the daemon's lookup fast path. */
+  peek(name: string): StoredRecord | undefined {
+    return this.names.get(name);
+  }
+
   async list(prefix: string): Promise<StoredRecord[]> {
     const out: StoredRecord[] = [];
     for (const r of this.names.values()) if (r.name.startsWith(prefix)) out.push(r);
