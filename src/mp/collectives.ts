@@ -429,7 +429,7 @@ export async function allreduce(c: C, data: TypedArray, op: Op, o: OpOptions | u
     const red = await reduce(c, data, op, 0, o);
     return bcast(c, red ?? alloc(data, N), 0, o);
   }
-  if (data.byteLength >= c.options.allreduceRingBytes && N >= n) return allreduceRing(c, data, op, o);
+  if (n > 2 && data.byteLength >= c.options.allreduceRingBytes && N >= n) return allreduceRing(c, data, op, o);
   return allreduceDoubling(c, data, op, o);
 }
 

@@ -62,13 +62,18 @@ export class StreamLink implements Link {
 
   start(h: LinkHandlers): void {
     this.peers.forEach((p, j) => {
-      if (p !== null) void this.readLoop(j, p, h);
+      if (p !== null) this.readLoop(j, p, h);
     });
   }
 
-  private async readLoop(j: number, p: PeerStream, h: LinkHandlers): Promise<void> {
+  /**
+   * Drain whatever the channel has buffered synchronously (tryRead), then
+   * sleep until it is readable again: no promise per chunk on the hot path.
+   */
+  private readLoop(j: number, p: PeerStream, h: LinkHandlers): void {
     const re = new Reassembler(this.max);
     const dec = p.decoder;
+    const ch = p.channel;
     const frame = (f: Uint8Array): void => {
       const m = re.push(f);
       if (m !== undefined) h.message(j, { ctx: m.h.ctx, tag: m.h.tag, kind: m.h.kind, dtype: m.h.dtype, bytes: m.bytes });
@@ -76,22 +81,37 @@ export class StreamLink implements Link {
     const deliver = (): void => {
       if (dec !== undefined) for (let f = dec.next(); f !== undefined; f = dec.next()) frame(f);
     };
+    const pump = (): void => {
+      try {
+        for (;;) {
+          const chunk = ch.tryRead();
+          if (chunk === undefined) {
+            ch.onReadReady(pump);
+            return;
+          }
+          if (chunk === null) {
+            if (!this.closing) h.lost(j, new PeerLostError(j, `rank ${j} is gone: its connection closed (${ch.description})`));
+            return;
+          }
+          if (dec === undefined) frame(chunk);
+          else {
+            dec.push(chunk);
+            deliver();
+          }
+        }
+      } catch (err) {
+        if (!this.closing) h.lost(j, new PeerLostError(j, `rank ${j} is gone: ${(err as Error).message}`, false, { cause: err }));
+        ch.destroy();
+      }
+    };
     try {
       deliver();
-      for (;;) {
-        const chunk = await p.channel.read();
-        if (chunk === null) break;
-        if (dec === undefined) frame(chunk);
-        else {
-          dec.push(chunk);
-          deliver();
-        }
-      }
-      if (!this.closing) h.lost(j, new PeerLostError(j, `rank ${j} is gone: its connection closed (${p.channel.description})`));
     } catch (err) {
-      if (!this.closing) h.lost(j, new PeerLostError(j, `rank ${j} is gone: ${(err as Error).message}`, false, { cause: err }));
-      p.channel.destroy();
+      h.lost(j, new PeerLostError(j, `rank ${j} sent a malformed first frame: ${(err as Error).message}`, false, { cause: err }));
+      ch.destroy();
+      return;
     }
+    pump();
   }
 
   send(to: number, env: Envelope, owned: boolean): Promise<void> {

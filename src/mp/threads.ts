@@ -24,7 +24,7 @@ export interface RunThreadsOptions extends CommunicatorOptions {
   args?: unknown;
   /** After a rank fails, stop the others that have not ended within this many ms (default 5000). */
   graceMs?: number | undefined;
-  /** Extra resource limits or argv for the threads. */
+  /** Arguments the rank threads see as process.argv[2..]. */
   argv?: string[] | undefined;
 }
 

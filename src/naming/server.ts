@@ -4,7 +4,7 @@
  * store (embedded or etcd) and ties their leases to the owners' connections.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chownSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ArgumentError, ProtocolError, SwitchboardError } from '../errors.js';
 import { formatAddress, listen, toAddress, type Channel, type Listener } from '../transport/index.js';
@@ -254,7 +254,16 @@ class Daemon implements NameServer {
           maxConnections: this.opts.maxConnections ?? 4096,
           onConnection: (ch) => this.accept(ch, addr.transport === 'unix' ? 'unix' : 'tcp'),
         });
-        if (addr.transport === 'unix' && this.opts.socketGroup !== undefined) chownSync(addr.path, -1, groupId(this.opts.socketGroup));
+        if (addr.transport === 'unix' && ((this.opts.socketMode ?? 0o600) & 0o070) !== 0) {
+          // A group-accessible socket is no use inside a directory the group cannot enter.
+          const dir = dirname(addr.path);
+          if (this.opts.socketGroup !== undefined) {
+            const gid = groupId(this.opts.socketGroup);
+            chownSync(addr.path, -1, gid);
+            chownSync(dir, -1, gid);
+          }
+          chmodSync(dir, (statSync(dir).mode & 0o777) | 0o010);
+        }
         this.listeners.push(l);
         this.addresses.push(formatAddress(l.address));
       }

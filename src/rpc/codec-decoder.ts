@@ -330,7 +330,10 @@ export class Decoder {
   // A copy in a fresh ArrayBuffer (the input may be a Buffer, whose slice() is a view into a shared pool).
   private copyBytes(n: number): Uint8Array {
     const out = new Uint8Array(n);
-    out.set(this.buf.subarray(this.pos, this.pos + n));
+    const buf = this.buf;
+    const p = this.pos;
+    if (n <= 128) for (let i = 0; i < n; i++) out[i] = buf[p + i] as number; // no view to allocate
+    else out.set(buf.subarray(p, p + n));
     return out;
   }
 

@@ -11,6 +11,7 @@ export { callContext, RpcConnection, type ConnectionOptions, type ConnectionStat
 export { oneWay, withOptions } from './remote.js';
 export { PROTOCOL_MAJOR, PROTOCOL_MINOR, STREAM_WINDOW } from './protocol.js';
 export type { PortLike } from './links.js';
+export type { Target as RpcTarget } from './targets.js';
 export type {
   CallContext,
   CallOptions,

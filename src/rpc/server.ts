@@ -31,7 +31,7 @@ export interface RpcServer {
   readonly name: string | undefined;
   /** Open connections. */
   readonly connections: ReadonlySet<RpcConnection>;
-  /** Resolves once the first connection is being served (handy with a single channel or port). */
+  /** Stop listening (and unregister the name), close every connection. */
   close(): Promise<void>;
 }
 

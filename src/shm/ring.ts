@@ -822,6 +822,12 @@ export class RingConsumer extends RingEnd {
     }
   }
 
+  /** Block this thread until a read would not wait (message, end or error), without consuming. */
+  readableSync(options: { timeoutMs?: number | undefined } = {}): void {
+    const deadline = deadlineOf(options.timeoutMs);
+    while (!this.readReady) this.#waitDataSync(deadline);
+  }
+
   /** The next message without blocking the event loop; null at the end. */
   async read(options: WaitOptions = {}): Promise<Uint8Array | null> {
     const first = this.tryRead();

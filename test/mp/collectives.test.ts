@@ -9,10 +9,12 @@ import { runThreads } from '../../src/mp/index.js';
 import { expected } from './fixtures/expected.js';
 
 const RANKS = new URL('./fixtures/ranks.js', import.meta.url);
+/** Low enough that the larger test arrays take the ring and scatter+allgather paths. */
+const THRESHOLDS = { allreduceRingBytes: 64 * 1024, bcastLargeBytes: 512 * 1024 };
 
 for (let n = 1; n <= 8; n++) {
   test(`collectives on ${n} rank${n > 1 ? 's' : ''} match a sequential computation`, async () => {
-    const results = await runThreads<Record<string, unknown>>(n, RANKS, { export: 'collectives', timeoutMs: 60_000 });
+    const results = await runThreads<Record<string, unknown>>(n, RANKS, { export: 'collectives', timeoutMs: 60_000, ...THRESHOLDS });
     for (let r = 0; r < n; r++) {
       const got = results[r]!;
       const want = expected(n, r);

@@ -26,6 +26,7 @@ async function world(n: number, transport: 'unix' | 'tcp', dir: string, extra: {
         listen: transport === 'tcp' ? 'tcp://127.0.0.1:0' : `unix://${join(dir, `${job}-${rank}.sock`)}`,
         connectTimeoutMs: 10_000,
         timeoutMs: 30_000,
+        allreduceRingBytes: 64 * 1024,
         ...extra,
       }),
     ),
@@ -121,7 +122,7 @@ test('collectives and point to point over shared-memory rings', async (t) => {
     const n = 3;
     const comms = await Promise.all(
       Array.from({ length: n }, (_, rank) =>
-        joinJob({ job, rank, size: n, directory: new FileDirectory(join(dir, 'names')), listen: `shm:sbmpt-${job}`, connectTimeoutMs: 10_000, timeoutMs: 30_000 }),
+        joinJob({ job, rank, size: n, directory: new FileDirectory(join(dir, 'names')), listen: `shm:sbmpt-${job}`, connectTimeoutMs: 10_000, timeoutMs: 30_000, allreduceRingBytes: 64 * 1024 }),
       ),
     );
     assert.equal(comms[0]!.transport, 'ring');

@@ -195,6 +195,7 @@ test('preprocessor: #define, #ifdef RPC_HDR, #if, #include, % lines', () => {
 test('rpcgen extras: auto-numbered enums, struct references, long/short, anonymous inline types, several arguments', () => {
   const c = compileX(`
     enum e { A, B, C = 10, D };
+    union maybe switch (bool present) { case TRUE: hyper value; case FALSE: void; };
     struct node { int v; struct node *next; };
     struct holder { enum { H1 = 1, H2 = 2 } mode; struct { long a; unsigned short b; } inner; };
     program P { version V { int ADD(int, int) = 1; } = 1; } = 0x20000099;
@@ -204,6 +205,9 @@ test('rpcgen extras: auto-numbered enums, struct references, long/short, anonymo
   const v = { mode: 2, inner: { a: -5, b: 7 } };
   assert.deepEqual(decodeXdr(holder, encodeXdr(holder, v)), v);
   assert.equal(c.programs[0]?.versions[0]?.procedures[0]?.arity, 2);
+  const maybe = c.codec('maybe');
+  assert.deepEqual(decodeXdr(maybe, encodeXdr(maybe, { present: true, value: -1n })), { present: true, value: -1n });
+  assert.match(c.generateTypeScript(), /\| \{ present: true; value: bigint \}\n  \| \{ present: false \};/);
   const list = c.codec('node');
   const l = { v: 1, next: { v: 2, next: null } };
   assert.deepEqual(decodeXdr(list, encodeXdr(list, l)), l);

@@ -13,7 +13,8 @@ const gc = vm.runInNewContext('gc') as () => void;
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 
 async function collectUntil(cond: () => boolean): Promise<boolean> {
-  for (let i = 0; i < 100; i++) {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
     gc();
     await tick(10); // FinalizationRegistry callbacks run as tasks; RELEASE frames then cross
     if (cond()) return true;

@@ -60,11 +60,13 @@ export function generateTypeScript(model: Model, options: GenerateOptions = {}):
 
   const valueExpr = (v: Value): string => {
     if (v.kind === 'number') return String(v.value);
+    if (!model.constants.has(v.name)) return String(model.value(v));
     const e = model.enumOfMember.get(v.name);
     return e ? `${tsName(e.name)}.${v.name}` : tsName(v.name);
   };
   const valueType = (v: Value): string => {
     if (v.kind === 'number') return String(v.value);
+    if (!model.constants.has(v.name)) return String(model.value(v));
     const e = model.enumOfMember.get(v.name);
     return e ? `typeof ${tsName(e.name)}.${v.name}` : `typeof ${tsName(v.name)}`;
   };

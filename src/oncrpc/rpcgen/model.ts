@@ -80,7 +80,8 @@ export class Model {
 
   value(v: Value): bigint {
     if (v.kind === 'number') return v.value;
-    const c = this.constants.get(v.name);
+    // TRUE and FALSE come from the C headers in rpcgen's world; .x files use them in bool unions.
+    const c = this.constants.get(v.name) ?? (v.name === 'TRUE' ? 1n : v.name === 'FALSE' ? 0n : undefined);
     if (c === undefined) throw new RpcgenError(v.loc, `unknown constant "${v.name}"`);
     return c;
   }

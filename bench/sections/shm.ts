@@ -1,0 +1,488 @@
+/**
+ * Shared-memory rings (src/shm) beside what they build on, in the same run:
+ * the C shm spin and futex handshakes of ../shared/peers/native (built here
+ * in a temp dir), SharedArrayBuffer + Atomics between workers, and a Unix
+ * socket between two Node processes.
+ *
+ * Round trips: a parent and an echo child (another Node process, or a worker)
+ * over a pair of SPSC rings in one region. "spin" rows: both ends poll;
+ * "blocking" rows: both ends sleep on a futex every time (synchronous
+ * waits, like the C handshake); "async" rows: the Channel adapter, waiting
+ * on the event loop. One-way: 64-byte messages written in batches of 64 to
+ * a consumer that reads them with consume() and acknowledges each batch.
+ *
+ * CPU placement: the machine has 2 cores shared with everything else; rows
+ * are unpinned (the scheduler places the two ends) unless the row says
+ * "both on CPU 0" (taskset), which shows what adaptive spinning does when
+ * spinning cannot succeed.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Worker, isMainThread, workerData } from 'node:worker_threads';
+import type { BenchContext, BenchRow, BenchSection } from '../harness.js';
+import {
+  RingConsumer,
+  RingProducer,
+  connectShm,
+  createRegion,
+  initRing,
+  listenShm,
+  openRegion,
+  ringBytes,
+  type WaitMode,
+} from '../../src/shm/index.js';
+
+const CHILD_ENV = 'SB_SHM_BENCH_CHILD';
+const CAPACITY = 1 << 20;
+const B_OFFSET = ringBytes(CAPACITY);
+const PAIR_BYTES = 2 * ringBytes(CAPACITY);
+const BATCH = 64;
+
+interface EndConfig {
+  role: 'echo' | 'sink' | 'atomics-echo' | 'unix-echo' | 'channel-echo';
+  mode?: WaitMode;
+  name?: string;
+  path?: string;
+}
+
+// ------------------------------------------------------------ the far ends
+
+/** Echo every message back (ring A -> ring B). */
+function echoLoop(a: RingConsumer, b: RingProducer): void {
+  const buf = new Uint8Array(1 << 17);
+  for (;;) {
+    const n = a.readIntoSync(buf);
+    if (n === null) break;
+    b.writeSync(buf.subarray(0, n));
+  }
+  b.close();
+}
+
+/** Count messages; a message starting with 1 ends a batch and is acknowledged. */
+function sinkLoop(a: RingConsumer, b: RingProducer): void {
+  const ack = Uint8Array.of(1);
+  let acks = 0;
+  const onMessage = (m: Uint8Array): void => {
+    if (m[0] === 1) acks++;
+  };
+  for (;;) {
+    a.readableSync();
+    if (a.consume(onMessage) === 0) {
+      if (a.tryRead() === null) break;
+      continue;
+    }
+    for (; acks > 0; acks--) b.writeSync(ack);
+  }
+  b.close();
+}
+
+/** Plain SharedArrayBuffer + Atomics ping-pong: word 0 = request seq, word 1 = reply seq, bytes 64.. = data. */
+function atomicsEcho(sab: SharedArrayBuffer): void {
+  const w = new Int32Array(sab, 0, 2);
+  const req = new Uint8Array(sab, 64, 65536);
+  const resp = new Uint8Array(sab, 64 + 65536, 65536);
+  let seq = 0;
+  for (;;) {
+    Atomics.wait(w, 0, seq);
+    seq = Atomics.load(w, 0);
+    if (seq < 0) break;
+    resp.set(req.subarray(0, 64));
+    Atomics.store(w, 1, seq);
+    Atomics.notify(w, 1);
+  }
+}
+
+async function runEnd(cfg: EndConfig, sab?: SharedArrayBuffer): Promise<void> {
+  if (cfg.role === 'unix-echo') {
+    const sock = net.connect(cfg.path as string);
+    sock.setNoDelay(true);
+    sock.on('data', (d) => sock.write(d));
+    await new Promise((r) => sock.on('close', r));
+    return;
+  }
+  if (cfg.role === 'channel-echo') {
+    const ch = await connectShm(`shm:${cfg.name as string}`, { wait: cfg.mode });
+    for await (const m of ch) await ch.write(m);
+    await ch.close();
+    return;
+  }
+  if (cfg.role === 'atomics-echo') {
+    atomicsEcho(sab as SharedArrayBuffer);
+    return;
+  }
+  const memory = sab ?? openRegion(cfg.name as string);
+  const opts = { wait: cfg.mode ?? 'adaptive' };
+  const a = new RingConsumer(memory, 0, opts);
+  const b = new RingProducer(memory, B_OFFSET, opts);
+  if (cfg.role === 'echo') echoLoop(a, b);
+  else sinkLoop(a, b);
+}
+
+const childConfig = process.env[CHILD_ENV];
+if (childConfig !== undefined && isMainThread) {
+  await runEnd(JSON.parse(childConfig) as EndConfig);
+  process.exit(0);
+}
+const wd = workerData as { sbShmBench?: EndConfig; sab?: SharedArrayBuffer } | null;
+if (!isMainThread && wd?.sbShmBench) await runEnd(wd.sbShmBench, wd.sab);
+
+// ---------------------------------------------------------------- the parent
+
+const here = fileURLToPath(import.meta.url);
+
+function spawnEnd(cfg: EndConfig, cpu?: string): ChildProcess {
+  const args = [...process.execArgv.filter((a) => !a.startsWith('--test')), here];
+  const env = { ...process.env, [CHILD_ENV]: JSON.stringify(cfg) };
+  if (cpu !== undefined) return spawn('taskset', ['-c', cpu, process.execPath, ...args], { env, stdio: 'inherit' });
+  return spawn(process.execPath, args, { env, stdio: 'inherit' });
+}
+
+function startWorkerEnd(cfg: EndConfig, sab: SharedArrayBuffer): Worker {
+  const data = { sbShmBench: cfg, sab };
+  if (here.endsWith('.js')) return new Worker(here, { workerData: data });
+  const api = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(here)}); })`;
+  return new Worker(boot, { eval: true, workerData: data });
+}
+
+function exited(p: ChildProcess | Worker): Promise<void> {
+  return new Promise((resolve) => p.once('exit', () => resolve()));
+}
+
+/** Median microseconds per call of a synchronous op, over rounds of ~targetMs. */
+function syncLatency(ctx: BenchContext, op: () => void): number {
+  const targetMs = ctx.quick ? 60 : 200;
+  const rounds = ctx.quick ? 3 : 7;
+  let n = 0;
+  const w0 = performance.now();
+  while (performance.now() - w0 < targetMs || n < 20) {
+    op();
+    n++;
+  }
+  const iters = Math.max(20, Math.round((n * targetMs) / (performance.now() - w0)));
+  const results: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < iters; i++) op();
+    results.push(((performance.now() - t0) * 1000) / iters);
+  }
+  results.sort((x, y) => x - y);
+  return results[results.length >> 1] as number;
+}
+
+let seq = 0;
+const uniqueName = (): string => `bench-${process.pid}-${seq++}`;
+
+interface Pair {
+  out: RingProducer;
+  in: RingConsumer;
+  done(): Promise<void>;
+}
+
+/** Rings A (us -> far end) and B (back), with the far end in a process or a worker. */
+async function startPair(kind: 'process' | 'worker', role: 'echo' | 'sink', mode: WaitMode, cpu?: string): Promise<Pair> {
+  let memory: SharedArrayBuffer;
+  let far: ChildProcess | Worker;
+  let cleanup = (): void => undefined;
+  if (kind === 'process') {
+    const name = uniqueName();
+    const region = createRegion(name, PAIR_BYTES);
+    initRing(region, 0, { capacity: CAPACITY });
+    initRing(region, B_OFFSET, { capacity: CAPACITY });
+    memory = region.buffer;
+    far = spawnEnd({ role, mode, name }, cpu);
+    cleanup = () => {
+      region.close();
+      region.unlink();
+    };
+  } else {
+    memory = new SharedArrayBuffer(PAIR_BYTES);
+    initRing(memory, 0, { capacity: CAPACITY });
+    initRing(memory, B_OFFSET, { capacity: CAPACITY });
+    far = startWorkerEnd({ role, mode }, memory);
+  }
+  const out = new RingProducer(memory, 0, { wait: mode });
+  const input = new RingConsumer(memory, B_OFFSET, { wait: mode });
+  const gone = exited(far);
+  // Wait until the far end is attached (its producer on B).
+  const h = new Int32Array(memory, B_OFFSET, 64);
+  const until = Date.now() + 20_000;
+  while (Atomics.load(h, 8) === 0) {
+    if (Date.now() > until) throw new Error('the far end did not start');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return {
+    out,
+    in: input,
+    async done() {
+      out.close();
+      await gone;
+      input.close();
+      cleanup();
+    },
+  };
+}
+
+async function ringRtt(ctx: BenchContext, kind: 'process' | 'worker', mode: WaitMode, size: number, cpu?: string): Promise<number> {
+  const pair = await startPair(kind, 'echo', mode, cpu);
+  const msg = new Uint8Array(size).fill(7);
+  const buf = new Uint8Array(size);
+  try {
+    return syncLatency(ctx, () => {
+      pair.out.writeSync(msg);
+      if (pair.in.readIntoSync(buf) !== size) throw new Error('short echo');
+    });
+  } finally {
+    await pair.done();
+  }
+}
+
+async function ringOneWay(ctx: BenchContext, kind: 'process' | 'worker', mode: WaitMode): Promise<number> {
+  const pair = await startPair(kind, 'sink', mode);
+  const msg = new Uint8Array(64);
+  const last = new Uint8Array(64);
+  last[0] = 1;
+  const batch: Uint8Array[] = Array.from({ length: BATCH }, () => msg);
+  const ack = new Uint8Array(8);
+  try {
+    return await ctx.throughput(async (n) => {
+      const batches = Math.max(1, Math.round(n / BATCH));
+      for (let i = 0; i < batches - 1; i++) pair.out.writeManySync(batch);
+      batch[BATCH - 1] = last;
+      pair.out.writeManySync(batch);
+      batch[BATCH - 1] = msg;
+      pair.in.readIntoSync(ack);
+    });
+  } finally {
+    await pair.done();
+  }
+}
+
+async function channelRtt(ctx: BenchContext, size: number): Promise<number> {
+  const name = uniqueName();
+  const listener = await listenShm(`shm:${name}`, { wait: 'adaptive' });
+  const far = spawnEnd({ role: 'channel-echo', name, mode: 'adaptive' });
+  const gone = exited(far);
+  const ch = await listener.accept({ timeoutMs: 20_000 });
+  const msg = new Uint8Array(size).fill(3);
+  try {
+    return await ctx.latency(async () => {
+      await ch.write(msg);
+      await ch.read();
+    });
+  } finally {
+    await ch.close();
+    await gone;
+    await listener.close();
+  }
+}
+
+async function atomicsRtt(ctx: BenchContext): Promise<number> {
+  const sab = new SharedArrayBuffer(64 + 2 * 65536);
+  const w = new Int32Array(sab, 0, 2);
+  const req = new Uint8Array(sab, 64, 64);
+  const resp = new Uint8Array(sab, 64 + 65536, 64);
+  const out = new Uint8Array(64).fill(5);
+  const worker = startWorkerEnd({ role: 'atomics-echo' }, sab);
+  const gone = exited(worker);
+  let s = 0;
+  const buf = new Uint8Array(64);
+  try {
+    return syncLatency(ctx, () => {
+      req.set(out);
+      Atomics.store(w, 0, ++s);
+      Atomics.notify(w, 0);
+      while (Atomics.load(w, 1) !== s) Atomics.wait(w, 1, s - 1);
+      buf.set(resp);
+    });
+  } finally {
+    Atomics.store(w, 0, -1);
+    Atomics.notify(w, 0);
+    await gone;
+  }
+}
+
+async function unixRtt(ctx: BenchContext, size: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-bench-shm-'));
+  const path = join(dir, 's');
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(path, r));
+  const far = spawnEnd({ role: 'unix-echo', path });
+  const gone = exited(far);
+  const sock = await new Promise<net.Socket>((r) => server.once('connection', r));
+  sock.setNoDelay(true);
+  const msg = Buffer.alloc(size, 1);
+  let pending: (() => void) | undefined;
+  let got = 0;
+  sock.on('data', (d) => {
+    got += d.length;
+    if (got >= size && pending) {
+      got -= size;
+      const p = pending;
+      pending = undefined;
+      p();
+    }
+  });
+  try {
+    return await ctx.latency(
+      () =>
+        new Promise<void>((resolve) => {
+          pending = resolve;
+          sock.write(msg);
+        }),
+    );
+  } finally {
+    sock.destroy();
+    server.close();
+    await gone;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function unixOneWay(ctx: BenchContext): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-bench-shm-'));
+  const path = join(dir, 's');
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(path, r));
+  const far = spawnEnd({ role: 'unix-echo', path });
+  const gone = exited(far);
+  const sock = await new Promise<net.Socket>((r) => server.once('connection', r));
+  const msg = Buffer.alloc(64, 1);
+  let want = 0;
+  let got = 0;
+  let done: (() => void) | undefined;
+  sock.on('data', (d) => {
+    got += d.length;
+    if (got >= want && done) done();
+  });
+  try {
+    // 64-byte messages written back to back; the echo's bytes count them.
+    return await ctx.throughput(
+      (n) =>
+        new Promise<void>((resolve) => {
+          got = 0;
+          want = n * 64;
+          done = resolve;
+          for (let i = 0; i < n; i++) sock.write(msg);
+        }),
+      { rounds: ctx.quick ? 2 : 3 },
+    );
+  } finally {
+    sock.destroy();
+    server.close();
+    await gone;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Build and run the C baselines; undefined (and a note) if that fails or is slow. */
+function cBaselines(ctx: BenchContext): Map<string, number> {
+  const out = new Map<string, number>();
+  const src = fileURLToPath(new URL('../../../shared/peers/native', import.meta.url));
+  const candidates = [src, '/work/shared/peers/native'];
+  const from = candidates.find((c) => existsSync(join(c, 'posix', 'ipc_rtt.c')));
+  if (!from) return out;
+  const dir = mkdtempSync(join(tmpdir(), 'sb-bench-native-'));
+  try {
+    cpSync(from, dir, { recursive: true });
+    const make = spawnSync('make', ['-C', dir, 'posix'], { encoding: 'utf8', timeout: 60_000 });
+    if (make.status !== 0) return out;
+    const bin = join(dir, 'build', 'posix', 'ipc_rtt');
+    const n = ctx.quick ? '5000' : '20000';
+    const rounds = ctx.quick ? '3' : '7';
+    for (const [mode, size] of [
+      ['shm-futex', 64],
+      ['shm-spin', 64],
+      ['shm-futex', 1024],
+      ['shm-futex', 65536],
+    ] as const) {
+      const iters = size === 65536 ? String(Number(n) / 10) : n;
+      const r = spawnSync(bin, [mode, '-s', String(size), '-n', iters, '-r', rounds], { encoding: 'utf8', timeout: 60_000 });
+      const line = r.stdout?.split('\n').find((l) => l.startsWith('RESULT|'));
+      const median = line ? Number(line.split('|')[4]) : NaN;
+      if (Number.isFinite(median)) out.set(`${mode}/${size}`, median);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+/** recorded.md (2026-11-24, same machine) when the build is not possible. */
+const RECORDED: Record<string, number> = { 'shm-futex/64': 7.18, 'shm-spin/64': 0.137 };
+
+export const section: BenchSection = {
+  name: 'shm',
+  async run(ctx) {
+    const rows: BenchRow[] = [];
+    const load = `load ${loadavg()[0]?.toFixed(1)} on 2 CPUs, unpinned`;
+    ctx.progress('C baselines (../shared/peers/native, built in a temp dir)');
+    const c = cBaselines(ctx);
+    const cval = (key: string): { value: number; note: string } => {
+      const v = c.get(key);
+      if (v !== undefined) return { value: v, note: 'measured now' };
+      return { value: RECORDED[key] ?? NaN, note: 'from results/recorded.md' };
+    };
+
+    // round trip 64 B, blocking
+    ctx.progress('round trip 64 B, blocking');
+    {
+      const g = 'shm round trip 64 B, blocking (futex)';
+      const base = cval('shm-futex/64');
+      rows.push({ group: g, name: 'C shm_open+mmap futex handshake', value: base.value, unit: 'us/op', baseline: true, note: base.note });
+      rows.push({ group: g, name: 'ring, 2 Node processes, block', value: await ringRtt(ctx, 'process', 'block', 64), unit: 'us/op', target: '<= 1.5', note: load });
+      rows.push({ group: g, name: 'ring, 2 workers, block', value: await ringRtt(ctx, 'worker', 'block', 64), unit: 'us/op' });
+      rows.push({ group: g, name: 'SharedArrayBuffer + Atomics.wait/notify, 2 workers', value: await atomicsRtt(ctx), unit: 'us/op' });
+      rows.push({ group: g, name: 'ring Channel (async, event loop), 2 processes', value: await channelRtt(ctx, 64), unit: 'us/op' });
+      rows.push({ group: g, name: 'Unix socket (node:net), 2 processes', value: await unixRtt(ctx, 64), unit: 'us/op' });
+    }
+    ctx.progress('round trip 64 B, spin');
+    {
+      const g = 'shm round trip 64 B, spin';
+      const base = cval('shm-spin/64');
+      rows.push({ group: g, name: 'C shm_open+mmap spin handshake', value: base.value, unit: 'us/op', baseline: true, note: base.note });
+      rows.push({ group: g, name: 'ring, 2 Node processes, spin', value: await ringRtt(ctx, 'process', 'spin', 64), unit: 'us/op', target: '<= 2 (a core each)', note: load });
+      rows.push({ group: g, name: 'ring, 2 Node processes, adaptive', value: await ringRtt(ctx, 'process', 'adaptive', 64), unit: 'us/op' });
+      rows.push({ group: g, name: 'ring, 2 workers, spin', value: await ringRtt(ctx, 'worker', 'spin', 64), unit: 'us/op' });
+    }
+    for (const size of [1024, 65536]) {
+      const label = size === 1024 ? '1 KiB' : '64 KiB';
+      ctx.progress(`round trip ${label}`);
+      const g = `shm round trip ${label}`;
+      const base = cval(`shm-futex/${size}`);
+      rows.push({ group: g, name: 'C shm_open+mmap futex handshake', value: base.value, unit: 'us/op', baseline: true, note: base.note });
+      rows.push({ group: g, name: 'ring, 2 Node processes, block', value: await ringRtt(ctx, 'process', 'block', size), unit: 'us/op' });
+      rows.push({ group: g, name: 'ring, 2 Node processes, spin', value: await ringRtt(ctx, 'process', 'spin', size), unit: 'us/op' });
+      rows.push({ group: g, name: 'ring Channel (async), 2 processes', value: await channelRtt(ctx, size), unit: 'us/op' });
+      rows.push({ group: g, name: 'Unix socket (node:net), 2 processes', value: await unixRtt(ctx, size), unit: 'us/op' });
+    }
+    ctx.progress('one way 64 B');
+    {
+      const g = 'shm one way 64 B';
+      rows.push({ group: g, name: 'Unix socket (node:net), 2 processes', value: await unixOneWay(ctx), unit: 'msg/s', baseline: true });
+      rows.push({ group: g, name: `ring, 2 Node processes, spin, batches of ${BATCH}`, value: await ringOneWay(ctx, 'process', 'spin'), unit: 'msg/s', target: '>= 5 M msg/s', note: load });
+      rows.push({ group: g, name: `ring, 2 Node processes, block, batches of ${BATCH}`, value: await ringOneWay(ctx, 'process', 'block'), unit: 'msg/s' });
+      rows.push({ group: g, name: `ring, 2 workers, adaptive, batches of ${BATCH}`, value: await ringOneWay(ctx, 'worker', 'adaptive'), unit: 'msg/s' });
+    }
+    ctx.progress('spinning when it cannot succeed: both ends on CPU 0');
+    {
+      const g = 'shm round trip 64 B, both ends on CPU 0';
+      const pin = spawnSync('taskset', ['-cp', '0', String(process.pid)], { encoding: 'utf8' });
+      if (pin.status === 0) {
+        try {
+          rows.push({ group: g, name: 'ring, block', value: await ringRtt(ctx, 'process', 'block', 64, '0'), unit: 'us/op', baseline: true });
+          rows.push({ group: g, name: 'ring, adaptive (stops spinning)', value: await ringRtt(ctx, 'process', 'adaptive', 64, '0'), unit: 'us/op' });
+          rows.push({ group: g, name: 'ring, spin (forced)', value: await ringRtt(ctx, 'process', 'spin', 64, '0'), unit: 'us/op' });
+        } finally {
+          spawnSync('taskset', ['-cp', '0-1023', String(process.pid)]);
+        }
+      }
+    }
+    return rows;
+  },
+};
