@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RpcClient, XdrReader, XdrWriter, xdr } from '../../src/oncrpc/index.js';
 import type { Address } from '../../src/transport/index.js';
-import { INTEROP_PROG, INTEROP_V1, buildC, cToolchainMissing, runCClient, startCServer, type CBuild } from '../../test/oncrpc/interop-fixture.js';
+import { INTEROP_PROG, INTEROP_V1, buildC, cToolchainMissing, runCClient, startCServer, type CBuild } from '../../src/oncrpc/testing/libtirpc-fixture.js';
 import type { BenchContext, BenchRow, BenchSection } from '../harness.js';
 
 type Tr = 'tcp' | 'unix' | 'udp';

@@ -47,6 +47,8 @@ export class StreamLink implements Link {
   private readonly peers: readonly (PeerStream | null)[];
   private readonly max: number;
   private closing = false;
+  /** Message channels: the last pending write per peer, to queue the next one behind it. */
+  private readonly tails: (Promise<void> | undefined)[] = [];
   private readonly onClose: (() => Promise<void>) | undefined;
 
   constructor(rank: number, peers: readonly (PeerStream | null)[], options: StreamLinkOptions) {
@@ -121,10 +123,19 @@ export class StreamLink implements Link {
     const bytes = env.bytes;
     const total = bytes.byteLength;
     if (ch.messages) {
-      // One message per envelope; writev() gathers header and payload into the channel's own copy.
-      const h = new Uint8Array(FIRST_HEADER);
-      writeFirstHeader(h, { kind: env.kind, dtype: env.dtype, ctx: env.ctx, tag: env.tag, total, last: true });
-      return ch.writev([h, bytes]);
+      // One message per envelope, built now (the caller may reuse its buffer), and written
+      // after the previous one so that a full ring holds one waiting writer, not a crowd.
+      const msg = new Uint8Array(FIRST_HEADER + total);
+      writeFirstHeader(msg, { kind: env.kind, dtype: env.dtype, ctx: env.ctx, tag: env.tag, total, last: true });
+      msg.set(bytes, FIRST_HEADER);
+      const prev = this.tails[to];
+      const done = prev === undefined ? ch.write(msg) : prev.then(() => ch.write(msg));
+      const tail = done.catch(() => undefined);
+      this.tails[to] = tail;
+      void tail.then(() => {
+        if (this.tails[to] === tail) this.tails[to] = undefined;
+      });
+      return done;
     }
     const frag = this.maxFragment;
     const first = Math.min(total, frag);

@@ -300,7 +300,7 @@ export class RingProducer extends RingEnd {
     if (this.mpsc && !this.#lockSync(0)) return false;
     try {
       if (!this.#tryReserve(size)) return false;
-      this.#whole(data, size);
+      this.#whole(data, size, true);
       if (this.#corked === 0) this.#publish();
       return true;
     } finally {
@@ -450,9 +450,9 @@ export class RingProducer extends RingEnd {
     this.d32[w + 1] = type;
   }
 
-  /** Write a whole-message record (room already reserved or checked). */
-  #whole(data: Uint8Array, size: number): void {
-    if (!this.#tryReserve(size)) throw new RingCorruptError('reserved room vanished');
+  /** Write a whole-message record (room checked by #fitsNow, or reserved with #tryReserve). */
+  #whole(data: Uint8Array, size: number, reserved = false): void {
+    if (!reserved && !this.#tryReserve(size)) throw new RingCorruptError('reserved room vanished');
     const pos = this.#tail & this.mask;
     this.#record(pos, data.byteLength, REC_WHOLE);
     this.u8.set(data, pos + REC_HEADER);
@@ -499,7 +499,7 @@ export class RingProducer extends RingEnd {
     const whole = REC_HEADER + align8(data.byteLength);
     if (whole <= this.maxRecord) {
       while (!this.#tryReserve(whole)) this.#waitSpaceSync(deadline);
-      this.#whole(data, whole);
+      this.#whole(data, whole, true);
       return;
     }
     let from = 0;
@@ -526,7 +526,7 @@ export class RingProducer extends RingEnd {
         const whole = REC_HEADER + align8(data.byteLength);
         if (whole <= this.maxRecord) {
           while (!this.#tryReserve(whole)) await this.#waitSpaceAsync(deadline, options.signal);
-          this.#whole(data, whole);
+          this.#whole(data, whole, true);
           continue;
         }
         let from = 0;
@@ -683,6 +683,7 @@ const EMPTY = -1;
 /** The reading end of a ring. */
 export class RingConsumer extends RingEnd {
   #head = 0;
+  #tailCache = 0;
   readonly #maxMessage: number;
   #partial: Uint8Array | null = null;
   #filled = 0;
@@ -708,6 +709,7 @@ export class RingConsumer extends RingEnd {
     if (prev !== 0) tookOver = true;
     if (Atomics.compareExchange(h, W.consumerTid, prev, this.me) !== prev) throw new SwitchboardError('EADDRINUSE', 'another consumer attached at the same time');
     this.#head = Atomics.load(h, W.head) >>> 0;
+    this.#tailCache = this.#head;
     // After a dead consumer, its partial message is lost: skip to the next message start.
     this.#synced = !tookOver;
   }
@@ -903,9 +905,13 @@ export class RingConsumer extends RingEnd {
     const cap = this.cap;
     const d32 = this.d32;
     for (;;) {
-      const tail = Atomics.load(h, W.tail) >>> 0;
-      const used = (tail - this.#head) >>> 0;
-      if (used === 0) return EMPTY;
+      // Read the producer's line only when what we saw last is used up.
+      let used = (this.#tailCache - this.#head) >>> 0;
+      if (used === 0) {
+        this.#tailCache = Atomics.load(h, W.tail) >>> 0;
+        used = (this.#tailCache - this.#head) >>> 0;
+        if (used === 0) return EMPTY;
+      }
       if (used > cap || (used & 7) !== 0) this.#corrupt(`impossible indices (tail - head = ${used})`);
       const pos = this.#head & this.mask;
       const w = pos >> 2;

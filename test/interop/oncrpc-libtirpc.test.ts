@@ -36,7 +36,7 @@ import {
   type Payload,
   type Rec,
   type RpcbindHandle,
-} from '../oncrpc/interop-fixture.js';
+} from '../../src/oncrpc/testing/libtirpc-fixture.js';
 
 const compiled = compileX(INTEROP_X, { filename: 'interop.x' });
 const dir = mkdtempSync(join(tmpdir(), 'oncrpc-interop-'));

@@ -15,7 +15,7 @@ import {
   decodeXdr,
   type DynamicClient,
 } from '../../src/oncrpc/index.js';
-import { INTEROP_X, itemA, recordFull, payloads } from './interop-fixture.js';
+import { INTEROP_X, itemA, recordFull, payloads } from '../../src/oncrpc/testing/libtirpc-fixture.js';
 
 const SMALL_X = `/* small.x */
 const MAX = 4;

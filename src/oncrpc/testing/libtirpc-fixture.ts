@@ -4,7 +4,7 @@
  * Debian rpcgen and gcc against libtirpc in a temporary folder.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const INTEROP_PROG = 0x20005b1d;
@@ -168,6 +168,7 @@ const C_CLIENT = String.raw`
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -265,6 +266,12 @@ static CLIENT *make_client(const char *mode, const char *netid, const char *targ
 
 #define CHECK(x) do { if ((x) == NULL) { clnt_perror(c, #x); exit(3); } } while (0)
 
+static double cpu_us(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
+
 static double now_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -273,7 +280,8 @@ static double now_us(void) {
 
 /*
  * usage: client MODE NETID TARGET            (MODE rpcbind: TARGET is a host; direct: a port or a socket path)
- *        client MODE NETID TARGET bench SIZE N   (ECHO_BLOB of SIZE bytes N times; prints us/call)
+ *        client MODE NETID TARGET bench SIZE N   (ECHO_BLOB of SIZE bytes N times;
+ *                                                  prints wall us/call, then CPU us/call of this process)
  */
 int main(int argc, char **argv) {
   if (argc < 4) { fprintf(stderr, "usage: client rpcbind|direct tcp|udp|local TARGET [bench SIZE N]\n"); return 1; }
@@ -286,7 +294,7 @@ int main(int argc, char **argv) {
     struct timeval tv = { 25, 0 };
     for (int round = 0; round < 2; round++) {
       int iters = round == 0 ? n / 10 + 1 : n;
-      double t0 = now_us();
+      double t0 = now_us(), c0 = cpu_us();
       for (int i = 0; i < iters; i++) {
         if (size == 0) {
           if (clnt_call(c, NULLPROC, (xdrproc_t)xdr_void, NULL, (xdrproc_t)xdr_void, NULL, tv) != RPC_SUCCESS) { clnt_perror(c, "null"); return 3; }
@@ -297,7 +305,7 @@ int main(int argc, char **argv) {
           clnt_freeres(c, (xdrproc_t)xdr_blob_t, (caddr_t)&out);
         }
       }
-      if (round == 1) printf("%.3f\n", (now_us() - t0) / iters);
+      if (round == 1) printf("%.3f %.3f\n", (now_us() - t0) / iters, (cpu_us() - c0) / iters);
     }
     return 0;
   }
@@ -498,7 +506,7 @@ export interface RpcbindHandle {
 }
 
 async function rpcbindAnswers(): Promise<boolean> {
-  const { RpcbindClient } = await import('../../src/oncrpc/index.js');
+  const { RpcbindClient } = await import('../index.js');
   try {
     const rb = await RpcbindClient.connect('tcp://127.0.0.1:111', { timeoutMs: 1500, connectTimeoutMs: 1500 });
     try {
@@ -544,6 +552,7 @@ export async function ensureRpcbind(): Promise<RpcbindHandle> {
 }
 
 export interface CServer {
+  pid: number;
   tcpPort: number;
   udpPort: number;
   unixPath: string;
@@ -577,7 +586,7 @@ export async function startCServer(build: CBuild, unixPath: string, register: bo
         reject(new Error(`C server exited with ${code}: ${err}`));
       });
     });
-    return { tcpPort, udpPort, unixPath, stop };
+    return { pid: child.pid as number, tcpPort, udpPort, unixPath, stop };
   } catch (e) {
     await stop();
     throw e;
@@ -599,3 +608,13 @@ export function runCClient(build: CBuild, args: string[], timeoutMs = 60_000): P
     });
   });
 }
+
+/** CPU time (user + system) a process has used so far, in microseconds, from /proc (Linux; clock-tick resolution). */
+export function processCpuUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1e6) / CLOCK_TICKS;
+}
+
+const CLOCK_TICKS = 100;
