@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <linux/futex.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -50,7 +51,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -344,24 +344,45 @@ constexpr double kSliceMs = 100;
 
 class Pool {
  public:
-  void Submit(std::shared_ptr<Job> job) {
+  /* One thread per waiting job; false when that would pass kMaxThreads. */
+  bool Submit(std::shared_ptr<Job> job) {
     std::lock_guard<std::mutex> g(mu_);
-    queue_.push_back(std::move(job));
-    if (idle_ == 0) {
-      std::thread(&Pool::Run, this).detach();
-    } else {
-      cv_.notify_one();
+    if (idle_ <= (int)queue_.size()) {
+      if (threads_ >= kMaxThreads) return false;
+      /* pthread_create, not std::thread: addons build without exceptions, and we want the error code. */
+      pthread_t t;
+      pthread_attr_t attr;
+      pthread_attr_init(&attr);
+      pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+      pthread_attr_setstacksize(&attr, 256 * 1024);
+      int r = pthread_create(&t, &attr, &Pool::Start, this);
+      pthread_attr_destroy(&attr);
+      if (r != 0) return false;
+      threads_++;
     }
+    queue_.push_back(std::move(job));
+    cv_.notify_one();
+    return true;
   }
 
+  static constexpr int kMaxThreads = 1024;
+
  private:
+  static void *Start(void *self) {
+    static_cast<Pool *>(self)->Run();
+    return nullptr;
+  }
+
   void Run() {
     std::unique_lock<std::mutex> lk(mu_);
     for (;;) {
       idle_++;
       bool got = cv_.wait_for(lk, std::chrono::seconds(30), [this] { return !queue_.empty(); });
       idle_--;
-      if (!got) return; /* idle for long: let the thread go */
+      if (!got) { /* idle for long: let the thread go */
+        threads_--;
+        return;
+      }
       std::shared_ptr<Job> job = std::move(queue_.front());
       queue_.pop_front();
       lk.unlock();
@@ -386,6 +407,7 @@ class Pool {
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;
   int idle_ = 0;
+  int threads_ = 0;
 };
 
 Pool *g_pool = new Pool(); /* never destroyed: detached threads may still use it at exit */
@@ -460,11 +482,14 @@ void StartJob(const FunctionCallbackInfo<Value> &a, std::shared_ptr<Job> job, in
   job->env = env;
   EnvData::Pending p{job, Global<Function>(iso, a[cbArg].As<Function>()), ref};
   env->pending.emplace(job->id, std::move(p));
+  if (!g_pool->Submit(job)) {
+    env->pending.erase(job->id);
+    return ThrowErrno(iso, EAGAIN, "too many pending asynchronous waits");
+  }
   if (ref) {
     env->refs++;
     env->UpdateRef();
   }
-  g_pool->Submit(job);
   a.GetReturnValue().Set(Number::New(iso, (double)job->id));
 }
 

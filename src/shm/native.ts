@@ -61,6 +61,7 @@ const errnoCodes: Record<string, ErrorCode> = {
   ENFILE: 'ELIMIT',
   EOVERFLOW: 'ELIMIT',
   EBADF: 'ECLOSED',
+  EAGAIN: 'ELIMIT',
 };
 
 /** Turn an error thrown by the addon into a SwitchboardError with `context` in front. */

@@ -53,8 +53,12 @@ export class SocketChannel implements Channel {
   #eof = false;
   #error: SwitchboardError | undefined;
   #destroyed = false;
+  /** close() or destroy() was called here: reads and writes are over at once. */
+  #local = false;
   #ended = false;
-  #waiter: Waiter | undefined;
+  #endPromise: Promise<void> | undefined;
+  /** Pending read() calls, served in call order. */
+  #waiters: Waiter[] = [];
   #readyListeners: (() => void)[] = [];
   #drain: { promise: Promise<void>; resolve(): void; reject(e: Error): void } | undefined;
   #resolveClosed!: () => void;
@@ -91,7 +95,7 @@ export class SocketChannel implements Channel {
   }
 
   get isClosed(): boolean {
-    return this.#destroyed;
+    return this.#destroyed || this.#local;
   }
 
   /** The underlying file descriptor, where there is one (for SO_PEERCRED, handing to children). */
@@ -101,15 +105,15 @@ export class SocketChannel implements Channel {
   }
 
   get readReady(): boolean {
-    return this.#head < this.#queue.length || this.#eof || this.#error !== undefined || this.#destroyed;
+    return this.#head < this.#queue.length || this.#eof || this.#error !== undefined || this.#destroyed || this.#local;
   }
 
   // ---- reading -------------------------------------------------------
 
   #onData(chunk: Buffer): void {
-    const w = this.#waiter;
+    if (this.#local) return;
+    const w = this.#waiters.shift();
     if (w !== undefined) {
-      this.#waiter = undefined;
       w.resolve(chunk);
       return;
     }
@@ -124,11 +128,8 @@ export class SocketChannel implements Channel {
 
   #onEnd(): void {
     this.#eof = true;
-    const w = this.#waiter;
-    if (w !== undefined && this.#head >= this.#queue.length) {
-      this.#waiter = undefined;
-      w.resolve(null);
-    }
+    // waiters exist only while the queue is empty
+    for (const w of this.#waiters.splice(0)) w.resolve(null);
     this.#fireReady();
   }
 
@@ -136,22 +137,16 @@ export class SocketChannel implements Channel {
     const e = fromSystemError(err, this.description);
     if (this.#error === undefined) this.#error = e;
     this.#settleDrain(e);
-    const w = this.#waiter;
-    if (w !== undefined) {
-      this.#waiter = undefined;
-      w.reject(e);
-    }
+    for (const w of this.#waiters.splice(0)) w.reject(e);
     this.#fireReady();
   }
 
   #onClose(): void {
     this.#destroyed = true;
     this.#settleDrain(this.#error ?? new ChannelClosedError(this.description));
-    const w = this.#waiter;
-    if (w !== undefined) {
-      this.#waiter = undefined;
+    for (const w of this.#waiters.splice(0)) {
       if (this.#error !== undefined) w.reject(this.#error);
-      else if (this.#eof) w.resolve(null);
+      else if (this.#eof && !this.#local) w.resolve(null);
       else w.reject(new ChannelClosedError(this.description));
     }
     this.#fireReady();
@@ -182,6 +177,7 @@ export class SocketChannel implements Channel {
   }
 
   tryRead(): Uint8Array | null | undefined {
+    if (this.#local) throw this.#error ?? new ChannelClosedError(this.description);
     if (this.#head < this.#queue.length) return this.#shift();
     if (this.#error !== undefined) throw this.#error;
     if (this.#eof) return null;
@@ -190,17 +186,18 @@ export class SocketChannel implements Channel {
   }
 
   read(): Promise<Uint8Array | null> {
+    if (this.#local) return Promise.reject(this.#error ?? new ChannelClosedError(this.description));
     if (this.#head < this.#queue.length) return Promise.resolve(this.#shift());
     if (this.#error !== undefined) return Promise.reject(this.#error);
     if (this.#eof) return Promise.resolve(null);
     if (this.#destroyed) return Promise.reject(new ChannelClosedError(this.description));
-    if (this.#waiter !== undefined) return Promise.reject(new SwitchboardError('EINVAL', `${this.description}: a read is already pending`));
     if (this.#paused) {
       this.#paused = false;
       this.#socket.resume();
     }
+    // Concurrent reads queue up and each gets the next chunk, in call order.
     return new Promise<Uint8Array | null>((resolve, reject) => {
-      this.#waiter = { resolve, reject };
+      this.#waiters.push({ resolve, reject });
     });
   }
 
@@ -233,7 +230,7 @@ export class SocketChannel implements Channel {
 
   #writeBlocked(): Error | undefined {
     if (this.#error !== undefined) return this.#error;
-    if (this.#destroyed || this.#ended) return new ChannelClosedError(this.description);
+    if (this.#destroyed || this.#local || this.#ended) return new ChannelClosedError(this.description);
     return undefined;
   }
 
@@ -289,38 +286,76 @@ export class SocketChannel implements Channel {
   writev(chunks: readonly Uint8Array[]): Promise<void> {
     const blocked = this.#writeBlocked();
     if (blocked !== undefined) return Promise.reject(blocked);
+    if (!Array.isArray(chunks) || chunks.some((c) => !(c instanceof Uint8Array))) {
+      return Promise.reject(new SwitchboardError('EINVAL', 'writev() takes an array of Uint8Array'));
+    }
     const s = this.#socket;
     this.#batch();
+    // Several chunks go to the kernel as one writev even when this call starts a burst.
+    const cork = !this.#corked && chunks.length > 1;
+    if (cork) s.cork();
     let ok = true;
     for (const c of chunks) if (c.byteLength > 0) ok = s.write(c);
+    if (cork) s.uncork();
     return ok ? RESOLVED : this.#waitDrain();
   }
 
   end(): Promise<void> {
-    if (this.#ended || this.#destroyed) return RESOLVED;
+    if (this.#endPromise !== undefined) return this.#endPromise;
+    if (this.#destroyed || this.#local) return RESOLVED;
     this.#ended = true;
-    if (!this.#socket.writable) return RESOLVED;
-    return new Promise<void>((resolve) => {
-      this.#socket.end(() => resolve());
+    if (!this.#socket.writable) {
+      this.#endPromise = RESOLVED;
+      return RESOLVED;
+    }
+    this.#endPromise = new Promise<void>((resolve) => {
+      // The callback runs on 'finish' (everything written has reached the
+      // kernel) or on error. Node emits no 'drain' once ending, so a write
+      // still waiting for one is settled here.
+      this.#socket.end((err?: Error | null) => {
+        this.#settleDrain(err ? fromSystemError(err, this.description) : undefined);
+        resolve();
+      });
       // 'finish' may never come if the socket dies first
       void this.closed.then(resolve);
     });
+    return this.#endPromise;
   }
 
+  /**
+   * Flush what was written (waiting for an end() already under way too), then
+   * close. It does not wait for the peer to close its side; it does wait while
+   * a peer that never reads keeps the kernel buffer full (use destroy() for a
+   * bounded close).
+   */
   async close(): Promise<void> {
-    if (this.#destroyed) return;
-    if (!this.#ended && this.#socket.writable && this.#error === undefined) {
-      await this.end();
+    if (this.#destroyed || this.#local) return this.closed;
+    if (this.#error === undefined) await this.end();
+    if (!this.#local) {
+      this.#closeLocally();
+      this.#socket.destroy();
     }
-    this.#socket.destroy();
     await this.closed;
   }
 
   destroy(err?: Error): void {
-    if (this.#destroyed) return;
+    if (this.#destroyed || this.#local) return;
     // what write() already accepted goes to the kernel first, as it would have without batching
     this.#endBurst();
     if (err !== undefined && this.#error === undefined) this.#error = fromSystemError(err, this.description);
+    this.#closeLocally();
     this.#socket.destroy();
+  }
+
+  /** From now on reads and writes fail at once; what was received and not read is dropped. */
+  #closeLocally(): void {
+    this.#local = true;
+    this.#queue = [];
+    this.#head = 0;
+    this.#buffered = 0;
+    const e = this.#error ?? new ChannelClosedError(this.description);
+    this.#settleDrain(e);
+    for (const w of this.#waiters.splice(0)) w.reject(e);
+    this.#fireReady();
   }
 }

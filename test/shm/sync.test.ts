@@ -92,6 +92,22 @@ test('mutex and semaphore between worker threads', async () => {
   assert.equal(new Int32Array(sab, 32, 1)[0], 4000);
 });
 
+test('a worker terminated while holding a mutex: EOWNERDEAD in the main thread', async () => {
+  const sab = new SharedArrayBuffer(64);
+  const w = startWorker({ role: 'mutex-hold', sab });
+  const gone = workerExit(w);
+  await new Promise((res) => w.once('message', res));
+  const m = new Mutex(sab, 0);
+  assert.equal(m.tryLock(), false);
+  await w.terminate();
+  await gone;
+  await assert.rejects(m.lockAsync({ livenessMs: 20, timeoutMs: 5000 }), (e) => e instanceof OwnerDeadError);
+  m.markConsistent();
+  m.unlock();
+  assert.equal(m.tryLock(), true);
+  m.unlock();
+});
+
 test('semaphore across processes, with timeouts', async () => {
   const name = fresh('sem');
   const r = createRegion(name, 64);

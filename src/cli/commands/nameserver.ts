@@ -1,9 +1,11 @@
 /** `switchboard nameserver`: run the name-service daemon (seed 12.1). */
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ArgumentError } from '../../errors.js';
+import { addDaemonOptions, daemonOptionsFrom, type DaemonCliOptions } from '../../daemons/cli-options.js';
 
-interface Opts {
+interface Opts extends DaemonCliOptions {
   listen?: string[];
   dataDir?: string;
   memory?: boolean;
@@ -27,7 +29,7 @@ function int(v: string | undefined, what: string): number | undefined {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('nameserver')
     .description(
       'run the name server: processes register names with contact information, others look them up (seed 12.1). ' +
@@ -44,9 +46,10 @@ export function register(program: Command): void {
     .option('--socket-group <group>', 'group (name or gid) of the Unix socket')
     .option('--grace <ms>', 'how long names outlive their owner connection (default 2000)')
     .option('--restart-grace <ms>', 'how long recovered names wait for their owners after a restart (default 30000)')
-    .option('--max-names-per-client <n>', 'names one client connection may hold (default 10000)')
-    .action(async (opts: Opts) => {
+    .option('--max-names-per-client <n>', 'names one client connection may hold (default 10000)');
+  addDaemonOptions(cmd).action(async (opts: Opts) => {
       const { startNameServer, defaultDataDir } = await import('../../naming/index.js');
+      const { runDaemon } = await import('../../daemons/daemon.js');
       let secret = opts.secret ?? process.env['SWITCHBOARD_NS_SECRET'];
       if (opts.secretFile !== undefined) secret = readFileSync(opts.secretFile, 'utf8').trim();
       const socketMode = opts.socketMode === undefined ? undefined : parseInt(opts.socketMode, 8);
@@ -57,7 +60,7 @@ export function register(program: Command): void {
       const grace = int(opts.grace, '--grace');
       const restartGrace = int(opts.restartGrace, '--restart-grace');
       const embedded = opts.store === 'embedded';
-      const server = await startNameServer({
+      const nsOptions = {
         ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
         ...(embedded && opts.memory !== true ? { dataDir: opts.dataDir ?? defaultDataDir() } : {}),
         store: opts.store,
@@ -68,15 +71,22 @@ export function register(program: Command): void {
         ...(grace !== undefined ? { graceMs: grace } : {}),
         ...(restartGrace !== undefined ? { restartGraceMs: restartGrace } : {}),
         ...(maxNames !== undefined ? { limits: { maxNamesPerClient: maxNames } } : {}),
-        log: (line) => process.stderr.write(`switchboard-ns: ${line}\n`),
-      });
+      };
+      const abs = (p: string | undefined): string | undefined => (p === undefined ? undefined : resolve(p));
+      // The daemon habits (seed 12.4): --daemon, --pidfile, --log-file, --user, SIGTERM finishes requests, SIGHUP reopens the log.
+      const running = await runDaemon(
+        {
+          name: 'switchboard-ns',
+          start: async (_config: undefined, ctx) => {
+            const server = await startNameServer({ ...nsOptions, log: (line) => ctx.log.info(line) });
+            return Object.assign(server, { description: `listening on ${server.addresses.join(' ')}${server.httpUrl ? `, dashboard ${server.httpUrl}` : ''}` });
+          },
+        },
+        { ...daemonOptionsFrom(opts), pidfile: abs(opts.pidfile), logFile: abs(opts.logFile) },
+      );
+      const server = running.server;
       // One machine-readable line for scripts and tests.
       process.stdout.write(`${JSON.stringify({ listening: server.addresses, http: server.httpUrl ?? null, pid: process.pid })}\n`);
-      await new Promise<void>((resolve) => {
-        const stop = (): void => resolve();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
-      await server.close();
+      await running.stopped;
     });
 }
