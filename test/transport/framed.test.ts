@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SwitchboardError } from '../../src/errors.js';
-import { framed, select } from '../../src/transport/index.js';
+import { framed, select, spawnWithChannels } from '../../src/transport/index.js';
+import { encodeRecord } from '../../src/wire/index.js';
 import { makePair } from './pairs.js';
 
 for (const framing of ['length-prefix', 'record-marking'] as const) {
@@ -62,5 +63,92 @@ test('select on framed channels reports ready only when a whole message is there
     assert.deepEqual([...(await b.read())!], [1, 2, 3]);
   } finally {
     await p.cleanup();
+  }
+});
+
+test('two concurrent framed reads get messages in call order and do not poison the channel', async () => {
+  for (const framing of ['length-prefix', 'record-marking'] as const) {
+    const p = await makePair('socketpair');
+    try {
+      const a = framed(p.a, { framing, maxFragment: 3 });
+      const b = framed(p.b, { framing });
+      const r1 = b.read();
+      const r2 = b.read();
+      const r3 = b.read();
+      await a.write(Buffer.from('first message'));
+      await a.write(Buffer.from('second message'));
+      await a.write(Buffer.from('third message'));
+      assert.deepEqual(
+        (await Promise.all([r1, r2, r3])).map((m) => Buffer.from(m!).toString()),
+        ['first message', 'second message', 'third message'],
+      );
+      await a.write(Buffer.from('later'));
+      assert.equal(Buffer.from((await b.read())!).toString(), 'later', 'the channel still works');
+      const e1 = b.read();
+      const e2 = b.read();
+      await a.end();
+      assert.equal(await e1, null);
+      assert.equal(await e2, null);
+    } finally {
+      await p.cleanup();
+    }
+  }
+});
+
+test('a message trickling in one byte per chunk: readReady and onReadReady fire only once it is whole', async () => {
+  const p = await makePair('socketpair');
+  try {
+    const b = framed(p.b, { framing: 'record-marking' });
+    const wire = Buffer.from(encodeRecord(Buffer.from('trickle-trickle-trickle'), 5));
+    let fired = 0;
+    b.onReadReady(() => fired++);
+    const selecting = select([b], { timeoutMs: 10_000 });
+    for (let i = 0; i < wire.length; i++) {
+      assert.equal(b.readReady, false, `ready after ${i} of ${wire.length} bytes`);
+      await p.a.write(wire.subarray(i, i + 1));
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      if (i < wire.length - 1) assert.equal(fired, 0, `fired after ${i + 1} bytes`);
+    }
+    assert.deepEqual(await selecting, [b]);
+    assert.equal(fired, 1);
+    assert.equal(b.readReady, true);
+    assert.equal(Buffer.from(b.tryRead()!).toString(), 'trickle-trickle-trickle');
+    assert.equal(b.tryRead(), undefined);
+  } finally {
+    await p.cleanup();
+  }
+});
+
+test('a peer process killed by SIGKILL in the middle of a framed message gives a prompt typed ECONNRESET', async () => {
+  // The child writes a header promising 1000 bytes and 7 of them, says so on a
+  // second pipe, then waits to be killed.
+  const child = `const fs = require('fs');
+    fs.writeSync(3, Buffer.from([0, 0, 3, 232, 1, 2, 3, 4, 5, 6, 7]));
+    fs.writeSync(4, 'sent');
+    setInterval(() => {}, 1000);`;
+  const kid = await spawnWithChannels(process.execPath, ['-e', child], {
+    channels: { data: 'socketpair', note: 'pipe-from-child' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const b = framed(kid.channels['data']!, { framing: 'length-prefix' });
+  try {
+    const reading = b.read().then(
+      () => 'resolved',
+      (e: SwitchboardError) => e,
+    );
+    assert.equal(Buffer.from((await kid.channels['note']!.read())!).toString(), 'sent');
+    kid.child.kill('SIGKILL');
+    const t0 = Date.now();
+    const err = await reading;
+    assert.ok(err instanceof SwitchboardError, `got ${String(err)}`);
+    assert.equal(err.code, 'ECONNRESET');
+    assert.match(err.message, /7 bytes/);
+    assert.ok(Date.now() - t0 < 5000, 'promptly');
+    assert.equal((await kid.exited).signal, 'SIGKILL');
+    await assert.rejects(b.read(), (e: SwitchboardError) => e.code === 'ECONNRESET', 'the error is sticky');
+  } finally {
+    for (const c of Object.values(kid.channels)) c.destroy();
+    kid.child.kill('SIGKILL');
   }
 });
