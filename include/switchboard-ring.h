@@ -51,7 +51,13 @@
  * at prod_lock (layout of src/shm/mutex.ts: state word = holder tid, bit 30 =
  * waiters, word 1 = inconsistent) around each whole message; a producer that
  * takes the lock over from a dead holder writes an SB_REC_ABORT record first,
- * so the consumer drops the dead producer's partial message.
+ * so the consumer drops the dead producer's partial message. Likewise a
+ * producer attaching to an SPSC ring that had a producer before (ever_attached
+ * already 1) writes an SB_REC_ABORT record before its first message. An ABORT
+ * with no partial message pending is ignored.
+ *
+ * The consumer closes with closed |= SB_RING_CLOSED_BY_CONSUMER (producers
+ * then fail with EPIPE) and wakes head.
  */
 #ifndef SWITCHBOARD_RING_H
 #define SWITCHBOARD_RING_H

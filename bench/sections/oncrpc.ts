@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RpcClient, XdrReader, XdrWriter, xdr } from '../../src/oncrpc/index.js';
 import type { Address } from '../../src/transport/index.js';
-import { INTEROP_PROG, INTEROP_V1, buildC, cToolchainMissing, runCClient, startCServer, type CBuild } from '../../src/oncrpc/testing/libtirpc-fixture.js';
+import { INTEROP_PROG, INTEROP_V1, buildC, cToolchainMissing, processCpuUs, runCClient, startCServer, type CBuild } from '../../src/oncrpc/testing/libtirpc-fixture.js';
 import type { BenchContext, BenchRow, BenchSection } from '../harness.js';
 
 type Tr = 'tcp' | 'unix' | 'udp';
@@ -65,22 +65,27 @@ async function startPeer(dir: string): Promise<{ child: ChildProcess; ports: num
   return { child, ports, unix, rawUnix };
 }
 
+/** One call at a time, and how to let go of what it holds. */
+interface CallLoop {
+  one(): Promise<unknown>;
+  close(): Promise<void> | void;
+}
+
 /** Raw round trip of n bytes (plus the 4-byte record mark on streams, like an RPC) over a plain socket. */
-async function rawRoundTrip(ctx: BenchContext, tr: Tr, target: { port?: number; path?: string }, size: number): Promise<number> {
+async function rawLoop(tr: Tr, target: { port?: number; path?: string }, size: number): Promise<CallLoop> {
   const msg = Buffer.alloc(Math.max(size + 4, 4));
   if (tr === 'udp') {
     const s = dgram.createSocket('udp4');
     await new Promise<void>((r) => s.connect(target.port as number, '127.0.0.1', () => r()));
     let wake: (() => void) | undefined;
     s.on('message', () => wake?.());
-    try {
-      return await ctx.latency(() => new Promise<void>((r) => {
+    return {
+      one: () => new Promise<void>((r) => {
         wake = r;
         s.send(msg);
-      }));
-    } finally {
-      s.close();
-    }
+      }),
+      close: () => void s.close(),
+    };
   }
   const sock = target.path !== undefined ? net.connect(target.path) : net.connect(target.port as number, '127.0.0.1');
   sock.setNoDelay(true);
@@ -92,40 +97,80 @@ async function rawRoundTrip(ctx: BenchContext, tr: Tr, target: { port?: number; 
     got += d.length;
     if (got >= want) wake?.();
   });
-  try {
-    return await ctx.latency(() => new Promise<void>((r) => {
+  return {
+    one: () => new Promise<void>((r) => {
       got = 0;
       want = msg.length;
       wake = r;
       sock.write(msg);
-    }));
-  } finally {
-    sock.destroy();
-  }
+    }),
+    close: () => void sock.destroy(),
+  };
 }
 
-async function ourClient(ctx: BenchContext, address: Address, size: number): Promise<number> {
+async function ourLoop(address: Address, size: number): Promise<CallLoop> {
   const c = await RpcClient.connect(address, { timeoutMs: 30_000 });
   const payload = new Uint8Array(size);
   const blob = xdr.opaque();
-  try {
-    return await ctx.latency(size === 0 ? () => c.ping(INTEROP_PROG, INTEROP_V1) : async () => void (await c.call(INTEROP_PROG, INTEROP_V1, ECHO_BLOB, blob, payload, blob)));
-  } finally {
-    await c.close();
-  }
+  return {
+    one: size === 0 ? () => c.ping(INTEROP_PROG, INTEROP_V1) : () => c.call(INTEROP_PROG, INTEROP_V1, ECHO_BLOB, blob, payload, blob),
+    close: () => c.close(),
+  };
 }
 
-async function cClient(ctx: BenchContext, build: CBuild, netid: string, target: string, size: number): Promise<number> {
-  const n = Math.round((size >= 65536 ? 1500 : 6000) * (ctx.quick ? 0.25 : 1));
-  const runs: number[] = [];
-  for (let i = 0; i < (ctx.quick ? 1 : 3); i++) {
-    const r = await runCClient(build, ['direct', netid, target, 'bench', String(size), String(n)], 120_000);
-    if (r.code !== 0) throw new Error(`libtirpc client ${netid} ${size} B failed: ${r.stderr.trim()}`);
-    runs.push(Number(r.stdout.trim()));
-  }
-  runs.sort((a, b) => a - b);
-  return runs[runs.length >> 1] as number;
+/** CPU time (user + system) of this process, in microseconds. */
+function ownCpuUs(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
 }
+
+/** One measured round: wall us/call, and CPU us/call of the client and server side where known. */
+interface Round {
+  wall: number;
+  clientCpu?: number;
+  serverCpu?: number;
+}
+
+/** n calls of an in-process client; `serverPid` is the server process, whose CPU time is read from /proc. */
+async function loopRound(loop: CallLoop, n: number, serverPid: number | undefined): Promise<Round> {
+  const s0 = serverPid === undefined ? 0 : processCpuUs(serverPid);
+  const c0 = ownCpuUs();
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await loop.one();
+  const wall = ((performance.now() - t0) * 1000) / n;
+  const clientCpu = (ownCpuUs() - c0) / n;
+  return serverPid === undefined ? { wall, clientCpu } : { wall, clientCpu, serverCpu: (processCpuUs(serverPid) - s0) / n };
+}
+
+/** The libtirpc client's bench mode (n timed calls after n/10 + 1 warm-up calls): it prints wall and CPU us/call. */
+async function cRound(build: CBuild, netid: string, target: string, size: number, n: number, serverPid: number): Promise<Round> {
+  const s0 = processCpuUs(serverPid);
+  const r = await runCClient(build, ['direct', netid, target, 'bench', String(size), String(n)], 120_000);
+  if (r.code !== 0) throw new Error(`libtirpc client ${netid} ${size} B failed: ${r.stderr.trim()}`);
+  const [wall, clientCpu] = r.stdout.trim().split(/\s+/).map(Number) as [number, number];
+  return { wall, clientCpu, serverCpu: (processCpuUs(serverPid) - s0) / (n + Math.floor(n / 10) + 1) };
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+/**
+ * Rounds of every path in turn (a, b, c, a, b, c, ...), as ctx.latencies()
+ * does for in-process ops, so that a slow spell of the shared machine hits
+ * every path alike; the libtirpc client runs as its own process once per round.
+ */
+async function interleaved(rounds: number, paths: ReadonlyArray<() => Promise<Round>>): Promise<Round[][]> {
+  const out: Round[][] = paths.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, path] of paths.entries()) (out[i] as Round[]).push(await path());
+  }
+  return out;
+}
+
+const med = (rs: readonly Round[], k: keyof Round) => median(rs.map((r) => r[k] ?? NaN));
 
 export function xdrRows(ctx: BenchContext): Promise<BenchRow[]> {
   const data = new Uint8Array(65536).fill(7);
@@ -159,6 +204,7 @@ export const section: BenchSection = {
     }
     const cServer = build ? await startCServer(build, join(dir, 'c.sock'), false) : undefined;
     const peer = await startPeer(dir);
+    const peerPid = peer.child.pid as number;
     try {
       const [ourTcp, ourUdp, rawTcp, rawUdp] = peer.ports as [number, number, number, number];
       for (const tr of ['tcp', 'unix', 'udp'] as Tr[]) {
@@ -167,18 +213,50 @@ export const section: BenchSection = {
           const group = `ONC RPC ${label(size)}, ${tr}`;
           ctx.progress(group);
           const netid = tr === 'unix' ? 'local' : tr;
+          const n = Math.round((size >= 65536 ? 1000 : 4000) * (ctx.quick ? 0.25 : 1));
+          const rounds = ctx.quick ? 3 : 5;
           const ours: Address = tr === 'unix' ? { transport: 'unix', path: peer.unix } : { transport: tr, host: '127.0.0.1', port: tr === 'tcp' ? ourTcp : ourUdp };
-          if (build && cServer) {
-            const theirs: Address = tr === 'unix' ? { transport: 'unix', path: cServer.unixPath } : { transport: tr, host: '127.0.0.1', port: tr === 'tcp' ? cServer.tcpPort : cServer.udpPort };
-            const cTarget = tr === 'unix' ? cServer.unixPath : String(tr === 'tcp' ? cServer.tcpPort : cServer.udpPort);
-            const ourTarget = tr === 'unix' ? peer.unix : String(tr === 'tcp' ? ourTcp : ourUdp);
-            rows.push({ group, name: 'libtirpc client -> libtirpc server', value: await cClient(ctx, build, netid, cTarget, size), unit: 'us/op', baseline: true });
-            rows.push({ group, name: 'our client -> libtirpc server', value: await ourClient(ctx, theirs, size), unit: 'us/op', target: '<= 1.50' });
-            rows.push({ group, name: 'libtirpc client -> our server', value: await cClient(ctx, build, netid, ourTarget, size), unit: 'us/op', target: '<= 1.50' });
-          }
-          rows.push({ group, name: 'our client -> our server', value: await ourClient(ctx, ours, size), unit: 'us/op', baseline: !build });
           const rawTarget = tr === 'unix' ? { path: peer.rawUnix } : { port: tr === 'tcp' ? rawTcp : rawUdp };
-          rows.push({ group, name: `raw Node ${tr} round trip, same bytes`, value: await rawRoundTrip(ctx, tr, rawTarget, size), unit: 'us/op' });
+          const loops: CallLoop[] = [];
+          try {
+            const oursToOurs = await ourLoop(ours, size);
+            loops.push(oursToOurs);
+            const raw = await rawLoop(tr, rawTarget, size);
+            loops.push(raw);
+            const paths: Array<() => Promise<Round>> = [() => loopRound(oursToOurs, n, peerPid), () => loopRound(raw, n, undefined)];
+            let oursToC: CallLoop | undefined;
+            if (build && cServer) {
+              const theirs: Address = tr === 'unix' ? { transport: 'unix', path: cServer.unixPath } : { transport: tr, host: '127.0.0.1', port: tr === 'tcp' ? cServer.tcpPort : cServer.udpPort };
+              const cTarget = tr === 'unix' ? cServer.unixPath : String(tr === 'tcp' ? cServer.tcpPort : cServer.udpPort);
+              const ourTarget = tr === 'unix' ? peer.unix : String(tr === 'tcp' ? ourTcp : ourUdp);
+              oursToC = await ourLoop(theirs, size);
+              loops.push(oursToC);
+              const toC = oursToC;
+              paths.push(
+                () => cRound(build as CBuild, netid, cTarget, size, n, cServer.pid),
+                () => loopRound(toC, n, cServer.pid),
+                () => cRound(build as CBuild, netid, ourTarget, size, n, peerPid),
+              );
+            }
+            // Warm up the in-process paths (JIT) before the measured rounds.
+            for (const l of loops) for (let i = 0; i < Math.max(200, n / 4); i++) await l.one();
+            const [oo, rw, cc, oc, co] = await interleaved(rounds, paths);
+            if (cc && oc && co) {
+              rows.push({ group, name: 'libtirpc client -> libtirpc server', value: med(cc, 'wall'), unit: 'us/op', baseline: true });
+              rows.push({ group, name: 'our client -> libtirpc server', value: med(oc, 'wall'), unit: 'us/op', target: '<= 1.50' });
+              rows.push({ group, name: 'libtirpc client -> our server', value: med(co, 'wall'), unit: 'us/op', target: '<= 1.50' });
+              const cpu = `${group}, CPU per call`;
+              rows.push({ group: `${cpu}, client side`, name: 'libtirpc client (-> libtirpc server)', value: med(cc, 'clientCpu'), unit: 'us/op', baseline: true, note: 'getrusage' });
+              rows.push({ group: `${cpu}, client side`, name: 'our client (-> libtirpc server)', value: med(oc, 'clientCpu'), unit: 'us/op', note: 'process.cpuUsage' });
+              rows.push({ group: `${cpu}, client side`, name: 'raw Node socket client (-> raw Node server)', value: med(rw as Round[], 'clientCpu'), unit: 'us/op', note: 'the floor under our client' });
+              rows.push({ group: `${cpu}, server side`, name: 'libtirpc server (<- libtirpc client)', value: med(cc, 'serverCpu'), unit: 'us/op', baseline: true, note: '/proc, 10 ms ticks' });
+              rows.push({ group: `${cpu}, server side`, name: 'our server (<- libtirpc client)', value: med(co, 'serverCpu'), unit: 'us/op', note: '/proc, 10 ms ticks' });
+            }
+            rows.push({ group, name: 'our client -> our server', value: med(oo as Round[], 'wall'), unit: 'us/op', baseline: !build });
+            rows.push({ group, name: `raw Node ${tr} round trip, same bytes`, value: med(rw as Round[], 'wall'), unit: 'us/op' });
+          } finally {
+            for (const l of loops) await l.close();
+          }
         }
       }
       if (!build) rows.push({ group: 'ONC RPC', name: `libtirpc rows skipped: ${missing ?? 'build failed'}`, value: NaN, unit: 'us/op' });

@@ -380,37 +380,36 @@ async function unixOneWay(ctx: BenchContext): Promise<number> {
   }
 }
 
-/** Build and run the C baselines; undefined (and a note) if that fails or is slow. */
-function cBaselines(ctx: BenchContext): Map<string, number> {
-  const out = new Map<string, number>();
-  const src = fileURLToPath(new URL('../../../shared/peers/native', import.meta.url));
-  const candidates = [src, '/work/shared/peers/native'];
-  const from = candidates.find((c) => existsSync(join(c, 'posix', 'ipc_rtt.c')));
-  if (!from) return out;
-  const dir = mkdtempSync(join(tmpdir(), 'sb-bench-native-'));
-  try {
-    cpSync(from, dir, { recursive: true });
-    const make = spawnSync('make', ['-C', dir, 'posix'], { encoding: 'utf8', timeout: 60_000 });
-    if (make.status !== 0) return out;
-    const bin = join(dir, 'build', 'posix', 'ipc_rtt');
-    const n = ctx.quick ? '5000' : '20000';
-    const rounds = ctx.quick ? '3' : '7';
-    for (const [mode, size] of [
-      ['shm-futex', 64],
-      ['shm-spin', 64],
-      ['shm-futex', 1024],
-      ['shm-futex', 65536],
-    ] as const) {
-      const iters = size === 65536 ? String(Number(n) / 10) : n;
-      const r = spawnSync(bin, [mode, '-s', String(size), '-n', iters, '-r', rounds], { encoding: 'utf8', timeout: 60_000 });
-      const line = r.stdout?.split('\n').find((l) => l.startsWith('RESULT|'));
-      const median = line ? Number(line.split('|')[4]) : NaN;
-      if (Number.isFinite(median)) out.set(`${mode}/${size}`, median);
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+/** Builds ipc_rtt from ../shared/peers/native in a temp dir; runs one mode beside the rows it is compared with. */
+class CBaselines {
+  #dir: string | undefined;
+  #bin: string | undefined;
+
+  build(): boolean {
+    const candidates = [fileURLToPath(new URL('../../../shared/peers/native', import.meta.url)), fileURLToPath(new URL('../../../../shared/peers/native', import.meta.url)), '/work/shared/peers/native'];
+    const from = candidates.find((c) => existsSync(join(c, 'posix', 'ipc_rtt.c')));
+    if (!from) return false;
+    this.#dir = mkdtempSync(join(tmpdir(), 'sb-bench-native-'));
+    cpSync(from, this.#dir, { recursive: true });
+    const make = spawnSync('make', ['-C', this.#dir, 'posix'], { encoding: 'utf8', timeout: 60_000 });
+    if (make.status !== 0) return false;
+    this.#bin = join(this.#dir, 'build', 'posix', 'ipc_rtt');
+    return true;
   }
-  return out;
+
+  /** Median us per round trip, or undefined. */
+  run(ctx: BenchContext, mode: 'shm-futex' | 'shm-spin', size: number): number | undefined {
+    if (this.#bin === undefined) return undefined;
+    const n = (ctx.quick ? 5000 : 20000) / (size >= 65536 ? 10 : 1);
+    const r = spawnSync(this.#bin, [mode, '-s', String(size), '-n', String(n), '-r', ctx.quick ? '3' : '7'], { encoding: 'utf8', timeout: 60_000 });
+    const line = r.stdout?.split('\n').find((l) => l.startsWith('RESULT|'));
+    const median = line ? Number(line.split('|')[4]) : NaN;
+    return Number.isFinite(median) ? median : undefined;
+  }
+
+  dispose(): void {
+    if (this.#dir) rmSync(this.#dir, { recursive: true, force: true });
+  }
 }
 
 /** recorded.md (2026-11-24, same machine) when the build is not possible. */
@@ -421,67 +420,72 @@ export const section: BenchSection = {
   async run(ctx) {
     const rows: BenchRow[] = [];
     const load = `load ${loadavg()[0]?.toFixed(1)} on 2 CPUs, unpinned`;
-    ctx.progress('C baselines (../shared/peers/native, built in a temp dir)');
-    const c = cBaselines(ctx);
-    const cval = (key: string): { value: number; note: string } => {
-      const v = c.get(key);
+    ctx.progress('C baselines: building ../shared/peers/native in a temp dir');
+    const c = new CBaselines();
+    const built = c.build();
+    // Each C baseline runs right before the rows compared with it, so they see the same load.
+    const cval = (mode: 'shm-futex' | 'shm-spin', size: number): { value: number; note: string } => {
+      const v = built ? c.run(ctx, mode, size) : undefined;
       if (v !== undefined) return { value: v, note: 'measured now' };
-      return { value: RECORDED[key] ?? NaN, note: 'from results/recorded.md' };
+      return { value: RECORDED[`${mode}/${size}`] ?? NaN, note: 'from results/recorded.md' };
     };
-
-    // round trip 64 B, blocking
-    ctx.progress('round trip 64 B, blocking');
-    {
-      const g = 'shm round trip 64 B, blocking (futex)';
-      const base = cval('shm-futex/64');
-      rows.push({ group: g, name: 'C shm_open+mmap futex handshake', value: base.value, unit: 'us/op', baseline: true, note: base.note });
-      rows.push({ group: g, name: 'ring, 2 Node processes, block', value: await ringRtt(ctx, 'process', 'block', 64), unit: 'us/op', target: '<= 1.5', note: load });
-      rows.push({ group: g, name: 'ring, 2 workers, block', value: await ringRtt(ctx, 'worker', 'block', 64), unit: 'us/op' });
-      rows.push({ group: g, name: 'SharedArrayBuffer + Atomics.wait/notify, 2 workers', value: await atomicsRtt(ctx), unit: 'us/op' });
-      rows.push({ group: g, name: 'ring Channel (async, event loop), 2 processes', value: await channelRtt(ctx, 64), unit: 'us/op' });
-      rows.push({ group: g, name: 'Unix socket (node:net), 2 processes', value: await unixRtt(ctx, 64), unit: 'us/op' });
-    }
-    ctx.progress('round trip 64 B, spin');
-    {
-      const g = 'shm round trip 64 B, spin';
-      const base = cval('shm-spin/64');
-      rows.push({ group: g, name: 'C shm_open+mmap spin handshake', value: base.value, unit: 'us/op', baseline: true, note: base.note });
-      rows.push({ group: g, name: 'ring, 2 Node processes, spin', value: await ringRtt(ctx, 'process', 'spin', 64), unit: 'us/op', target: '<= 2 (a core each)', note: load });
-      rows.push({ group: g, name: 'ring, 2 Node processes, adaptive', value: await ringRtt(ctx, 'process', 'adaptive', 64), unit: 'us/op' });
-      rows.push({ group: g, name: 'ring, 2 workers, spin', value: await ringRtt(ctx, 'worker', 'spin', 64), unit: 'us/op' });
-    }
-    for (const size of [1024, 65536]) {
-      const label = size === 1024 ? '1 KiB' : '64 KiB';
-      ctx.progress(`round trip ${label}`);
-      const g = `shm round trip ${label}`;
-      const base = cval(`shm-futex/${size}`);
-      rows.push({ group: g, name: 'C shm_open+mmap futex handshake', value: base.value, unit: 'us/op', baseline: true, note: base.note });
-      rows.push({ group: g, name: 'ring, 2 Node processes, block', value: await ringRtt(ctx, 'process', 'block', size), unit: 'us/op' });
-      rows.push({ group: g, name: 'ring, 2 Node processes, spin', value: await ringRtt(ctx, 'process', 'spin', size), unit: 'us/op' });
-      rows.push({ group: g, name: 'ring Channel (async), 2 processes', value: await channelRtt(ctx, size), unit: 'us/op' });
-      rows.push({ group: g, name: 'Unix socket (node:net), 2 processes', value: await unixRtt(ctx, size), unit: 'us/op' });
-    }
-    ctx.progress('one way 64 B');
-    {
-      const g = 'shm one way 64 B';
-      rows.push({ group: g, name: 'Unix socket (node:net), 2 processes', value: await unixOneWay(ctx), unit: 'msg/s', baseline: true });
-      rows.push({ group: g, name: `ring, 2 Node processes, spin, batches of ${BATCH}`, value: await ringOneWay(ctx, 'process', 'spin'), unit: 'msg/s', target: '>= 5 M msg/s', note: load });
-      rows.push({ group: g, name: `ring, 2 Node processes, block, batches of ${BATCH}`, value: await ringOneWay(ctx, 'process', 'block'), unit: 'msg/s' });
-      rows.push({ group: g, name: `ring, 2 workers, adaptive, batches of ${BATCH}`, value: await ringOneWay(ctx, 'worker', 'adaptive'), unit: 'msg/s' });
-    }
-    ctx.progress('spinning when it cannot succeed: both ends on CPU 0');
-    {
-      const g = 'shm round trip 64 B, both ends on CPU 0';
-      const pin = spawnSync('taskset', ['-cp', '0', String(process.pid)], { encoding: 'utf8' });
-      if (pin.status === 0) {
-        try {
-          rows.push({ group: g, name: 'ring, block', value: await ringRtt(ctx, 'process', 'block', 64, '0'), unit: 'us/op', baseline: true });
-          rows.push({ group: g, name: 'ring, adaptive (stops spinning)', value: await ringRtt(ctx, 'process', 'adaptive', 64, '0'), unit: 'us/op' });
-          rows.push({ group: g, name: 'ring, spin (forced)', value: await ringRtt(ctx, 'process', 'spin', 64, '0'), unit: 'us/op' });
-        } finally {
-          spawnSync('taskset', ['-cp', '0-1023', String(process.pid)]);
+    try {
+      // round trip 64 B, blocking
+      ctx.progress('round trip 64 B, blocking');
+      {
+        const g = 'shm round trip 64 B, blocking (futex)';
+        const base = cval('shm-futex', 64);
+        rows.push({ group: g, name: 'C shm_open+mmap futex handshake', value: base.value, unit: 'us/op', baseline: true, note: base.note });
+        rows.push({ group: g, name: 'ring, 2 Node processes, block', value: await ringRtt(ctx, 'process', 'block', 64), unit: 'us/op', target: '<= 1.5', note: load });
+        rows.push({ group: g, name: 'ring, 2 workers, block', value: await ringRtt(ctx, 'worker', 'block', 64), unit: 'us/op' });
+        rows.push({ group: g, name: 'SharedArrayBuffer + Atomics.wait/notify, 2 workers', value: await atomicsRtt(ctx), unit: 'us/op' });
+        rows.push({ group: g, name: 'ring Channel (async, event loop), 2 processes', value: await channelRtt(ctx, 64), unit: 'us/op' });
+        rows.push({ group: g, name: 'Unix socket (node:net), 2 processes', value: await unixRtt(ctx, 64), unit: 'us/op' });
+      }
+      ctx.progress('round trip 64 B, spin');
+      {
+        const g = 'shm round trip 64 B, spin';
+        const base = cval('shm-spin', 64);
+        rows.push({ group: g, name: 'C shm_open+mmap spin handshake', value: base.value, unit: 'us/op', baseline: true, note: base.note });
+        rows.push({ group: g, name: 'ring, 2 Node processes, spin', value: await ringRtt(ctx, 'process', 'spin', 64), unit: 'us/op', target: '<= 2 (a core each)', note: load });
+        rows.push({ group: g, name: 'ring, 2 Node processes, adaptive', value: await ringRtt(ctx, 'process', 'adaptive', 64), unit: 'us/op' });
+        rows.push({ group: g, name: 'ring, 2 workers, spin', value: await ringRtt(ctx, 'worker', 'spin', 64), unit: 'us/op' });
+      }
+      for (const size of [1024, 65536]) {
+        const label = size === 1024 ? '1 KiB' : '64 KiB';
+        ctx.progress(`round trip ${label}`);
+        const g = `shm round trip ${label}`;
+        const base = cval('shm-futex', size);
+        rows.push({ group: g, name: 'C shm_open+mmap futex handshake', value: base.value, unit: 'us/op', baseline: true, note: base.note });
+        rows.push({ group: g, name: 'ring, 2 Node processes, block', value: await ringRtt(ctx, 'process', 'block', size), unit: 'us/op' });
+        rows.push({ group: g, name: 'ring, 2 Node processes, spin', value: await ringRtt(ctx, 'process', 'spin', size), unit: 'us/op' });
+        rows.push({ group: g, name: 'ring Channel (async), 2 processes', value: await channelRtt(ctx, size), unit: 'us/op' });
+        rows.push({ group: g, name: 'Unix socket (node:net), 2 processes', value: await unixRtt(ctx, size), unit: 'us/op' });
+      }
+      ctx.progress('one way 64 B');
+      {
+        const g = 'shm one way 64 B';
+        rows.push({ group: g, name: 'Unix socket (node:net), 2 processes', value: await unixOneWay(ctx), unit: 'msg/s', baseline: true });
+        rows.push({ group: g, name: `ring, 2 Node processes, spin, batches of ${BATCH}`, value: await ringOneWay(ctx, 'process', 'spin'), unit: 'msg/s', target: '>= 5 M msg/s', note: load });
+        rows.push({ group: g, name: `ring, 2 Node processes, block, batches of ${BATCH}`, value: await ringOneWay(ctx, 'process', 'block'), unit: 'msg/s' });
+        rows.push({ group: g, name: `ring, 2 workers, adaptive, batches of ${BATCH}`, value: await ringOneWay(ctx, 'worker', 'adaptive'), unit: 'msg/s' });
+      }
+      ctx.progress('spinning when it cannot succeed: both ends on CPU 0');
+      {
+        const g = 'shm round trip 64 B, both ends on CPU 0';
+        const pin = spawnSync('taskset', ['-cp', '0', String(process.pid)], { encoding: 'utf8' });
+        if (pin.status === 0) {
+          try {
+            rows.push({ group: g, name: 'ring, block', value: await ringRtt(ctx, 'process', 'block', 64, '0'), unit: 'us/op', baseline: true });
+            rows.push({ group: g, name: 'ring, adaptive (stops spinning)', value: await ringRtt(ctx, 'process', 'adaptive', 64, '0'), unit: 'us/op' });
+            rows.push({ group: g, name: 'ring, spin (forced)', value: await ringRtt(ctx, 'process', 'spin', 64, '0'), unit: 'us/op' });
+          } finally {
+            spawnSync('taskset', ['-cp', '0-1023', String(process.pid)]);
+          }
         }
       }
+    } finally {
+      c.dispose();
     }
     return rows;
   },

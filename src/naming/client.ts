@@ -13,10 +13,10 @@
 import { EventEmitter } from 'node:events';
 import { createHmac } from 'node:crypto';
 import { basename } from 'node:path';
-import { AbortError, ProtocolError, SwitchboardError, TimeoutError, check } from '../errors.js';
+import { AbortError, ArgumentError, ProtocolError, SwitchboardError, TimeoutError, check } from '../errors.js';
 import { connect, type Channel } from '../transport/index.js';
 import { errorFromWire } from './name-errors.js';
-import { DEFAULT_MAX_REPLY_FRAME, FrameDecoder, FrameType, encodeFrame, type Frame } from './protocol.js';
+import { BINARY_LOOKUP_VERSION, DEFAULT_MAX_REPLY_FRAME, FrameDecoder, FrameType, encodeFrame, encodeLookupFrame, type Frame } from './protocol.js';
 import { parseRecord, parseWireError, type Greeting, type Request } from './protocol-messages.js';
 import type { ContactInfo, NameRecord, WatchEvent, WatchEventType } from './types.js';
 import { clientAddresses } from './well-known.js';
@@ -55,12 +55,16 @@ interface Pending {
   reject(e: Error): void;
   deadline: number;
   op: string;
+  /** Sent as a lookup frame: the answer is a record frame (or an error), never a JSON response. */
+  binary: boolean;
 }
 
 interface Link {
   channel: Channel;
   address: string;
   decoder: FrameDecoder;
+  /** The protocol version spoken on this link: 2 when the daemon offers it, else 1. */
+  version: number;
 }
 
 const WATCH_QUEUE_LIMIT = 10_000;
@@ -246,17 +250,18 @@ export class NameClient extends EventEmitter {
       if (g.type !== FrameType.event || greeting?.kind !== 'greeting' || typeof greeting.nonce !== 'string') {
         throw new ProtocolError(`${address} is not a name server (no greeting)`);
       }
+      const version = Array.isArray(greeting.versions) && greeting.versions.includes(BINARY_LOOKUP_VERSION) ? BINARY_LOOKUP_VERSION : 1;
       const hello: Request = { op: 'hello', client: this.clientName, pid: process.pid };
       if (greeting.auth === 'hmac-sha256') {
         if (this.opts.secret === undefined) throw new SwitchboardError('EACCES', `name server at ${address} requires a shared secret`);
         hello.mac = createHmac('sha256', this.opts.secret).update(greeting.nonce).digest('hex');
       }
-      await channel.write(encodeFrame({ type: FrameType.request, id: 0, payload: hello }));
+      await channel.write(encodeFrame({ type: FrameType.request, id: 0, payload: hello, version }));
       const r = await nextFrame();
       if (r.type === FrameType.error) throw errorFromWire(parseWireError(r.payload));
       if (r.type !== FrameType.response || r.id !== 0) throw new ProtocolError(`unexpected frame from ${address} during hello`);
       if (frames.length > 0) throw new ProtocolError(`unexpected frames from ${address} during hello`);
-      return { channel, address, decoder };
+      return { channel, address, decoder, version };
     } catch (err) {
       channel.destroy();
       throw err;
@@ -292,7 +297,8 @@ export class NameClient extends EventEmitter {
     }
     this.pending.delete(f.id);
     if (f.type === FrameType.error) pend.reject(errorFromWire(parseWireError(f.payload)));
-    else pend.resolve(f.payload);
+    else if (pend.binary === (f.type === FrameType.record)) pend.resolve(f.payload);
+    else pend.reject(new ProtocolError(`frame type ${f.type} is no answer to a ${pend.binary ? 'lookup frame' : 'request'}`));
   }
 
   private linkDown(link: Link, cause: Error | undefined): void {
@@ -392,16 +398,35 @@ export class NameClient extends EventEmitter {
     });
   }
 
-  /** Send one request and wait for its reply. */
-  private async send(req: Request): Promise<unknown> {
-    const link = this.link ?? (await this.waitForLink());
-    if (this.closed) throw new SwitchboardError('ECLOSED', 'the name client is closed');
+  /** Send one request and wait for its reply (the JSON response payload). */
+  private send(req: Request): Promise<unknown> {
+    return this.call(req.op, false, (id, version) => encodeFrame({ type: FrameType.request, id, payload: req, version }));
+  }
+
+  /**
+   * Send the frame `encode` makes for a fresh id and wait for its answer. No
+   * await while connected: a lookup costs one promise here.
+   */
+  private call(op: string, binary: boolean, encode: (id: number, version: number) => Uint8Array): Promise<unknown> {
+    const link = this.link;
+    if (link === undefined || this.closed) {
+      return this.waitForLink().then(() => {
+        if (this.closed) throw new SwitchboardError('ECLOSED', 'the name client is closed');
+        return this.call(op, binary, encode);
+      });
+    }
     const id = this.nextId;
     this.nextId = this.nextId >= 0xfffffffe ? 1 : this.nextId + 1;
+    let frame: Uint8Array;
+    try {
+      frame = encode(id, link.version);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, deadline: Date.now() + this.timeoutMs, op: req.op });
+      this.pending.set(id, { resolve, reject, deadline: Date.now() + this.timeoutMs, op, binary });
       this.armSweeper();
-      link.channel.write(encodeFrame({ type: FrameType.request, id, payload: req })).catch((err: Error) => {
+      link.channel.write(frame).catch((err: Error) => {
         const p = this.pending.get(id);
         if (p === undefined) return;
         this.pending.delete(id);
@@ -481,7 +506,16 @@ export class NameClient extends EventEmitter {
   }
 
   /** The record of `name`; rejects with ENOENT (NameNotFoundError) if nobody holds it. */
-  async lookup(name: string): Promise<NameRecord> {
+  lookup(name: string): Promise<NameRecord> {
+    if (typeof name !== 'string') return Promise.reject(new ArgumentError('name must be a string'));
+    // Version 2: a binary lookup frame; the record frame decoder checks the reply's shape.
+    if (this.link !== undefined && this.link.version >= BINARY_LOOKUP_VERSION) {
+      return this.call('lookup', true, (id) => encodeLookupFrame(id, name)) as Promise<NameRecord>;
+    }
+    return this.lookupJson(name);
+  }
+
+  private async lookupJson(name: string): Promise<NameRecord> {
     const reply = (await this.send({ op: 'lookup', name })) as { record?: unknown };
     return parseRecord(reply?.record);
   }

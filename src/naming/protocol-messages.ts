@@ -6,6 +6,7 @@
  */
 import { ArgumentError, ProtocolError } from '../errors.js';
 import { NameLimitError, type WireError } from './name-errors.js';
+import { utf8Length } from './record-codec.js';
 import type { ContactInfo, NameOwner, NameRecord, WatchEventType } from './types.js';
 
 export interface NameLimits {
@@ -181,8 +182,10 @@ export function parseRequest(payload: unknown): Request {
   }
 }
 
-const utf8 = new TextEncoder();
-const byteLength = (s: string): number => utf8.encode(s).length;
+const byteLength = utf8Length;
+
+// eslint-disable-next-line no-control-regex
+const BAD_NAME_CHAR = /[\s\u0000-\u001f\u007f-\u009f]/u;
 
 /**
  * Names are 1..maxNameLength bytes of UTF-8 without whitespace or control
@@ -192,8 +195,7 @@ export function checkName(name: string, limits: NameLimits = DEFAULT_LIMITS, wha
   if (name.length === 0) throw new ArgumentError(`${what} must not be empty`);
   const n = byteLength(name);
   if (n > limits.maxNameLength) throw new NameLimitError(`${what} is ${n} bytes long; the limit is ${limits.maxNameLength}`);
-  // eslint-disable-next-line no-control-regex
-  if (/[\s\u0000-\u001f\u007f-\u009f]/u.test(name)) throw new ArgumentError(`${what} ${JSON.stringify(name)} contains whitespace or a control character`);
+  if (BAD_NAME_CHAR.test(name)) throw new ArgumentError(`${what} ${JSON.stringify(name)} contains whitespace or a control character`);
 }
 
 /** A prefix may be empty (everything); otherwise it follows the rules for names. */

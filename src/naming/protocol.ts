@@ -3,19 +3,32 @@
  *
  *   0      4      5        6      7       8      12
  *   +------+------+--------+------+-------+------+-----------------+
- *   | len  | 'N'  | version| type | flags |  id  | JSON payload    |
+ *   | len  | 'N'  | version| type | flags |  id  | payload         |
  *   +------+------+--------+------+-------+------+-----------------+
  *   len: u32 big-endian, bytes after itself (8 + payload), at most maxFrameSize
- *   type: 1 request, 2 response, 3 error, 4 event; flags: 0
+ *   type: 1 request, 2 response, 3 error, 4 event (JSON payloads, versions 1
+ *   and 2); 5 lookup, 6 record (binary payloads, version 2 only, see
+ *   record-codec.ts); flags: 0
  *   id: u32 big-endian; replies carry their request's id; events the watch id
+ *
+ * Version 2 is version 1 plus frame types 5 and 6. A peer answers each frame
+ * in the version it came in, and the daemon greets in version 1 listing the
+ * versions it speaks, so a version-1 client never sees a version-2 frame.
  *
  * Pure: no I/O, no Node types. The decoder checks the length against the
  * maximum before buffering anything, and never allocates from an unchecked
  * length. Anything malformed throws ProtocolError (EPROTO, EMSGSIZE, EVERSION).
  */
 import { ProtocolError } from '../errors.js';
+import { decodeRecordBody, encodeRecordBody } from './record-codec.js';
+import type { NameRecord } from './types.js';
 
-export const PROTOCOL_VERSION = 1;
+/** The newest version this code speaks. */
+export const PROTOCOL_VERSION = 2;
+/** Every version this code speaks, oldest first. */
+export const SUPPORTED_VERSIONS: readonly number[] = [1, 2];
+/** The first version with the binary lookup and record frames. */
+export const BINARY_LOOKUP_VERSION = 2;
 export const FRAME_MAGIC = 0x4e; // 'N'
 export const FRAME_HEADER_SIZE = 12; // length word + 8 header bytes
 const HEADER_AFTER_LENGTH = 8;
@@ -24,10 +37,16 @@ export const DEFAULT_MAX_REQUEST_FRAME = 64 * 1024;
 /** What a client accepts from a server (list replies can be long). */
 export const DEFAULT_MAX_REPLY_FRAME = 64 * 1024 * 1024;
 
-export const FrameType = { request: 1, response: 2, error: 3, event: 4 } as const;
+export const FrameType = { request: 1, response: 2, error: 3, event: 4, lookup: 5, record: 6 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 const FRAME_TYPES: ReadonlySet<number> = new Set(Object.values(FrameType));
+/** Frame types whose payload is JSON. */
+export type JsonFrameType = 1 | 2 | 3 | 4;
 
+/**
+ * One decoded frame. The payload is parsed JSON for types 1-4, the name
+ * (a string) for a lookup frame, and a NameRecord for a record frame.
+ */
 export interface Frame {
   type: FrameType;
   id: number;
@@ -42,15 +61,17 @@ function assertU32(v: number, what: string): void {
   if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new ProtocolError(`${what} must be a u32, got ${v}`);
 }
 
-/** Encode one frame. Throws EMSGSIZE if it exceeds `maxFrameSize`. */
+/** Encode one frame of a JSON type (1-4). Throws EMSGSIZE if it exceeds `maxFrameSize`. */
 export function encodeFrame(frame: Frame, maxFrameSize = DEFAULT_MAX_REPLY_FRAME): Uint8Array {
   return encodeFrameJson(frame.type, frame.id, JSON.stringify(frame.payload ?? null), maxFrameSize, frame.version);
 }
 
-/** encodeFrame for a payload already serialized (servers cache hot replies). `json` must be valid JSON. */
+/** encodeFrame for a payload already serialized. `json` must be valid JSON. */
 export function encodeFrameJson(type: FrameType, id: number, json: string, maxFrameSize = DEFAULT_MAX_REPLY_FRAME, version?: number): Uint8Array {
   assertU32(id, 'frame id');
-  if (!FRAME_TYPES.has(type)) throw new ProtocolError(`unknown frame type ${type}`);
+  if (type !== 1 && type !== 2 && type !== 3 && type !== 4) throw new ProtocolError(`frame type ${type} does not carry JSON`);
+  const v = version ?? PROTOCOL_VERSION;
+  if (!Number.isInteger(v) || v < 0 || v > 0xff) throw new ProtocolError(`version must be a u8, got ${v}`);
   let out: Uint8Array;
   if (ASCII.test(json)) {
     // The common case: one allocation, no intermediate buffer.
@@ -65,11 +86,61 @@ export function encodeFrameJson(type: FrameType, id: number, json: string, maxFr
   if (len > maxFrameSize) {
     throw new ProtocolError(`frame of ${len} bytes exceeds the maximum of ${maxFrameSize}`, { code: 'EMSGSIZE' });
   }
-  putU32(out, 0, len);
+  putHeader(out, v, type, id);
+  return out;
+}
+
+function putHeader(out: Uint8Array, version: number, type: FrameType, id: number): void {
+  putU32(out, 0, out.length - 4);
   out[4] = FRAME_MAGIC;
-  out[5] = version ?? PROTOCOL_VERSION;
+  out[5] = version;
   out[6] = type;
   out[7] = 0;
+  putU32(out, 8, id);
+}
+
+/**
+ * A version-2 lookup request: the header and the name's UTF-8 bytes. Throws
+ * EMSGSIZE past `maxFrameSize` (the daemon's default request maximum).
+ */
+export function encodeLookupFrame(id: number, name: string, maxFrameSize = DEFAULT_MAX_REQUEST_FRAME): Uint8Array {
+  assertU32(id, 'frame id');
+  let out: Uint8Array;
+  if (name.length <= 128 && ASCII.test(name)) {
+    out = new Uint8Array(FRAME_HEADER_SIZE + name.length);
+    for (let i = 0; i < name.length; i++) out[FRAME_HEADER_SIZE + i] = name.charCodeAt(i);
+  } else {
+    const body = utf8enc.encode(name);
+    out = new Uint8Array(FRAME_HEADER_SIZE + body.length);
+    out.set(body, FRAME_HEADER_SIZE);
+  }
+  if (out.length - 4 > maxFrameSize) {
+    throw new ProtocolError(`frame of ${out.length - 4} bytes exceeds the maximum of ${maxFrameSize}`, { code: 'EMSGSIZE' });
+  }
+  putHeader(out, BINARY_LOOKUP_VERSION, FrameType.lookup, id);
+  return out;
+}
+
+/**
+ * A version-2 record frame (the reply to a lookup frame) with id 0: a
+ * template that recordFrameWithId() copies for each reply, so a server can
+ * encode a record once and answer many lookups of it.
+ */
+export function encodeRecordFrame(record: NameRecord, maxFrameSize = DEFAULT_MAX_REPLY_FRAME): Uint8Array {
+  const body = encodeRecordBody(record);
+  if (body.length + HEADER_AFTER_LENGTH > maxFrameSize) {
+    throw new ProtocolError(`frame of ${body.length + HEADER_AFTER_LENGTH} bytes exceeds the maximum of ${maxFrameSize}`, { code: 'EMSGSIZE' });
+  }
+  const out = new Uint8Array(FRAME_HEADER_SIZE + body.length);
+  out.set(body, FRAME_HEADER_SIZE);
+  putHeader(out, BINARY_LOOKUP_VERSION, FrameType.record, 0);
+  return out;
+}
+
+/** A copy of an encoded frame with another id. */
+export function frameWithId(frame: Uint8Array, id: number): Uint8Array {
+  assertU32(id, 'frame id');
+  const out = frame.slice();
   putU32(out, 8, id);
   return out;
 }
@@ -92,7 +163,7 @@ function getU32(b: Uint8Array, at: number): number {
  * Decode the bytes after the length word (header + payload) of one frame.
  * `versions` lists the versions this side speaks.
  */
-export function decodeFrameBody(body: Uint8Array, versions: readonly number[] = [PROTOCOL_VERSION]): Frame {
+export function decodeFrameBody(body: Uint8Array, versions: readonly number[] = SUPPORTED_VERSIONS): Frame {
   if (body.length < HEADER_AFTER_LENGTH) throw new ProtocolError(`frame of ${body.length} bytes is shorter than its ${HEADER_AFTER_LENGTH}-byte header`);
   if (body[0] !== FRAME_MAGIC) throw new ProtocolError(`bad frame magic 0x${(body[0] ?? 0).toString(16)} (not a name-service client?)`);
   const version = body[1] ?? 0;
@@ -103,6 +174,11 @@ export function decodeFrameBody(body: Uint8Array, versions: readonly number[] = 
   if (!FRAME_TYPES.has(type)) throw new ProtocolError(`unknown frame type ${type}`);
   if (body[3] !== 0) throw new ProtocolError(`reserved flags must be 0, got ${body[3]}`);
   const id = getU32(body, 4);
+  if (type === FrameType.lookup || type === FrameType.record) {
+    if (version < BINARY_LOOKUP_VERSION) throw new ProtocolError(`frame type ${type} needs protocol version ${BINARY_LOOKUP_VERSION}, the frame says ${version}`);
+    const bytes = body.subarray(HEADER_AFTER_LENGTH);
+    return { type, id, payload: type === FrameType.lookup ? decodeName(bytes) : decodeRecordBody(bytes), version };
+  }
   let text: string;
   try {
     text = utf8dec.decode(body.subarray(HEADER_AFTER_LENGTH));
@@ -118,6 +194,24 @@ export function decodeFrameBody(body: Uint8Array, versions: readonly number[] = 
   return { type: type as FrameType, id, payload, version };
 }
 
+function decodeName(b: Uint8Array): string {
+  if (b.length <= 128) {
+    let ascii = true;
+    for (let i = 0; i < b.length; i++) {
+      if ((b[i] as number) >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return String.fromCharCode.apply(null, b as unknown as number[]);
+  }
+  try {
+    return utf8dec.decode(b);
+  } catch (err) {
+    throw new ProtocolError('lookup name is not valid UTF-8', { cause: err });
+  }
+}
+
 /**
  * Splits a byte stream into frames. push(chunk) returns the frames completed
  * by it and keeps a partial frame for the next call. After it throws, the
@@ -131,7 +225,7 @@ export class FrameDecoder {
 
   constructor(
     readonly maxFrameSize = DEFAULT_MAX_REQUEST_FRAME,
-    readonly versions: readonly number[] = [PROTOCOL_VERSION],
+    readonly versions: readonly number[] = SUPPORTED_VERSIONS,
   ) {}
 
   /** Bytes held for a frame not yet complete. */

@@ -9,7 +9,17 @@ import { dirname } from 'node:path';
 import { ArgumentError, ProtocolError, SwitchboardError } from '../errors.js';
 import { formatAddress, listen, toAddress, type Channel, type Listener } from '../transport/index.js';
 import { NameNotFoundError, NotOwnerError, errorToWire } from './name-errors.js';
-import { DEFAULT_MAX_REQUEST_FRAME, FrameDecoder, FrameType, PROTOCOL_VERSION, encodeFrame, encodeFrameJson } from './protocol.js';
+import {
+  DEFAULT_MAX_REQUEST_FRAME,
+  FrameDecoder,
+  FrameType,
+  SUPPORTED_VERSIONS,
+  encodeFrame,
+  encodeFrameJson,
+  encodeRecordFrame,
+  frameWithId,
+  type JsonFrameType,
+} from './protocol.js';
 import {
   DEFAULT_LIMITS,
   checkContact,
@@ -122,6 +132,8 @@ class Connection {
   private outBytes = 0;
   private scheduled = false;
   closed = false;
+  /** The protocol version of the client's latest frame: events and connection errors go out in it. */
+  version = 1;
   /** Names being registered right now (counted against the limit). */
   reserving = 0;
 
@@ -142,9 +154,9 @@ class Connection {
     return o;
   }
 
-  send(type: FrameType, id: number, payload: unknown): void {
+  send(type: JsonFrameType, id: number, payload: unknown, version = this.version): void {
     if (this.closed) return;
-    this.sendBytes(encodeFrame({ type, id, payload }));
+    this.sendBytes(encodeFrame({ type, id, payload, version }));
   }
 
   sendBytes(bytes: Uint8Array): void {
@@ -220,6 +232,8 @@ class Daemon implements NameServer {
   private readonly ops: Record<string, number> = {};
   /** Serialized lookup replies of records held by live connections (records are replaced, never mutated). */
   private readonly replyCache = new WeakMap<StoredRecord, string>();
+  /** The same as version-2 record frames with id 0 (see frameWithId). */
+  private readonly recordFrameCache = new WeakMap<StoredRecord, Uint8Array>();
 
   constructor(private readonly opts: NameServerOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -327,7 +341,7 @@ class Daemon implements NameServer {
     const greeting: Greeting = {
       kind: 'greeting',
       server: 'switchboard-ns',
-      versions: [PROTOCOL_VERSION],
+      versions: [...SUPPORTED_VERSIONS],
       nonce: conn.nonce,
       auth: needsAuth ? 'hmac-sha256' : 'none',
     };
@@ -359,10 +373,15 @@ class Daemon implements NameServer {
           break;
         }
         for (const frame of decoder.push(chunk)) {
-          if (frame.type !== FrameType.request) throw new ProtocolError(`a client may only send requests, got frame type ${frame.type}`);
-          const req = parseRequest(frame.payload);
-          if (req.op === 'lookup' && this.fastLookup(conn, frame.id, req.name)) continue;
-          const p = this.handle(conn, frame.id, req).finally(() => inFlight.delete(p));
+          const version = frame.version ?? 1;
+          conn.version = version;
+          let req: Request;
+          const binary = frame.type === FrameType.lookup;
+          if (binary) req = { op: 'lookup', name: frame.payload as string };
+          else if (frame.type === FrameType.request) req = parseRequest(frame.payload);
+          else throw new ProtocolError(`a client may only send requests, got frame type ${frame.type}`);
+          if (req.op === 'lookup' && this.fastLookup(conn, frame.id, req.name, version, binary)) continue;
+          const p = this.handle(conn, frame.id, req, version, binary).finally(() => inFlight.delete(p));
           inFlight.add(p);
           if (conn.closed) return;
         }
@@ -386,7 +405,7 @@ class Daemon implements NameServer {
    * serialization of the record: the path the benchmark holds to 1.5x a raw
    * socket round trip. Returns false to take the ordinary path.
    */
-  private fastLookup(conn: Connection, id: number, name: string): boolean {
+  private fastLookup(conn: Connection, id: number, name: string, version: number, binary: boolean): boolean {
     const store = this.store;
     if (!(store instanceof EmbeddedStore) || !conn.authed) return false;
     try {
@@ -398,16 +417,28 @@ class Daemon implements NameServer {
     const rec = store.peek(name);
     if (rec === undefined) {
       this.counters.errors++;
-      conn.send(FrameType.error, id, errorToWire(new NameNotFoundError(name)));
+      conn.send(FrameType.error, id, errorToWire(new NameNotFoundError(name)), version);
+      this.changed();
       return true;
     }
     const exp = store.leaseExpiresAt(rec.lease);
-    let json: string;
-    if (exp === undefined) {
-      json = this.replyCache.get(rec) ?? `{"record":${JSON.stringify(toPublic(rec, undefined))}}`;
-      this.replyCache.set(rec, json);
-    } else json = JSON.stringify({ record: toPublic(rec, exp) });
-    conn.sendBytes(encodeFrameJson(FrameType.response, id, json));
+    if (binary) {
+      let frame: Uint8Array | undefined;
+      if (exp !== undefined) frame = encodeRecordFrame(toPublic(rec, exp));
+      else if ((frame = this.recordFrameCache.get(rec)) === undefined) {
+        frame = encodeRecordFrame(toPublic(rec, undefined));
+        this.recordFrameCache.set(rec, frame);
+      }
+      conn.sendBytes(frameWithId(frame, id));
+    } else {
+      let json: string | undefined;
+      if (exp !== undefined) json = JSON.stringify({ record: toPublic(rec, exp) });
+      else if ((json = this.replyCache.get(rec)) === undefined) {
+        json = `{"record":${JSON.stringify(toPublic(rec, undefined))}}`;
+        this.replyCache.set(rec, json);
+      }
+      conn.sendBytes(encodeFrameJson(FrameType.response, id, json, undefined, version));
+    }
     this.changed();
     return true;
   }
@@ -416,20 +447,22 @@ class Daemon implements NameServer {
     this.ops[op] = (this.ops[op] ?? 0) + 1;
   }
 
-  private async handle(conn: Connection, id: number, req: Request): Promise<void> {
+  /** Answer one request; `binary`: it came as a lookup frame and its answer goes as a record frame. */
+  private async handle(conn: Connection, id: number, req: Request, version: number, binary: boolean): Promise<void> {
     this.count(req.op);
     try {
       if (!conn.authed && req.op !== 'hello') {
-        conn.send(FrameType.error, id, { code: 'EACCES', message: 'this TCP port requires the shared secret: send hello first' });
+        conn.send(FrameType.error, id, { code: 'EACCES', message: 'this TCP port requires the shared secret: send hello first' }, version);
         this.counters.protocolErrors++;
         await conn.finish();
         return;
       }
       const reply = await this.dispatch(conn, id, req);
-      conn.send(FrameType.response, id, reply ?? {});
+      if (binary) conn.sendBytes(frameWithId(encodeRecordFrame((reply as { record: NameRecord }).record), id));
+      else conn.send(FrameType.response, id, reply ?? {}, version);
     } catch (err) {
       this.counters.errors++;
-      conn.send(FrameType.error, id, errorToWire(err));
+      conn.send(FrameType.error, id, errorToWire(err), version);
       if (err instanceof SwitchboardError && err.code === 'EACCES') await conn.finish();
     } finally {
       this.changed();

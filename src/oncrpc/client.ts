@@ -8,6 +8,7 @@ import { AbortError, ArgumentError, ProtocolError, SwitchboardError, TimeoutErro
 import { MAX_UDP_PAYLOAD, connect, toAddress, formatAddress, type Address, type AddressLike, type Channel } from '../transport/index.js';
 import { RecordMarkingDecoder, XdrReader, XdrWriter, decodeFrom, xdrVoid, type XdrCodec } from '../wire/index.js';
 import { AuthError, rpcErrorFromReply } from './rpc-errors.js';
+import { takeWritten } from './message-bytes.js';
 import {
   AUTH_NONE,
   AuthFlavor,
@@ -16,7 +17,7 @@ import {
   encodeAuthSys,
   readMessageStart,
   readReplyBody,
-  writeCallHeader,
+  writeCallFields,
   type AuthSysParams,
   type OpaqueAuth,
 } from './rpc-message.js';
@@ -42,16 +43,39 @@ export interface CallOptions {
   signal?: AbortSignal | undefined;
 }
 
-interface Pending {
-  resolve(reader: XdrReader): void;
-  reject(err: Error): void;
-  timer: NodeJS.Timeout | undefined;
-  retransmit?: NodeJS.Timeout | undefined;
-  call: { prog: number; vers: number; proc: number };
+/**
+ * A call waiting for its reply. Deadlines and retransmissions are times on
+ * performance.now(); one timer per client, armed for the earliest of them,
+ * serves every call (a timer per call costs more than the rest of a call's
+ * bookkeeping together).
+ */
+class Pending {
+  resolve: (value: unknown) => void = noop;
+  reject: (err: Error) => void = noop;
+  /** UDP: the datagram to send again, the next time to send it, and the current wait. */
+  record: Uint8Array | undefined = undefined;
+  retransmitAt = Infinity;
+  wait = 0;
+  signal: AbortSignal | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
+  constructor(
+    readonly xid: number,
+    readonly prog: number,
+    readonly vers: number,
+    readonly proc: number,
+    readonly resCodec: XdrCodec<unknown>,
+    readonly deadline: number,
+    readonly timeoutMs: number,
+  ) {}
 }
 
+function noop(): void {}
+
+const NO_OPTIONS: CallOptions = Object.freeze({});
 const MAX_FRAGMENT = 0x7fff_ffff;
 const LAST = 0x8000_0000;
+/** A timer may fire up to this early by performance.now() (libuv counts whole milliseconds). */
+const TIMER_SLACK_MS = 1;
 
 function isAuthSys(a: OpaqueAuth | AuthSysParams): a is AuthSysParams {
   return (a as AuthSysParams).machinename !== undefined;
@@ -69,6 +93,14 @@ export class RpcClient {
   #connecting: Promise<Channel> | undefined;
   readonly #pending = new Map<number, Pending>();
   #closed = false;
+  /** The one timer for deadlines and retransmissions, and when it fires (Infinity: not armed). */
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
+  /** Calls are encoded here, then copied out (small) or handed over (large). */
+  readonly #writer = new XdrWriter(1024);
+  /** The current channel's write-failure handler, and the last write promise it was attached to. */
+  #onWriteError: (err: unknown) => void = noop;
+  #lastWrite: Promise<void> | undefined;
 
   private constructor(address: Address, options: RpcClientOptions) {
     if (address.transport !== 'tcp' && address.transport !== 'unix' && address.transport !== 'udp') {
@@ -116,6 +148,8 @@ export class RpcClient {
           throw new SwitchboardError('ECLOSED', `${this.description} is closed`);
         }
         this.#channel = ch;
+        this.#onWriteError = (err: unknown) => this.#dropChannel(ch, err as Error);
+        this.#lastWrite = undefined;
         void this.#readLoop(ch);
         return ch;
       },
@@ -156,13 +190,55 @@ export class RpcClient {
         ? failure
         : new SwitchboardError(this.#closed ? 'ECLOSED' : 'ECONNRESET', `${this.description}: the connection closed${failure ? `: ${failure.message}` : ''}`, { cause: failure });
     if (!this.#opts.reconnect && this.transport !== 'udp') this.#closed = true;
-    for (const [xid, p] of this.#pending) {
-      this.#pending.delete(xid);
-      clearTimeout(p.timer);
-      clearTimeout(p.retransmit);
-      p.reject(err);
-    }
+    for (const p of this.#pending.values()) this.#settle(p).reject(err);
+    this.#disarm();
   }
+
+  /** Forget a pending call (it is answered, failed or timed out); returns it. */
+  #settle(p: Pending): Pending {
+    this.#pending.delete(p.xid);
+    if (p.onAbort !== undefined) p.signal?.removeEventListener('abort', p.onAbort);
+    return p;
+  }
+
+  /** Make sure the timer fires by `at` (performance.now() time). */
+  #arm(at: number): void {
+    if (at >= this.#timerAt) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(this.#onTimer, Math.max(0, Math.ceil(at - performance.now())));
+  }
+
+  #disarm(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+  }
+
+  /** Time out expired calls, retransmit due UDP calls, and arm the timer for the next of either. */
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = performance.now() + TIMER_SLACK_MS;
+    let next = Infinity;
+    for (const p of this.#pending.values()) {
+      if (p.deadline <= now) {
+        this.#settle(p).reject(new TimeoutError(`call ${p.prog}/${p.vers}/${p.proc} got no reply within ${p.timeoutMs} ms`));
+        continue;
+      }
+      if (p.record !== undefined) {
+        if (p.retransmitAt <= now) {
+          const cur = this.#channel;
+          if (cur) this.#send(cur, p.record);
+          p.wait = Math.min(p.wait * 2, this.#opts.retransmitMs * 8);
+          p.retransmitAt = now - TIMER_SLACK_MS + p.wait;
+        }
+        if (p.retransmitAt < next) next = p.retransmitAt;
+      }
+      if (p.deadline < next) next = p.deadline;
+    }
+    if (next < Infinity) this.#arm(next);
+  };
 
   #onReply(msg: Uint8Array): void {
     const r = new XdrReader(msg);
@@ -176,12 +252,11 @@ export class RpcClient {
     }
     const p = this.#pending.get(xid);
     if (p === undefined) return; // late duplicate, a batched call's reply, or a timed-out call
-    this.#pending.delete(xid);
-    clearTimeout(p.timer);
-    clearTimeout(p.retransmit);
+    this.#settle(p);
+    let value: unknown;
     try {
       const reply = readReplyBody(r, xid);
-      const err = rpcErrorFromReply(reply, p.call);
+      const err = rpcErrorFromReply(reply, p);
       if (err) {
         p.reject(err);
         return;
@@ -190,29 +265,37 @@ export class RpcClient {
         // The server offers a short-hand credential for later calls (RFC 5531 appendix A).
         this.#cred = { flavor: AuthFlavor.AUTH_SHORT, body: reply.verf.body.slice() };
       }
-      p.resolve(r);
+      value = decodeFrom(p.resCodec, r);
     } catch (err) {
       p.reject(err as Error);
+      return;
     }
+    p.resolve(value);
   }
 
   /** Hand a record to the channel; a burst of calls in one tick leaves as one writev (the channel corks). */
   #enqueue(ch: Channel, record: Uint8Array): void {
-    ch.write(record).catch((err: unknown) => this.#dropChannel(ch, err as Error));
+    const done = ch.write(record);
+    // A channel hands back the same settled promise for every write the socket took at once:
+    // one failure handler per distinct promise is enough, and saves a promise per call.
+    if (done !== this.#lastWrite) {
+      this.#lastWrite = done;
+      done.catch(this.#onWriteError);
+    }
   }
 
   /** Encode a call message, with room for the record mark on streams. */
   #encode<A>(xid: number, prog: number, vers: number, proc: number, argCodec: XdrCodec<A>, arg: A, cred: OpaqueAuth): Uint8Array | Uint8Array[] {
     const stream = this.transport !== 'udp';
-    const w = new XdrWriter(256);
+    const w = this.#writer.reset();
     if (stream) w.uint(0);
-    writeCallHeader(w, { xid, prog, vers, proc, cred, verf: AUTH_NONE });
+    writeCallFields(w, xid, prog, vers, proc, cred, AUTH_NONE);
     argCodec.encode(w, arg);
     const len = w.length - (stream ? 4 : 0);
-    if (!stream) return w.finish();
+    if (!stream) return takeWritten(w);
     if (len <= this.#opts.maxFragment) {
       w.setUintAt(0, (LAST | len) >>> 0);
-      return w.finish();
+      return takeWritten(w);
     }
     const body = w.finish().subarray(4);
     const parts: Uint8Array[] = [];
@@ -236,7 +319,7 @@ export class RpcClient {
    * Rejects with a typed RpcError for an error reply, TimeoutError, or a
    * transport error (ECONNRESET when the connection dropped mid-call).
    */
-  call<A, R>(prog: number, vers: number, proc: number, argCodec: XdrCodec<A>, arg: A, resCodec: XdrCodec<R>, options: CallOptions = {}): Promise<R> {
+  call<A, R>(prog: number, vers: number, proc: number, argCodec: XdrCodec<A>, arg: A, resCodec: XdrCodec<R>, options: CallOptions = NO_OPTIONS): Promise<R> {
     const cred = this.#cred;
     const p = this.#call(prog, vers, proc, argCodec, arg, resCodec, options, cred);
     if (cred === this.#fullCred) return p;
@@ -251,7 +334,8 @@ export class RpcClient {
   }
 
   #call<A, R>(prog: number, vers: number, proc: number, argCodec: XdrCodec<A>, arg: A, resCodec: XdrCodec<R>, options: CallOptions, cred: OpaqueAuth): Promise<R> {
-    if (options.signal?.aborted) return Promise.reject(new AbortError());
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(new AbortError());
     const ch = this.#channel;
     if (ch === undefined) return this.#ensureChannel().then(() => this.#call(prog, vers, proc, argCodec, arg, resCodec, options, cred));
     const xid = this.#nextXid();
@@ -261,57 +345,35 @@ export class RpcClient {
     } catch (err) {
       return Promise.reject(err as Error);
     }
-    if (this.transport === 'udp' && (record as Uint8Array).length > MAX_UDP_PAYLOAD) {
+    const udp = this.transport === 'udp';
+    if (udp && (record as Uint8Array).length > MAX_UDP_PAYLOAD) {
       return Promise.reject(new ProtocolError(`call of ${(record as Uint8Array).length} bytes does not fit in one UDP datagram (${MAX_UDP_PAYLOAD})`, { code: 'EMSGSIZE' }));
     }
     const timeoutMs = options.timeoutMs ?? this.#opts.timeoutMs;
-    return new Promise<R>((resolve, reject) => {
-      const done = (reader: XdrReader) => {
-        try {
-          resolve(decodeFrom(resCodec, reader));
-        } catch (err) {
-          reject(err as Error);
-        }
-      };
-      const p: Pending = { resolve: done, reject, timer: undefined, call: { prog, vers, proc } };
-      const fail = (err: Error) => {
-        if (this.#pending.get(xid) !== p) return;
-        this.#pending.delete(xid);
-        clearTimeout(p.timer);
-        clearTimeout(p.retransmit);
-        options.signal?.removeEventListener('abort', onAbort);
-        reject(err);
-      };
-      const onAbort = () => fail(new AbortError(`call ${prog}/${vers}/${proc} aborted`));
-      if (Number.isFinite(timeoutMs)) {
-        p.timer = setTimeout(() => fail(new TimeoutError(`call ${prog}/${vers}/${proc} got no reply within ${timeoutMs} ms`)), timeoutMs);
-      }
-      if (options.signal) {
-        const signal = options.signal;
-        signal.addEventListener('abort', onAbort, { once: true });
-        p.resolve = (r) => {
-          signal.removeEventListener('abort', onAbort);
-          done(r);
-        };
-        p.reject = (e) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(e);
-        };
-      }
-      this.#pending.set(xid, p);
-      this.#send(ch, record);
-      if (this.transport === 'udp') {
-        let wait = this.#opts.retransmitMs;
-        const again = () => {
-          if (this.#pending.get(xid) !== p) return;
-          const cur = this.#channel;
-          if (cur) this.#send(cur, record);
-          wait = Math.min(wait * 2, this.#opts.retransmitMs * 8);
-          p.retransmit = setTimeout(again, wait);
-        };
-        p.retransmit = setTimeout(again, wait);
-      }
+    const now = performance.now();
+    const p = new Pending(xid, prog, vers, proc, resCodec as XdrCodec<unknown>, Number.isFinite(timeoutMs) ? now + timeoutMs : Infinity, timeoutMs);
+    const promise = new Promise<R>((resolve, reject) => {
+      p.resolve = resolve as (value: unknown) => void;
+      p.reject = reject;
     });
+    if (signal) {
+      p.signal = signal;
+      p.onAbort = () => {
+        if (this.#pending.get(xid) === p) this.#settle(p).reject(new AbortError(`call ${prog}/${vers}/${proc} aborted`));
+      };
+      signal.addEventListener('abort', p.onAbort, { once: true });
+    }
+    this.#pending.set(xid, p);
+    this.#send(ch, record);
+    let due = p.deadline;
+    if (udp) {
+      p.record = record as Uint8Array;
+      p.wait = this.#opts.retransmitMs;
+      p.retransmitAt = now + p.wait;
+      if (p.retransmitAt < due) due = p.retransmitAt;
+    }
+    if (due < Infinity) this.#arm(due);
+    return promise;
   }
 
   #send(ch: Channel, record: Uint8Array | Uint8Array[]): void {
@@ -331,14 +393,15 @@ export class RpcClient {
   }
 
   /** Call procedure 0 (NULL), which every server answers. */
-  async ping(prog: number, vers: number, options: CallOptions = {}): Promise<void> {
-    await this.call(prog, vers, 0, xdrVoid, undefined, xdrVoid, options);
+  ping(prog: number, vers: number, options: CallOptions = NO_OPTIONS): Promise<void> {
+    return this.call(prog, vers, 0, xdrVoid, undefined, xdrVoid, options);
   }
 
   /** Fail pending calls with ECLOSED and close the connection. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#disarm();
     const ch = this.#channel;
     if (ch) {
       this.#dropChannel(ch);

@@ -76,7 +76,10 @@ function writeAuth(w: XdrWriter, a: OpaqueAuth): void {
 }
 
 function readAuth(r: XdrReader): OpaqueAuth {
-  return { flavor: r.int(), body: r.opaque(MAX_AUTH_BYTES) };
+  const flavor = r.int();
+  const n = r.length(MAX_AUTH_BYTES, 'opaque', 1);
+  // AUTH_NONE bodies are empty: share one empty array rather than make a view per message.
+  return { flavor, body: n === 0 ? EMPTY : r.opaqueFixed(n) };
 }
 
 export interface CallHeader {
@@ -90,9 +93,14 @@ export interface CallHeader {
 
 /** Write a call header; the arguments go next into the same writer. */
 export function writeCallHeader(w: XdrWriter, h: CallHeader): void {
-  w.uint(h.xid).uint(MsgType.CALL).uint(RPC_VERSION).uint(h.prog).uint(h.vers).uint(h.proc);
-  writeAuth(w, h.cred);
-  writeAuth(w, h.verf);
+  writeCallFields(w, h.xid, h.prog, h.vers, h.proc, h.cred, h.verf);
+}
+
+/** writeCallHeader without a header object, for the client's per-call path. */
+export function writeCallFields(w: XdrWriter, xid: number, prog: number, vers: number, proc: number, cred: OpaqueAuth, verf: OpaqueAuth): void {
+  w.uint(xid).uint(MsgType.CALL).uint(RPC_VERSION).uint(prog).uint(vers).uint(proc);
+  writeAuth(w, cred);
+  writeAuth(w, verf);
 }
 
 export interface DecodedCall extends CallHeader {

@@ -23,6 +23,7 @@ import { RecordMarkingDecoder, XdrReader, XdrWriter, XdrError, decodeFrom, type 
 import { AuthError, GarbageArgsError, ProcUnavailError, ProgMismatchError, ProgUnavailError, RpcError } from './rpc-errors.js';
 import { DuplicateRequestCache, argsChecksum } from './duplicate-cache.js';
 import { RpcbindClient } from './rpcbind-client.js';
+import { takeWritten } from './message-bytes.js';
 import { toUniversalAddress } from './universal-address.js';
 import {
   AUTH_NONE,
@@ -129,6 +130,8 @@ export class RpcServer {
   /** AUTH_SHORT handles issued, by hex, oldest first. */
   readonly #short = new Map<string, AuthSysParams>();
   #shortSeq = 0;
+  /** Every reply is written here, then copied out (small) or handed over (large). */
+  readonly #writer = new XdrWriter(1024);
 
   constructor(options: RpcServerOptions = {}) {
     this.#opts = options;
@@ -193,9 +196,17 @@ export class RpcServer {
     const decoder = new RecordMarkingDecoder({ maxRecordSize: this.#opts.maxRecordSize ?? 16 * 1024 * 1024 });
     const peer = ch.description.split(' -> ')[1] ?? ch.description;
     // Replies go straight to the channel, which sends a burst of them as one writev.
+    // The channel hands back one settled promise for every write the socket took at
+    // once: a failure handler per distinct promise is enough (not a new promise per reply).
+    const onWriteError = () => ch.destroy();
+    let lastWrite: Promise<void> | undefined;
     const send = (reply: Uint8Array | undefined) => {
       if (reply === undefined || ch.isClosed) return;
-      ch.write(reply).catch(() => ch.destroy());
+      const done = ch.write(reply);
+      if (done !== lastWrite) {
+        lastWrite = done;
+        done.catch(onWriteError);
+      }
     };
     try {
       for (;;) {
@@ -244,9 +255,24 @@ export class RpcServer {
     }
   }
 
+  /** Start a reply in the shared writer, with room for the record mark on streams. */
+  #begin(reserve: number): XdrWriter {
+    const w = this.#writer.reset();
+    if (reserve) w.uint(0);
+    return w;
+  }
+
+  /** The reply's bytes; a reply the duplicate request cache keeps gets a buffer of its own. */
+  #end(w: XdrWriter, reserve: number, keep = false): Uint8Array {
+    if (reserve) w.setUintAt(0, (LAST | (w.length - 4)) >>> 0);
+    return takeWritten(w, !keep);
+  }
+
   /**
    * Answer one call message: the reply bytes (with `reserve` bytes in front
    * for the record mark), undefined for no reply, or a promise of either.
+   * Replies are written into one shared writer, start to end without
+   * yielding, so concurrent async procedures never share it.
    */
   #handle(msg: Uint8Array, transport: Transport, peer: string, reserve: number, peerPid: number | undefined, peerUid: number | undefined): Uint8Array | undefined | Promise<Uint8Array | undefined> {
     const r = new XdrReader(msg);
@@ -260,15 +286,10 @@ export class RpcServer {
     } catch {
       return undefined; // cannot even tell who to answer: svc_getreq drops it too
     }
-    const w = new XdrWriter(reserve + 128);
-    if (reserve) w.uint(0);
-    const finish = (): Uint8Array => {
-      if (reserve) w.setUintAt(0, (LAST | (w.length - 4)) >>> 0);
-      return w.finish();
-    };
     if (call.rpcvers !== RPC_VERSION) {
+      const w = this.#begin(reserve);
       writeRpcMismatchReply(w, xid, RPC_VERSION, RPC_VERSION);
-      return finish();
+      return this.#end(w, reserve);
     }
     const ctx: RpcCallContext = { xid, prog: call.prog, vers: call.vers, proc: call.proc, transport, peer, cred: call.cred, peerPid, peerUid };
     let verf: OpaqueAuth = AUTH_NONE;
@@ -285,13 +306,15 @@ export class RpcServer {
       }
       this.#authenticate(ctx);
     } catch (err) {
+      const w = this.#begin(reserve);
       writeAuthErrorReply(w, xid, err instanceof AuthError ? err.stat : AuthStat.AUTH_FAILED);
-      return finish();
+      return this.#end(w, reserve);
     }
     const versions = this.#programs.get(call.prog);
     if (versions === undefined) {
+      const w = this.#begin(reserve);
       writeAcceptedReply(w, xid, AcceptStat.PROG_UNAVAIL);
-      return finish();
+      return this.#end(w, reserve);
     }
     const table = versions.get(call.vers);
     if (table === undefined) {
@@ -301,13 +324,15 @@ export class RpcServer {
         low = Math.min(low, v);
         high = Math.max(high, v);
       }
+      const w = this.#begin(reserve);
       writeAcceptedReply(w, xid, AcceptStat.PROG_MISMATCH, AUTH_NONE, { low, high });
-      return finish();
+      return this.#end(w, reserve);
     }
     const proc = table.get(call.proc);
     if (proc === undefined) {
+      const w = this.#begin(reserve);
       writeAcceptedReply(w, xid, AcceptStat.PROC_UNAVAIL);
-      return finish();
+      return this.#end(w, reserve);
     }
     let drcKey: string | undefined;
     if (transport === 'udp' && this.#drc && call.proc !== 0) {
@@ -321,59 +346,71 @@ export class RpcServer {
     } catch (err) {
       if (drcKey) this.#drc?.forget(drcKey);
       if (!(err instanceof XdrError)) throw err;
+      const w = this.#begin(reserve);
       writeAcceptedReply(w, xid, AcceptStat.GARBAGE_ARGS);
-      return finish();
+      return this.#end(w, reserve);
     }
-    const complete = (result: unknown): Uint8Array | undefined => {
-      let reply: Uint8Array | undefined;
-      if (result === NO_REPLY) {
-        reply = undefined;
-      } else {
-        writeAcceptedReply(w, xid, AcceptStat.SUCCESS, verf);
-        try {
-          proc.result.encode(w, result);
-          reply = finish();
-        } catch (err) {
-          this.#opts.onError?.(err, ctx);
-          const w2 = new XdrWriter(reserve + 32);
-          if (reserve) w2.uint(0);
-          writeAcceptedReply(w2, xid, AcceptStat.SYSTEM_ERR);
-          if (reserve) w2.setUintAt(0, (LAST | (w2.length - 4)) >>> 0);
-          reply = w2.finish();
-        }
-      }
-      if (drcKey) this.#drc?.finish(drcKey, reply);
-      return reply;
-    };
-    const failed = (err: unknown): Uint8Array | undefined => {
-      if (drcKey) this.#drc?.forget(drcKey);
-      if (err instanceof AuthError) {
-        writeAuthErrorReply(w, xid, err.stat);
-        return finish();
-      }
-      let stat: number = AcceptStat.SYSTEM_ERR;
-      let mismatch: { low: number; high: number } | undefined;
-      if (err instanceof RpcError) {
-        if (err instanceof ProgUnavailError) stat = AcceptStat.PROG_UNAVAIL;
-        else if (err instanceof ProgMismatchError) {
-          stat = AcceptStat.PROG_MISMATCH;
-          mismatch = { low: err.low, high: err.high };
-        } else if (err instanceof ProcUnavailError) stat = AcceptStat.PROC_UNAVAIL;
-        else if (err instanceof GarbageArgsError) stat = AcceptStat.GARBAGE_ARGS;
-      } else {
-        this.#opts.onError?.(err, ctx);
-      }
-      writeAcceptedReply(w, xid, stat, AUTH_NONE, mismatch);
-      return finish();
-    };
     let result: unknown;
     try {
       result = proc.handler(arg, ctx);
     } catch (err) {
-      return failed(err);
+      return this.#failed(err, ctx, reserve, drcKey);
     }
-    if (result instanceof Promise) return result.then(complete, failed);
-    return complete(result);
+    if (result instanceof Promise) {
+      return result.then(
+        (res: unknown) => this.#complete(res, ctx, proc, verf, reserve, drcKey),
+        (err: unknown) => this.#failed(err, ctx, reserve, drcKey),
+      );
+    }
+    return this.#complete(result, ctx, proc, verf, reserve, drcKey);
+  }
+
+  /** The reply to a procedure that returned `result`. */
+  #complete(result: unknown, ctx: RpcCallContext, proc: Procedure<unknown, unknown>, verf: OpaqueAuth, reserve: number, drcKey: string | undefined): Uint8Array | undefined {
+    let reply: Uint8Array | undefined;
+    if (result !== NO_REPLY) {
+      let w = this.#begin(reserve);
+      writeAcceptedReply(w, ctx.xid, AcceptStat.SUCCESS, verf);
+      let encodeFailed = false;
+      let encodeError: unknown;
+      try {
+        proc.result.encode(w, result);
+      } catch (err) {
+        encodeFailed = true;
+        encodeError = err;
+        w = this.#begin(reserve);
+        writeAcceptedReply(w, ctx.xid, AcceptStat.SYSTEM_ERR);
+      }
+      reply = this.#end(w, reserve, drcKey !== undefined);
+      if (encodeFailed) this.#opts.onError?.(encodeError, ctx);
+    }
+    if (drcKey) this.#drc?.finish(drcKey, reply);
+    return reply;
+  }
+
+  /** The reply to a procedure that threw `err`. */
+  #failed(err: unknown, ctx: RpcCallContext, reserve: number, drcKey: string | undefined): Uint8Array {
+    if (drcKey) this.#drc?.forget(drcKey);
+    if (err instanceof AuthError) {
+      const w = this.#begin(reserve);
+      writeAuthErrorReply(w, ctx.xid, err.stat);
+      return this.#end(w, reserve);
+    }
+    let stat: number = AcceptStat.SYSTEM_ERR;
+    let mismatch: { low: number; high: number } | undefined;
+    if (err instanceof RpcError) {
+      if (err instanceof ProgUnavailError) stat = AcceptStat.PROG_UNAVAIL;
+      else if (err instanceof ProgMismatchError) {
+        stat = AcceptStat.PROG_MISMATCH;
+        mismatch = { low: err.low, high: err.high };
+      } else if (err instanceof ProcUnavailError) stat = AcceptStat.PROC_UNAVAIL;
+      else if (err instanceof GarbageArgsError) stat = AcceptStat.GARBAGE_ARGS;
+    } else {
+      this.#opts.onError?.(err, ctx);
+    }
+    const w = this.#begin(reserve);
+    writeAcceptedReply(w, ctx.xid, stat, AUTH_NONE, mismatch);
+    return this.#end(w, reserve);
   }
 
   /**

@@ -21,6 +21,10 @@ export interface EncodeHooks {
 
 export const DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024;
 
+const SLAB_SIZE = 64 * 1024;
+let slab = new Uint8Array(SLAB_SIZE);
+let slabUsed = 0;
+
 const utf8 = new TextEncoder();
 const objectProto = Object.prototype;
 const TWO32 = 2 ** 32;
@@ -90,9 +94,27 @@ export class Encoder {
     this.view = new DataView(next.buffer);
   }
 
-  /** A copy of the bytes written since `from`. */
+  /** A copy of the bytes written since `from`, in an ArrayBuffer of its own (it can be transferred). */
   copy(from = 0): Uint8Array {
     return this.buf.slice(from, this.pos);
+  }
+
+  /**
+   * A copy of everything written, carved out of a shared slab like Node's
+   * Buffer pool: one ArrayBuffer per 64 KiB of small messages instead of one
+   * per message, which spares the garbage collector (never transfer it).
+   */
+  copyPooled(): Uint8Array {
+    const n = this.pos;
+    if (n > SLAB_SIZE / 8) return this.buf.slice(0, n);
+    if (slabUsed + n > SLAB_SIZE) {
+      slab = new Uint8Array(SLAB_SIZE);
+      slabUsed = 0;
+    }
+    const out = slab.subarray(slabUsed, slabUsed + n);
+    out.set(this.buf.subarray(0, n));
+    slabUsed += (n + 7) & ~7;
+    return out;
   }
 
   u8(v: number): void {

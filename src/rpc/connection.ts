@@ -439,7 +439,8 @@ export class RpcConnection implements Caller {
   private readonly flush = (): void => {
     this.flushQueued = false;
     if (this.writing !== undefined || this.out.pos === 0 || this.state === 'closed') return;
-    const batch = this.out.copy();
+    // Ports move the batch's buffer, so it must be its own; channels copy it into the kernel.
+    const batch = this.link.attachments ? this.out.copy() : this.out.copyPooled();
     const att = this.attachmentsOut;
     const tr = this.transferOut;
     this.attachmentsOut = undefined;

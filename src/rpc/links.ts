@@ -32,6 +32,27 @@ export interface Link {
   destroy(err?: Error): void;
 }
 
+/** Largest batch written to a shared-memory ring as one message (a bigger single frame goes alone). */
+const RING_BATCH = 256 * 1024;
+
+/** Cut a batch into parts of at most `max` bytes at frame boundaries (a bigger frame is a part of its own). */
+export function splitAtFrames(batch: Uint8Array, max: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
+  let start = 0;
+  let p = 0;
+  while (p + 4 <= batch.length) {
+    const end = p + 4 + view.getUint32(p, false);
+    if (end - start > max && p > start) {
+      out.push(batch.subarray(start, p));
+      start = p;
+    }
+    p = end;
+  }
+  if (start < batch.length) out.push(batch.subarray(start));
+  return out;
+}
+
 /** Walk the frames of a batch (used where each frame goes as its own message). */
 export function splitBatch(batch: Uint8Array): Uint8Array[] {
   const out: Uint8Array[] = [];
@@ -45,11 +66,15 @@ export function splitBatch(batch: Uint8Array): Uint8Array[] {
   return out;
 }
 
-/** A Channel: a byte stream (our own length-prefix framing) or a message channel (one frame per message). */
+/**
+ * A Channel: a byte stream or a shared-memory ring (batches of
+ * length-prefixed frames), or another message channel (one frame per message).
+ */
 export class ChannelLink implements Link {
   readonly attachments = false;
   private sink: LinkSink | undefined;
   private readonly splitter: FrameSplitter | undefined;
+  private readonly batches: boolean;
   private done = false;
   private readonly maxFrame: number;
   private readonly emit = (buf: Uint8Array, start: number, end: number): void => {
@@ -62,7 +87,11 @@ export class ChannelLink implements Link {
   ) {
     // A frame carries a type byte and a header besides the value.
     this.maxFrame = maxMessageSize + 64;
-    this.splitter = channel.messages ? undefined : new FrameSplitter(this.maxFrame);
+    // Byte streams, and shared-memory rings (only ever between two RPC
+    // peers), carry whole batches; other message channels one frame per
+    // message, so that a peer using framed(ch, 'length-prefix') understands us.
+    this.batches = !channel.messages || channel.kind === 'ring';
+    this.splitter = this.batches ? new FrameSplitter(this.maxFrame) : undefined;
   }
 
   get peer(): PeerInfo {
@@ -99,8 +128,10 @@ export class ChannelLink implements Link {
         return;
       }
       try {
-        if (this.splitter) this.splitter.push(chunk, this.emit);
-        else {
+        if (this.splitter) {
+          this.splitter.push(chunk, this.emit);
+          if (this.channel.messages && this.splitter.pending !== 0) throw new ProtocolError('a message ended inside a frame');
+        } else {
           if (chunk.length > this.maxFrame) {
             throw new ProtocolError(`message of ${chunk.length} bytes exceeds the maximum of ${this.maxFrame}`, { code: 'EMSGSIZE' });
           }
@@ -124,6 +155,13 @@ export class ChannelLink implements Link {
   send(batch: Uint8Array): Promise<void> | undefined {
     const ch = this.channel;
     if (!ch.messages) return ch.write(batch);
+    if (this.batches) {
+      // A ring holds a bounded amount: big batches go as several messages, split between frames.
+      if (batch.length <= RING_BATCH) return ch.write(batch);
+      return (async () => {
+        for (const part of splitAtFrames(batch, RING_BATCH)) await ch.write(part);
+      })();
+    }
     // One message per frame (writev makes one message of them all on some
     // channels), one write pending at a time.
     const frames = splitBatch(batch);

@@ -146,6 +146,16 @@ export class Mutex {
     Atomics.store(this.#c, INCONSISTENT, 0);
   }
 
+  /**
+   * Declare the protected data damaged (must hold the mutex): the next
+   * lock() after our unlock() gets OwnerDeadError and repairs, as if we had
+   * died. Rings use it when a half-written message cannot be cancelled yet.
+   */
+  markInconsistent(): void {
+    if (this.owner !== threadId()) throw new SwitchboardError('ENOTOWNER', 'markInconsistent() needs the mutex held by this thread');
+    Atomics.store(this.#c, INCONSISTENT, 1);
+  }
+
   /** Run `f` holding the mutex (sync). */
   withLock<T>(f: () => T, options?: LockOptions): T {
     this.lock(options);

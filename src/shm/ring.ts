@@ -213,6 +213,16 @@ abstract class RingEnd {
     this.me = threadId();
   }
 
+  #nextCheck = 0;
+
+  /** True at most once per livenessMs: time for a spinning end to check its peer (syscalls). */
+  protected livenessDue(): boolean {
+    const now = performance.now();
+    if (now < this.#nextCheck) return false;
+    this.#nextCheck = now + this.livenessMs;
+    return true;
+  }
+
   get capacity(): number {
     return this.cap;
   }
@@ -237,6 +247,10 @@ export class RingProducer extends RingEnd {
   #locked = false;
   #queue: Promise<void> = Promise.resolve();
   #busy = 0;
+  /** A fragmented message is half written (FIRST published, LAST not yet). */
+  #partialOpen = false;
+  /** An abandoned message still needs its ABORT record (no room when it was abandoned). */
+  #abortPending = false;
   #cancelWait: (() => void) | undefined;
   #wakeWaiter: (() => void) | undefined;
 
@@ -299,6 +313,10 @@ export class RingProducer extends RingEnd {
     if (size > this.maxRecord) throw new ArgumentError(`tryWrite() takes messages of at most ${this.maxRecord - REC_HEADER} bytes; use writeSync() or write()`);
     if (this.mpsc && !this.#lockSync(0)) return false;
     try {
+      if (this.#abortPending) {
+        if (!this.#tryReserve(REC_HEADER)) return false;
+        this.#payAbortSync(0);
+      }
       if (!this.#tryReserve(size)) return false;
       this.#whole(data, size, true);
       if (this.#corked === 0) this.#publish();
@@ -343,6 +361,7 @@ export class RingProducer extends RingEnd {
     const run = (): Promise<void> | void => {
       this.#checkOpen();
       // Fast path: everything fits now (and the lock is free): no promise machinery.
+      if (this.#abortPending) return this.#writeAsyncSlow(messages, options);
       if (this.mpsc && !this.#lockSync(0)) return this.#writeAsyncSlow(messages, options);
       if (!this.#fitsNow(messages)) {
         if (this.mpsc) this.#unlock();
@@ -390,6 +409,8 @@ export class RingProducer extends RingEnd {
     this.#cancelWait?.();
     this.#wakeWaiter?.();
     const h = this.h;
+    this.#abandon();
+    if (this.#abortPending && this.#tryReserve(REC_HEADER)) this.#payAbortSync(0);
     this.#publish();
     if (this.#locked) this.#unlock();
     if (Atomics.compareExchange(h, this.#slot, this.me, 0) === this.me) Atomics.sub(h, W.attached, 1);
@@ -496,6 +517,7 @@ export class RingProducer extends RingEnd {
 
   #writeSyncLocked(data: Uint8Array, deadline: number): void {
     if (!(data instanceof Uint8Array)) throw new ArgumentError('ring messages are Uint8Arrays');
+    this.#payAbortSync(deadline);
     const whole = REC_HEADER + align8(data.byteLength);
     if (whole <= this.maxRecord) {
       while (!this.#tryReserve(whole)) this.#waitSpaceSync(deadline);
@@ -504,17 +526,60 @@ export class RingProducer extends RingEnd {
     }
     let from = 0;
     let type = REC_FIRST;
-    while (from < data.byteLength) {
-      const to = Math.min(data.byteLength, from + this.#chunkMax(type));
-      const t = type === REC_FIRST ? REC_FIRST : to === data.byteLength ? REC_LAST : REC_MIDDLE;
-      const size = this.#fragmentSize(t, to - from);
-      while (!this.#tryReserve(size)) this.#waitSpaceSync(deadline);
-      this.#fragment(data, t, from, to);
-      // Publish each fragment so the consumer drains a message larger than the ring.
-      this.#publish();
-      from = to;
-      type = REC_MIDDLE;
+    try {
+      while (from < data.byteLength) {
+        const to = Math.min(data.byteLength, from + this.#chunkMax(type));
+        const t = type === REC_FIRST ? REC_FIRST : to === data.byteLength ? REC_LAST : REC_MIDDLE;
+        const size = this.#fragmentSize(t, to - from);
+        while (!this.#tryReserve(size)) this.#waitSpaceSync(deadline);
+        this.#fragment(data, t, from, to);
+        this.#partialOpen = t !== REC_LAST;
+        // Publish each fragment so the consumer drains a message larger than the ring.
+        this.#publish();
+        from = to;
+        type = REC_MIDDLE;
+      }
+    } catch (err) {
+      this.#abandon();
+      throw err;
     }
+  }
+
+  /**
+   * A fragmented write failed part-way (timeout, abort, close): the consumer
+   * must drop what it has of that message. Writes an ABORT record now if
+   * there is room, else before the next message (SPSC) or by whoever takes
+   * the producers' lock next (MPSC: the lock is marked inconsistent).
+   */
+  #abandon(): void {
+    if (!this.#partialOpen) return;
+    this.#partialOpen = false;
+    if (this.#tryReserve(REC_HEADER)) {
+      this.#record(this.#tail & this.mask, 0, REC_ABORT);
+      this.#tail = (this.#tail + REC_HEADER) >>> 0;
+      this.#publish();
+    } else if (this.mpsc && this.#locked) {
+      (this.#lock as Mutex).markInconsistent();
+    } else {
+      this.#abortPending = true;
+    }
+  }
+
+  /** Write the ABORT record owed by an abandoned message before anything else (SPSC). */
+  #payAbortSync(deadline: number): void {
+    if (!this.#abortPending) return;
+    while (!this.#tryReserve(REC_HEADER)) this.#waitSpaceSync(deadline);
+    this.#record(this.#tail & this.mask, 0, REC_ABORT);
+    this.#tail = (this.#tail + REC_HEADER) >>> 0;
+    this.#abortPending = false;
+  }
+
+  async #payAbortAsync(deadline: number, signal: AbortSignal | undefined): Promise<void> {
+    if (!this.#abortPending) return;
+    while (!this.#tryReserve(REC_HEADER)) await this.#waitSpaceAsync(deadline, signal);
+    this.#record(this.#tail & this.mask, 0, REC_ABORT);
+    this.#tail = (this.#tail + REC_HEADER) >>> 0;
+    this.#abortPending = false;
   }
 
   async #writeAsyncSlow(messages: readonly Uint8Array[], options: WaitOptions): Promise<void> {
@@ -523,6 +588,7 @@ export class RingProducer extends RingEnd {
     try {
       for (const data of messages) {
         if (!(data instanceof Uint8Array)) throw new ArgumentError('ring messages are Uint8Arrays');
+        await this.#payAbortAsync(deadline, options.signal);
         const whole = REC_HEADER + align8(data.byteLength);
         if (whole <= this.maxRecord) {
           while (!this.#tryReserve(whole)) await this.#waitSpaceAsync(deadline, options.signal);
@@ -538,12 +604,16 @@ export class RingProducer extends RingEnd {
           const size = this.#fragmentSize(t, to - from);
           while (!this.#tryReserve(size)) await this.#waitSpaceAsync(deadline, options.signal);
           this.#fragment(data, t, from, to);
+          this.#partialOpen = t !== REC_LAST;
           this.#publish();
           from = to;
           first = false;
         }
       }
       if (this.#corked === 0 || this.mpsc) this.#publish();
+    } catch (err) {
+      this.#abandon();
+      throw err;
     } finally {
       if (this.mpsc && this.#locked) this.#unlock();
     }
@@ -566,8 +636,8 @@ export class RingProducer extends RingEnd {
     for (; n > 0; n--) if (Atomics.load(h, W.head) !== head) break;
     if (this.spin.forever || n > 0) {
       this.spin.record(n > 0);
-      if (n === 0) this.#checkConsumer();
-      if (remaining(deadline) === 0) throw new TimeoutError('timed out waiting for room in the ring');
+      if (n === 0 && this.livenessDue()) this.#checkConsumer();
+      if (n === 0 && remaining(deadline) === 0) throw new TimeoutError('timed out waiting for room in the ring');
       return;
     }
     this.spin.record(false);
@@ -1040,7 +1110,7 @@ export class RingConsumer extends RingEnd {
     for (; n > 0; n--) if (Atomics.load(h, W.tail) !== head) break;
     if (this.spin.forever || n > 0) {
       this.spin.record(n > 0);
-      if (n === 0) this.#reapDeadProducers();
+      if (n === 0 && this.livenessDue()) this.#reapDeadProducers();
       if (n === 0 && remaining(deadline) === 0) throw new TimeoutError('timed out waiting for a ring message');
       return;
     }

@@ -90,17 +90,28 @@ async function openWriteEnd(path: string, options: FifoOpenOptions): Promise<Cha
  * The read end: a blocking open in the thread pool waits for the first writer
  * (a non-blocking one would see EOF at once). To give up, we open the write
  * end ourselves, which lets the blocked open return, and close both.
+ *
+ * Each read end waiting for its writer holds one libuv thread-pool thread
+ * (4 by default, UV_THREADPOOL_SIZE): while all of them wait, other fs and
+ * dns work in this process waits too. Give such opens a timeout or a signal.
  */
 async function openReadEnd(path: string, options: FifoOpenOptions): Promise<Channel> {
   let gaveUp: Error | undefined;
-  const unblock = (reason: Error): void => {
-    if (gaveUp) return;
-    gaveUp = reason;
+  let retry: NodeJS.Timeout | undefined;
+  const poke = (): void => {
     try {
       closeQuietly(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
     } catch {
-      // the open may have completed meanwhile
+      // ENXIO: our open(2) has not started yet (the thread pool is busy), or it has returned
     }
+  };
+  const unblock = (reason: Error): void => {
+    if (gaveUp) return;
+    gaveUp = reason;
+    poke();
+    // A poke before our open(2) starts finds no reader and does nothing, and
+    // the open would then block for good: poke until it has returned.
+    retry = setInterval(poke, 10);
   };
   const timer =
     options.timeoutMs !== undefined && options.timeoutMs > 0
@@ -122,6 +133,7 @@ async function openReadEnd(path: string, options: FifoOpenOptions): Promise<Chan
     throw gaveUp ?? fromSystemError(err, `open FIFO ${path} for reading`);
   } finally {
     if (timer) clearTimeout(timer);
+    if (retry) clearInterval(retry);
     options.signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -43,6 +43,9 @@ class FramedChannel implements Channel {
   readonly #enc: FrameEncoder;
   #peek: Uint8Array | null | undefined;
   #error: Error | undefined;
+  /** read() calls under way, and the promise the next one queues behind. */
+  #reading = 0;
+  #tail: Promise<unknown> = Promise.resolve();
 
   constructor(inner: Channel, options: FramedOptions) {
     this.#inner = inner;
@@ -125,7 +128,31 @@ class FramedChannel implements Channel {
     return m;
   }
 
-  async read(): Promise<Uint8Array | null> {
+  /**
+   * Reads run one at a time: a read that waits on the stream may complete
+   * several messages, and the next read must find them in the decoder rather
+   * than wait on the stream for bytes that will never come.
+   */
+  read(): Promise<Uint8Array | null> {
+    if (this.#reading === 0) {
+      let m: Uint8Array | null | undefined;
+      try {
+        m = this.tryRead();
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      if (m !== undefined) return Promise.resolve(m);
+    }
+    const run = this.#reading === 0 ? this.#readLoop() : this.#tail.then(() => this.#readLoop());
+    this.#reading++;
+    const done = run.finally(() => {
+      this.#reading--;
+    });
+    this.#tail = done.catch(() => undefined);
+    return run;
+  }
+
+  async #readLoop(): Promise<Uint8Array | null> {
     for (;;) {
       const m = this.tryRead();
       if (m !== undefined) return m;

@@ -93,18 +93,36 @@ export function spawnWithChannels(command: string, args: readonly string[], opti
   }
   env['SWITCHBOARD_CHANNELS'] = described.join(',');
 
+  const closeAll = (): void => {
+    for (const p of parentEnds) closeQuietly(p.fd);
+    for (const fd of toClose) closeQuietly(fd);
+  };
   const { channels: _c, stdio, ...spawnOptions } = options;
-  const child = spawn(command, args, { ...spawnOptions, env, stdio: [...(stdio ?? ['inherit', 'inherit', 'inherit']), ...childFds] });
+  let child: ChildProcess;
+  try {
+    child = spawn(command, args, { ...spawnOptions, env, stdio: [...(stdio ?? ['inherit', 'inherit', 'inherit']), ...childFds] });
+  } catch (err) {
+    // bad arguments (a NUL byte, a wrong type) throw before any process exists
+    closeAll();
+    const e = err as NodeJS.ErrnoException;
+    return Promise.reject(
+      e.code === 'ERR_INVALID_ARG_VALUE' || e.code === 'ERR_INVALID_ARG_TYPE' ? new ArgumentError(`spawn ${command}: ${e.message}`, { cause: err }) : fromSystemError(err, `spawn ${command}`),
+    );
+  }
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
   return new Promise<ChildWithChannels>((resolve, reject) => {
-    child.once('error', (err) => {
-      for (const p of parentEnds) closeQuietly(p.fd);
-      for (const fd of toClose) closeQuietly(fd);
+    let spawned = false;
+    // Stays registered: a later 'error' (a failed kill()) must neither crash
+    // the process nor close fds that the channels own by then.
+    child.on('error', (err) => {
+      if (spawned) return;
+      closeAll();
       reject(fromSystemError(err, `spawn ${command}`));
     });
     child.once('spawn', () => {
+      spawned = true;
       // The child has its copies now; ours must go, or EOF would never come.
       for (const fd of toClose) closeQuietly(fd);
       const pid = child.pid as number;

@@ -53,16 +53,28 @@ async function removeStaleSocket(path: string): Promise<void> {
     return;
   }
   if (!st.isSocket()) throw new SwitchboardError('EADDRINUSE', `listen unix://${path}: the path exists and is not a socket`);
-  const inUse = await new Promise<boolean>((resolve) => {
+  // Only ECONNREFUSED proves nobody listens: a live server with a full
+  // backlog answers EAGAIN, and EACCES says nothing either way.
+  const probe = await new Promise<string>((resolve) => {
     const s = net.connect({ path });
     s.once('connect', () => {
       s.destroy();
-      resolve(true);
+      resolve('connected');
     });
-    s.once('error', () => resolve(false));
+    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'EIO'));
   });
-  if (inUse) throw new SwitchboardError('EADDRINUSE', `listen unix://${path}: another process is listening there`);
-  unlinkSync(path);
+  if (probe === 'ENOENT') return; // removed meanwhile
+  if (probe === 'connected' || probe === 'EAGAIN') {
+    throw new SwitchboardError('EADDRINUSE', `listen unix://${path}: another process is listening there`);
+  }
+  if (probe !== 'ECONNREFUSED') {
+    throw new SwitchboardError(probe === 'EACCES' ? 'EACCES' : 'EADDRINUSE', `listen unix://${path}: cannot tell whether the socket file is stale (${probe})`);
+  }
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError(err, `listen unix://${path}: removing the stale socket file`);
+  }
 }
 
 class NetListener implements Listener {
@@ -72,6 +84,7 @@ class NetListener implements Listener {
   #backlog: Channel[] = [];
   #waiters: { resolve(c: Channel): void; reject(e: Error): void }[] = [];
   #closed = false;
+  #closing: Promise<void> | undefined;
   #refused = 0;
 
   constructor(server: net.Server, address: Address, options: ListenOptions) {
@@ -138,8 +151,13 @@ class NetListener implements Listener {
     }
   }
 
-  async close(options: { graceMs?: number } = {}): Promise<void> {
-    if (this.#closed) return;
+  close(options: { graceMs?: number } = {}): Promise<void> {
+    // a second close() waits for the first
+    this.#closing ??= this.#close(options);
+    return this.#closing;
+  }
+
+  async #close(options: { graceMs?: number }): Promise<void> {
     this.#closed = true;
     const stopped = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const w of this.#waiters.splice(0)) w.reject(new ChannelClosedError(`listener ${formatAddress(this.address)}`));
@@ -152,7 +170,10 @@ class NetListener implements Listener {
         new Promise<void>((resolve) => (timer = setTimeout(resolve, grace))),
       ]);
       if (timer) clearTimeout(timer);
-      for (const ch of this.#channels) ch.destroy();
+      const rest = [...this.#channels];
+      for (const ch of rest) ch.destroy();
+      // the server may report itself closed before its sockets' 'close' events
+      await Promise.all(rest.map((c) => c.closed));
     }
     await stopped;
     if (this.address.transport === 'unix') {

@@ -30,6 +30,18 @@ export interface SocketChannelOptions {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
+const ignore = (): void => undefined;
+
+/**
+ * A rejected promise that does not count as unhandled when the caller drops
+ * it: a fire-and-forget write to a dead peer must not kill the process (the
+ * seed's "no SIGPIPE death"). Awaiting it still throws.
+ */
+function rejected(err: Error): Promise<never> {
+  const p = Promise.reject(err);
+  p.catch(ignore);
+  return p;
+}
 const DEFAULT_READ_HWM = 256 * 1024;
 
 interface Waiter {
@@ -250,15 +262,22 @@ export class SocketChannel implements Channel {
         resolve = res;
         reject = rej;
       });
+      promise.catch(ignore); // see rejected()
       this.#drain = { promise, resolve, reject };
     }
     return this.#drain.promise;
   }
 
+  /**
+   * The promise is the backpressure: it stays pending while Node holds more
+   * than its high-water mark for this socket. A writer that does not wait for
+   * it still has every byte queued in order (nothing is dropped), so its
+   * memory grows without bound, exactly as with net.Socket.write().
+   */
   write(data: Uint8Array): Promise<void> {
     const blocked = this.#writeBlocked();
-    if (blocked !== undefined) return Promise.reject(blocked);
-    if (!(data instanceof Uint8Array)) return Promise.reject(new SwitchboardError('EINVAL', 'write() takes a Uint8Array'));
+    if (blocked !== undefined) return rejected(blocked);
+    if (!(data instanceof Uint8Array)) return rejected(new SwitchboardError('EINVAL', 'write() takes a Uint8Array'));
     if (data.byteLength === 0) return RESOLVED;
     this.#batch();
     return this.#socket.write(data) ? RESOLVED : this.#waitDrain();
@@ -285,9 +304,9 @@ export class SocketChannel implements Channel {
 
   writev(chunks: readonly Uint8Array[]): Promise<void> {
     const blocked = this.#writeBlocked();
-    if (blocked !== undefined) return Promise.reject(blocked);
+    if (blocked !== undefined) return rejected(blocked);
     if (!Array.isArray(chunks) || chunks.some((c) => !(c instanceof Uint8Array))) {
-      return Promise.reject(new SwitchboardError('EINVAL', 'writev() takes an array of Uint8Array'));
+      return rejected(new SwitchboardError('EINVAL', 'writev() takes an array of Uint8Array'));
     }
     const s = this.#socket;
     this.#batch();

@@ -13,6 +13,18 @@ import { resolvePort } from '../naming/services.js';
 import type { Channel, DatagramEndpoint, PeerInfo } from './channel.js';
 import { ChannelClosedError } from './socket-channel.js';
 
+/**
+ * Errors a UDP socket reports for one datagram (ICMP port or host
+ * unreachable): the socket itself is fine and later datagrams may get through.
+ */
+const SOFT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+function onSocketError(inbox: Inbox<unknown>, err: NodeJS.ErrnoException, context: string): void {
+  const e = fromSystemError(err, context);
+  if (SOFT_ERRORS.has(err.code ?? '')) inbox.softFail(e);
+  else inbox.fail(e);
+}
+
 /** Largest UDP payload over IPv4 (65535 - 8 UDP - 20 IP). */
 export const MAX_UDP_PAYLOAD = 65507;
 
@@ -31,6 +43,14 @@ async function family(host: string): Promise<{ address: string; type: 'udp4' | '
   return { address: r.address, type: r.family === 6 ? 'udp6' : 'udp4' };
 }
 
+const ignore = (): void => undefined;
+
+/** A promise whose rejection does not count as unhandled if the caller drops it (fire-and-forget sends). */
+function settledQuietly<T>(p: Promise<T>): Promise<T> {
+  p.catch(ignore);
+  return p;
+}
+
 function checkSize(data: Uint8Array): void {
   if (!(data instanceof Uint8Array)) throw new ArgumentError('send takes a Uint8Array');
   if (data.byteLength > MAX_UDP_PAYLOAD) {
@@ -44,6 +64,8 @@ class Inbox<T> {
   #head = 0;
   #waiter: { resolve(v: T | null): void; reject(e: Error): void } | undefined;
   #listeners: (() => void)[] = [];
+  /** A one-off error for the next reader (an ICMP refusal), not the end of the socket. */
+  #soft: Error | undefined;
   error: Error | undefined;
   done = false;
   dropped = 0;
@@ -53,7 +75,7 @@ class Inbox<T> {
     return this.#items.length - this.#head;
   }
   get ready(): boolean {
-    return this.size > 0 || this.done || this.error !== undefined;
+    return this.size > 0 || this.done || this.error !== undefined || this.#soft !== undefined;
   }
   put(item: T): void {
     const w = this.#waiter;
@@ -76,6 +98,17 @@ class Inbox<T> {
     w?.reject(err);
     this.#fire();
   }
+  /** Reject the pending read, or the next one, with `err`; later reads go on as before. */
+  softFail(err: Error): void {
+    const w = this.#waiter;
+    if (w) {
+      this.#waiter = undefined;
+      w.reject(err);
+      return;
+    }
+    this.#soft = err;
+    this.#fire();
+  }
   finish(): void {
     this.done = true;
     const w = this.#waiter;
@@ -95,6 +128,11 @@ class Inbox<T> {
     }
     if (this.error) throw this.error;
     if (this.done) throw new ChannelClosedError('UDP socket');
+    const soft = this.#soft;
+    if (soft !== undefined) {
+      this.#soft = undefined;
+      throw soft;
+    }
     return undefined;
   }
   take(): Promise<T | null> {
@@ -134,7 +172,9 @@ function bindSocket(sock: dgram.Socket, address: string, port: number, options: 
       sock.close();
       reject(fromSystemError(err, `bind udp ${address}:${port}`));
     };
-    const timer = setTimeout(() => onError(new TimeoutError('bind timed out')), options.timeoutMs ?? 10_000);
+    // 0 means no timeout, as for the other kinds
+    const ms = options.timeoutMs ?? 10_000;
+    const timer = ms > 0 ? setTimeout(() => onError(new TimeoutError(`bind udp ${address}:${port}: no answer within ${ms} ms`)), ms) : undefined;
     sock.once('error', onError);
     sock.bind(port, address, () => {
       clearTimeout(timer);
@@ -159,7 +199,7 @@ class UdpChannel implements Channel {
     this.description = description;
     this.#inbox = new Inbox(maxQueued);
     sock.on('message', (msg: Buffer) => this.#inbox.put(msg));
-    sock.on('error', (err) => this.#inbox.fail(fromSystemError(err, description)));
+    sock.on('error', (err) => onSocketError(this.#inbox, err, description));
     this.closed = new Promise((resolve) =>
       sock.once('close', () => {
         this.#closed = true;
@@ -202,14 +242,16 @@ class UdpChannel implements Channel {
     }
   }
   write(data: Uint8Array): Promise<void> {
-    if (this.#closed) return Promise.reject(new ChannelClosedError(this.description));
+    if (this.#closed) return settledQuietly(Promise.reject(new ChannelClosedError(this.description)));
     try {
       checkSize(data);
     } catch (err) {
-      return Promise.reject(err);
+      return settledQuietly(Promise.reject(err));
     }
-    return new Promise((resolve, reject) =>
-      this.#sock.send(data, (err) => (err ? reject(fromSystemError(err, `${this.description}: send`)) : resolve())),
+    return settledQuietly(
+      new Promise((resolve, reject) =>
+        this.#sock.send(data, (err) => (err ? reject(fromSystemError(err, `${this.description}: send`)) : resolve())),
+      ),
     );
   }
   async writev(chunks: readonly Uint8Array[]): Promise<void> {
@@ -266,7 +308,7 @@ class UdpEndpoint implements DatagramEndpoint {
     this.address = { host: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' };
     this.#inbox = new Inbox(maxQueued);
     sock.on('message', (msg: Buffer, rinfo) => this.#inbox.put({ data: msg, from: { host: rinfo.address, port: rinfo.port } }));
-    sock.on('error', (err) => this.#inbox.fail(fromSystemError(err, `udp ${this.address.host}:${this.address.port}`)));
+    sock.on('error', (err) => onSocketError(this.#inbox, err, `udp ${this.address.host}:${this.address.port}`));
     sock.once('close', () => this.#inbox.finish());
   }
   get dropped(): number {
@@ -279,15 +321,17 @@ class UdpEndpoint implements DatagramEndpoint {
     });
   }
   send(data: Uint8Array, to: { host: string; port: number }): Promise<void> {
-    if (this.#closed) return Promise.reject(new ChannelClosedError('UDP endpoint'));
+    if (this.#closed) return settledQuietly(Promise.reject(new ChannelClosedError('UDP endpoint')));
     try {
       checkSize(data);
       resolvePort(to.port, 'udp');
     } catch (err) {
-      return Promise.reject(err);
+      return settledQuietly(Promise.reject(err));
     }
-    return new Promise((resolve, reject) =>
-      this.#sock.send(data, to.port, to.host, (err) => (err ? reject(fromSystemError(err, `udp send to ${to.host}:${to.port}`)) : resolve())),
+    return settledQuietly(
+      new Promise((resolve, reject) =>
+        this.#sock.send(data, to.port, to.host, (err) => (err ? reject(fromSystemError(err, `udp send to ${to.host}:${to.port}`)) : resolve())),
+      ),
     );
   }
   close(): Promise<void> {

@@ -29,7 +29,9 @@ export class RecordMarkingDecoder implements FrameDecoder {
     const max = options.maxRecordSize ?? DEFAULT_MAX_RECORD;
     if (!Number.isInteger(max) || max < 0) throw new ArgumentError(`maxRecordSize must be a non-negative integer, got ${max}`);
     this.maxRecordSize = max;
-    this.maxFragments = options.maxFragments ?? 65536;
+    const frags = options.maxFragments ?? 65536;
+    if (!Number.isInteger(frags) || frags < 1) throw new ArgumentError(`maxFragments must be a positive integer, got ${frags}`);
+    this.maxFragments = frags;
   }
 
   get pending(): number {
@@ -88,7 +90,9 @@ export class RecordMarkingEncoder implements FrameEncoder {
     const f = options.maxFragment ?? MAX_FRAGMENT;
     if (!Number.isInteger(f) || f < 1 || f > MAX_FRAGMENT) throw new ArgumentError(`maxFragment must be from 1 to ${MAX_FRAGMENT}, got ${f}`);
     this.maxFragment = f;
-    this.maxRecordSize = options.maxRecordSize ?? DEFAULT_MAX_RECORD;
+    const max = options.maxRecordSize ?? DEFAULT_MAX_RECORD;
+    if (!Number.isInteger(max) || max < 0) throw new ArgumentError(`maxRecordSize must be a non-negative integer, got ${max}`);
+    this.maxRecordSize = max;
   }
   encode(record: Uint8Array): Uint8Array[] {
     if (record.byteLength > this.maxRecordSize) {

@@ -16,16 +16,20 @@ function pad(n: number): number {
 
 export class XdrReader {
   readonly buf: Uint8Array;
-  private readonly view: DataView;
+  /** Made on the first hyper, float or double: most messages (RPC headers) need only 32-bit integers. */
+  #dv: DataView | undefined;
   pos: number;
   readonly end: number;
 
   constructor(buf: Uint8Array, offset = 0, length = buf.length - offset) {
     this.buf = buf;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.pos = offset;
     this.end = offset + length;
     if (offset < 0 || this.end > buf.length) throw new XdrError(`reader range ${offset}+${length} is outside ${buf.length} bytes`);
+  }
+
+  private get view(): DataView {
+    return (this.#dv ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength));
   }
 
   get remaining(): number {
@@ -46,16 +50,14 @@ export class XdrReader {
 
   int(): number {
     this.assertBounds(4);
-    const v = this.view.getInt32(this.pos);
-    this.pos += 4;
-    return v;
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 4;
+    return ((b[p] as number) << 24) | ((b[p + 1] as number) << 16) | ((b[p + 2] as number) << 8) | (b[p + 3] as number);
   }
 
   uint(): number {
-    this.assertBounds(4);
-    const v = this.view.getUint32(this.pos);
-    this.pos += 4;
-    return v;
+    return this.int() >>> 0;
   }
 
   enum(): number {

@@ -67,3 +67,16 @@ test('an oversized length is refused before anything is buffered, even when the 
     (e: unknown) => e instanceof SwitchboardError && e.code === 'EMSGSIZE',
   );
 });
+
+test('splitAtFrames cuts a batch between frames only', async () => {
+  const { splitAtFrames } = await import('../../src/rpc/links.js');
+  const frames = [new Uint8Array(10), new Uint8Array(50), new Uint8Array(5), new Uint8Array(200), new Uint8Array(1)];
+  const batch = concat(frames);
+  const parts = splitAtFrames(batch, 64);
+  assert.deepEqual(
+    parts.map((p) => p.length),
+    [14, 54 + 9, 204, 5],
+  );
+  const s = new FrameSplitter(1000);
+  assert.deepEqual(collect(s, parts).map((f) => f.length), [10, 50, 5, 200, 1]);
+});

@@ -593,6 +593,9 @@ test('over a shared-memory ring pair (shm:name)', async (t) => {
     const results = await Promise.all(Array.from({ length: 100 }, (_, i) => remote.slow(0, i)));
     assert.equal(results[99], 99);
     assert.deepStrictEqual(await remote.echo(new Uint8Array(70_000).fill(9)), new Uint8Array(70_000).fill(9));
+    // More in flight than one ring message holds: the batch is split between frames.
+    const many = await Promise.all(Array.from({ length: 3000 }, (_, i) => remote.echo(`${'z'.repeat(200)}${i}`)));
+    assert.equal(many[2999], `${'z'.repeat(200)}2999`);
     await close(remote);
   } finally {
     await server.close();

@@ -12,7 +12,6 @@ import {
   futexWaitAsync,
   mapFile,
   openRegion,
-  unlinkRegionName,
 } from '../../src/shm/index.js';
 import { SwitchboardError } from '../../src/errors.js';
 import { cleanup, spawnChild, uniqueName } from './helpers.js';

@@ -6,12 +6,18 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SwitchboardError } from '../../src/errors.js';
 import { pipe, socketpair } from '../../src/transport/index.js';
 import { SocketChannel } from '../../src/transport/socket-channel.js';
-import { STREAM_KINDS, makePair, readAll, readBytes } from './pairs.js';
+import { STREAM_KINDS, childExecArgv, makePair, readAll, readBytes, tempDir } from './pairs.js';
+
+const transportIndex = fileURLToPath(new URL('../../src/transport/index.js', import.meta.url));
 
 const code = (e: unknown): string => (e instanceof SwitchboardError ? e.code : `not a SwitchboardError: ${String(e)}`);
 
@@ -253,5 +259,52 @@ test('writev() hands its chunks to the kernel in one system call', async () => {
     ch.destroy();
     peer.destroy();
     await new Promise((r) => server.close(r));
+  }
+});
+
+test('fire-and-forget writes to a dead peer do not kill the process (no unhandled rejection or error event)', async () => {
+  const t = tempDir();
+  try {
+    const script = join(t.dir, 'forget.mjs');
+    writeFileSync(
+      script,
+      `import { bindUdp, connect, socketpair, pipe } from ${JSON.stringify(transportIndex)};
+       const gone = await bindUdp();
+       const port = gone.address.port;
+       await gone.close();
+       const u = await connect('udp://127.0.0.1:' + port);
+       for (let i = 0; i < 20; i++) {
+         u.write(Buffer.from('nobody there'));   // ECONNREFUSED, ignored on purpose
+         await new Promise((res) => setTimeout(res, 2));
+       }
+       await u.close();
+       u.write(Buffer.from('after close'));
+       const [a, b] = socketpair();
+       const [r, w] = pipe();
+       b.destroy();
+       r.destroy();
+       await new Promise((res) => setTimeout(res, 20));
+       for (let i = 0; i < 200; i++) {
+         a.write(Buffer.alloc(64 * 1024));   // promises ignored on purpose
+         w.write(Buffer.alloc(64 * 1024));
+       }
+       await new Promise((res) => setTimeout(res, 200));
+       a.write(Buffer.from('after the error'));
+       a.destroy();
+       a.write(Buffer.from('after destroy'));
+       a.writev([Buffer.from('x'), Buffer.from('y')]);
+       await new Promise((res) => setTimeout(res, 50));
+       console.log('alive');`,
+    );
+    const child = spawn(process.execPath, [...childExecArgv(), '--unhandled-rejections=throw', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    assert.equal(out.trim(), 'alive', err);
+    assert.equal(code, 0, err);
+  } finally {
+    t.remove();
   }
 });

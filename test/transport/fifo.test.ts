@@ -2,8 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { statSync, writeFileSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SwitchboardError } from '../../src/errors.js';
 import { connect, createFifo, openFifo, removeFifo } from '../../src/transport/index.js';
 import { readAll, tempDir } from './pairs.js';
@@ -75,6 +76,59 @@ test('bad paths give typed errors', async () => {
     assert.throws(() => createFifo(join(t.dir, 'f')), (e: SwitchboardError) => e.code === 'EEXIST');
     assert.throws(() => createFifo(''), (e: SwitchboardError) => e.code === 'EINVAL');
     await assert.rejects(openFifo(join(t.dir, 'f'), 'x' as 'r'), (e: SwitchboardError) => e.code === 'EINVAL');
+  } finally {
+    t.remove();
+  }
+});
+
+const fdCount = (): number => readdirSync('/proc/self/fd').length;
+
+test('timing out or aborting an open leaves no file descriptor behind', async () => {
+  const t = tempDir();
+  const path = join(t.dir, 'count.fifo');
+  try {
+    createFifo(path);
+    const before = fdCount();
+    for (let i = 0; i < 5; i++) {
+      await assert.rejects(openFifo(path, 'r', { timeoutMs: 20 }), (e: SwitchboardError) => e.code === 'ETIMEDOUT');
+      await assert.rejects(openFifo(path, 'w', { timeoutMs: 20 }), (e: SwitchboardError) => e.code === 'ETIMEDOUT');
+      const ac = new AbortController();
+      const p = openFifo(path, 'r', { signal: ac.signal });
+      setTimeout(() => ac.abort(), 10);
+      await assert.rejects(p, (e: SwitchboardError) => e.code === 'EABORTED');
+    }
+    assert.equal(fdCount(), before);
+  } finally {
+    t.remove();
+  }
+});
+
+test('an open that times out while the thread pool is busy still settles (and leaks nothing)', { timeout: 15_000 }, async () => {
+  const t = tempDir();
+  const pool = Number(process.env['UV_THREADPOOL_SIZE']) || 4;
+  try {
+    const before = fdCount();
+    // every thread-pool thread blocks in open(2) on a FIFO nobody writes to
+    const ac = new AbortController();
+    const blockers: Promise<unknown>[] = [];
+    for (let i = 0; i < pool; i++) {
+      const path = join(t.dir, `blocker${i}`);
+      createFifo(path);
+      blockers.push(openFifo(path, 'r', { signal: ac.signal }).catch((e: unknown) => e));
+    }
+    await sleep(100);
+    // this open waits in the queue: its timeout fires before its open(2) has started
+    const late = join(t.dir, 'late');
+    createFifo(late);
+    const queued = openFifo(late, 'r', { timeoutMs: 50 }).then(
+      () => 'opened',
+      (e: SwitchboardError) => e.code,
+    );
+    await sleep(200);
+    ac.abort();
+    for (const b of await Promise.all(blockers)) assert.equal((b as SwitchboardError).code, 'EABORTED');
+    assert.equal(await queued, 'ETIMEDOUT');
+    assert.equal(fdCount(), before);
   } finally {
     t.remove();
   }

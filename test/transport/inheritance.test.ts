@@ -5,7 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SwitchboardError } from '../../src/errors.js';
@@ -70,4 +71,94 @@ test('bad arguments: missing program, bad channel names and specs are typed erro
   await assert.rejects(spawnWithChannels('sh', [], { channels: { '1bad': 'socketpair' } }), (e: SwitchboardError) => e.code === 'EINVAL');
   await assert.rejects(spawnWithChannels('sh', [], { channels: { a: 'carrier-pigeon' as 'socketpair' } }), (e: SwitchboardError) => e.code === 'EINVAL');
   await assert.rejects(spawnWithChannels('', [], { channels: {} }), (e: SwitchboardError) => e.code === 'EINVAL');
+});
+
+const fdCount = (): number => readdirSync('/proc/self/fd').length;
+const fdsOf = (pid: number): number[] =>
+  readdirSync(`/proc/${pid}/fd`)
+    .map(Number)
+    .sort((a, b) => a - b);
+
+/** Fds this process inherited without close-on-exec from whoever started it: every child gets those. */
+async function foreignFds(): Promise<number[]> {
+  const plain = spawn('sleep', ['30'], { stdio: 'ignore' });
+  await new Promise((r) => plain.once('spawn', r));
+  const fds = fdsOf(plain.pid!).filter((fd) => fd > 2);
+  plain.kill('SIGKILL');
+  await new Promise((r) => plain.once('exit', r));
+  return fds;
+}
+
+test('the child gets exactly stdio and the fds asked for; the parent keeps only its own ends', async () => {
+  const foreign = await foreignFds();
+  const before = fdCount();
+  const kid = await spawnWithChannels('sleep', ['30'], {
+    channels: { a: 'socketpair', b: 'pipe-to-child', c: 'pipe-from-child' },
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
+  try {
+    assert.deepEqual(fdsOf(kid.pid), [0, 1, 2, 3, 4, 5, ...foreign]);
+    assert.equal(fdCount(), before + 3, 'one fd per channel in the parent: its copies of the child ends are closed');
+  } finally {
+    kid.child.kill('SIGKILL');
+    for (const c of Object.values(kid.channels)) c.destroy();
+    await kid.exited;
+    await Promise.all(Object.values(kid.channels).map((c) => c.closed));
+  }
+  assert.equal(fdCount(), before);
+});
+
+test('a missing program or a spawn that throws leaves no fd behind and rejects with a typed error', async () => {
+  const before = fdCount();
+  for (let i = 0; i < 5; i++) {
+    await assert.rejects(
+      spawnWithChannels('/no/such/program', [], { channels: { a: 'socketpair', b: 'pipe-to-child', c: 'pipe-from-child' } }),
+      (e: SwitchboardError) => e.code === 'ENOENT',
+    );
+  }
+  assert.equal(fdCount(), before, 'ENOENT');
+  // a NUL byte in an argument makes child_process.spawn throw synchronously
+  let result: unknown;
+  try {
+    result = await spawnWithChannels('sh', ['-c', 'exit 0\0'], { channels: { a: 'socketpair', b: 'pipe-to-child' } }).catch((e: unknown) => e);
+  } catch (e) {
+    result = `threw synchronously: ${String(e)}`;
+  }
+  assert.ok(result instanceof SwitchboardError, `expected a rejected SwitchboardError, got ${String(result)}`);
+  assert.equal(result.code, 'EINVAL');
+  assert.equal(fdCount(), before, 'synchronous spawn failure');
+});
+
+test('inherited fds are close-on-exec in the child: its own children do not inherit them', async () => {
+  const t = tempDir();
+  try {
+    const script = join(t.dir, 'middle.mjs');
+    writeFileSync(
+      script,
+      `import { spawn } from 'node:child_process';
+       import { inheritedChannels } from ${JSON.stringify(transportIndex)};
+       const { ctl } = inheritedChannels();
+       const gc = spawn('sleep', ['30'], { stdio: 'ignore' });
+       await new Promise((r) => gc.once('spawn', r));
+       await ctl.write(Buffer.from(String(gc.pid)));
+       await ctl.read(); // until the parent is done looking
+       gc.kill('SIGKILL');
+       await ctl.close();`,
+    );
+    const foreign = await foreignFds();
+    const kid = await spawnWithChannels(process.execPath, [...childExecArgv(), script], { channels: { ctl: 'socketpair' } });
+    const ctl = kid.channels['ctl']!;
+    try {
+      const gcPid = Number(Buffer.from((await ctl.read())!).toString());
+      assert.ok(gcPid > 0);
+      assert.deepEqual(fdsOf(gcPid), [0, 1, 2, ...foreign], 'the grandchild holds none of the inherited channels');
+      await ctl.write(Buffer.from('done'));
+      assert.equal((await kid.exited).code, 0);
+    } finally {
+      kid.child.kill('SIGKILL');
+      ctl.destroy();
+    }
+  } finally {
+    t.remove();
+  }
 });

@@ -7,8 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SwitchboardError } from '../../src/errors.js';
 import { connect, listen, type Channel } from '../../src/transport/index.js';
@@ -196,4 +199,117 @@ test('a service name works wherever a port does', async () => {
   assert.equal(typeof l.address.transport === 'string' && l.address.transport, 'tcp');
   await l.close();
   await assert.rejects(connect('tcp://127.0.0.1:finger', { timeoutMs: 1000 }), (e: SwitchboardError) => ['ECONNREFUSED', 'ETIMEDOUT'].includes(e.code));
+});
+
+test('a live but busy Unix server (full backlog) keeps its socket file: EADDRINUSE, not a takeover', async () => {
+  const t = tempDir();
+  const path = join(t.dir, 'busy.sock');
+  // A server that accepts nothing for a while: its event loop is blocked, so its backlog fills up.
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `require('net').createServer().listen({ path: ${JSON.stringify(path)}, backlog: 1 }, () => {
+         console.log('up');
+         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20000);
+       })`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const clients: net.Socket[] = [];
+  try {
+    await new Promise((r) => child.stdout.once('data', r));
+    let refusedWithEagain = 0;
+    for (let i = 0; i < 8; i++) {
+      const s = net.connect({ path });
+      s.on('error', (e: NodeJS.ErrnoException) => void (e.code === 'EAGAIN' && refusedWithEagain++));
+      clients.push(s);
+    }
+    for (let i = 0; i < 100 && refusedWithEagain === 0; i++) await sleep(10);
+    assert.ok(refusedWithEagain > 0, 'the backlog is full');
+    await assert.rejects(listen(`unix://${path}`), (e: SwitchboardError) => e.code === 'EADDRINUSE');
+    assert.ok(statSync(path).isSocket(), 'the live server keeps its socket file');
+  } finally {
+    for (const s of clients) s.destroy();
+    child.kill('SIGKILL');
+    await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.once('exit', r)));
+    t.remove();
+  }
+});
+
+test('close() called twice: the second call waits for the first to finish', async () => {
+  const t = tempDir();
+  const path = join(t.dir, 'twice.sock');
+  try {
+    const l = await listen(`unix://${path}`);
+    const c = await connect(`unix://${path}`);
+    const s = await l.accept();
+    const first = l.close({ graceMs: 150 });
+    await l.close({ graceMs: 150 });
+    assert.equal(l.connections, 0, 'the second close() returned before the first had ended the connections');
+    assert.throws(() => statSync(path), 'the socket file is gone when close() returns');
+    await first;
+    assert.equal(s.isClosed, true);
+    c.destroy();
+  } finally {
+    t.remove();
+  }
+});
+
+test('accept() pending when the listener closes rejects ECLOSED; accept() after close too', async () => {
+  const l = await listen('tcp://127.0.0.1:0');
+  const pending = l.accept();
+  await l.close();
+  await assert.rejects(pending, (e: SwitchboardError) => e.code === 'ECLOSED');
+  await assert.rejects(l.accept(), (e: SwitchboardError) => e.code === 'ECLOSED');
+});
+
+test('maxConnections: a slot frees when a connection closes', async () => {
+  const l = await listen('tcp://127.0.0.1:0', { maxConnections: 1 });
+  try {
+    const a = await connect(l.address);
+    const sa = await l.accept();
+    await a.close();
+    await sa.close();
+    for (let i = 0; i < 100 && l.connections > 0; i++) await sleep(10);
+    const b = await connect(l.address);
+    const sb = await l.accept();
+    await b.write(Buffer.from('in'));
+    assert.equal((await readBytes(sb, 2)).toString(), 'in');
+    assert.equal(l.refused, 0);
+    b.destroy();
+  } finally {
+    await l.close({ graceMs: 100 });
+  }
+});
+
+test('in a worker thread (no umask there) the Unix socket still ends up with the asked mode', async () => {
+  const t = tempDir();
+  const path = join(t.dir, 'worker.sock');
+  const script = join(t.dir, 'worker.mjs');
+  const transportIndex = fileURLToPath(new URL('../../src/transport/index.js', import.meta.url));
+  writeFileSync(
+    script,
+    `import { parentPort } from 'node:worker_threads';
+     import { statSync } from 'node:fs';
+     import { listen } from ${JSON.stringify(transportIndex)};
+     const l = await listen(${JSON.stringify(`unix://${path}`)}, { mode: 0o640 });
+     parentPort.postMessage(statSync(${JSON.stringify(path)}).mode & 0o777);
+     await l.close();`,
+  );
+  try {
+    // from sources, tsx is registered in the worker first (as test/shm/helpers.ts does)
+    const boot = import.meta.url.endsWith('.ts')
+      ? `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(script)}); })`
+      : `import(${JSON.stringify(script)})`;
+    const w = new Worker(boot, { eval: true });
+    const mode = await new Promise<number>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    assert.equal(mode, 0o640);
+    await new Promise((r) => w.once('exit', r));
+  } finally {
+    t.remove();
+  }
 });

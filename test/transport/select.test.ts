@@ -1,9 +1,10 @@
 /** select() over channels of different kinds (seed 12.2.3), and the multiplexing iterator. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { join } from 'node:path';
 import { SwitchboardError } from '../../src/errors.js';
-import { connect, createFifo, listen, multiplex, openFifo, pipe, select, type Channel } from '../../src/transport/index.js';
+import { connect, createFifo, framed, listen, multiplex, openFifo, pipe, select, socketpair, type Channel } from '../../src/transport/index.js';
 import { tempDir } from './pairs.js';
 
 async function threeKinds(): Promise<{ readers: Channel[]; writers: Channel[]; cleanup(): Promise<void> }> {
@@ -91,5 +92,130 @@ test('multiplex yields (channel, data) from many channels until all reach EOF', 
     assert.deepEqual(k.readers.map((r) => got.get(r)), ['m0', 'm1', 'm2']);
   } finally {
     await k.cleanup();
+  }
+});
+
+/** A channel that delegates to another and counts the onReadReady subscriptions still live. */
+class Counted implements Channel {
+  liveCount = 0;
+  constructor(readonly inner: Channel) {}
+  get kind() {
+    return this.inner.kind;
+  }
+  get messages() {
+    return this.inner.messages;
+  }
+  get description() {
+    return this.inner.description;
+  }
+  get peer() {
+    return this.inner.peer;
+  }
+  get readReady() {
+    return this.inner.readReady;
+  }
+  get closed() {
+    return this.inner.closed;
+  }
+  get isClosed() {
+    return this.inner.isClosed;
+  }
+  read() {
+    return this.inner.read();
+  }
+  tryRead() {
+    return this.inner.tryRead();
+  }
+  write(d: Uint8Array) {
+    return this.inner.write(d);
+  }
+  writev(d: readonly Uint8Array[]) {
+    return this.inner.writev(d);
+  }
+  end() {
+    return this.inner.end();
+  }
+  close() {
+    return this.inner.close();
+  }
+  destroy(e?: Error) {
+    this.inner.destroy(e);
+  }
+  [Symbol.asyncIterator]() {
+    return this.inner[Symbol.asyncIterator]();
+  }
+  onReadReady(l: () => void): () => void {
+    this.liveCount++;
+    let done = false;
+    const off = (): void => {
+      if (!done) {
+        done = true;
+        this.liveCount--;
+      }
+    };
+    const cancel = this.inner.onReadReady(() => {
+      off();
+      l();
+    });
+    return () => {
+      off();
+      cancel();
+    };
+  }
+}
+
+function counted(inner: Channel): { ch: Channel; live(): number } {
+  const c = new Counted(inner);
+  return { ch: c, live: () => c.liveCount };
+}
+
+test('many select() calls on the same channels leave no listener behind (timeout, abort, ready)', async () => {
+  const [r, w] = pipe();
+  const [x, y] = socketpair();
+  const a = counted(r);
+  const yc = counted(y);
+  const b = counted(framed(yc.ch, { framing: 'length-prefix' }));
+  const ac0 = new AbortController();
+  try {
+    for (let i = 0; i < 200; i++) await select([a.ch, b.ch], { timeoutMs: 1, signal: ac0.signal });
+    for (let i = 0; i < 50; i++) {
+      const ac = new AbortController();
+      const s = select([a.ch, b.ch], { signal: ac.signal });
+      ac.abort();
+      await assert.rejects(s, (e: SwitchboardError) => e.code === 'EABORTED');
+    }
+    for (let i = 0; i < 50; i++) {
+      const s = select([a.ch, b.ch], { timeoutMs: 5000, signal: ac0.signal });
+      await x.write(Uint8Array.of(0, 0, 0, 1, i));
+      assert.deepEqual(await s, [b.ch]);
+      assert.deepEqual([...(await b.ch.read())!], [i]);
+    }
+    assert.equal(a.live(), 0, 'pipe subscriptions left');
+    assert.equal(b.live(), 0, 'framed subscriptions left');
+    assert.equal(yc.live(), 0, 'subscriptions the framed channel left on its stream');
+    assert.equal(getEventListeners(ac0.signal, 'abort').length, 0, 'abort listeners left');
+  } finally {
+    for (const c of [r, w, x, y]) c.destroy();
+  }
+});
+
+test('multiplex stops with EABORTED when its signal aborts, and leaves no listener', async () => {
+  const [r, w] = pipe();
+  const a = counted(r);
+  const ac = new AbortController();
+  try {
+    const seen: string[] = [];
+    const run = (async () => {
+      for await (const ev of multiplex([a.ch], { signal: ac.signal })) seen.push(Buffer.from(ev.data ?? []).toString());
+    })();
+    await w.write(Buffer.from('one'));
+    for (let i = 0; i < 100 && seen.length === 0; i++) await new Promise((res) => setTimeout(res, 5));
+    ac.abort();
+    await assert.rejects(run, (e: SwitchboardError) => e.code === 'EABORTED');
+    assert.deepEqual(seen, ['one']);
+    assert.equal(a.live(), 0);
+  } finally {
+    r.destroy();
+    w.destroy();
   }
 });

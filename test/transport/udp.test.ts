@@ -67,3 +67,69 @@ test('reading a closed UDP channel rejects with ECLOSED', async () => {
   await server.close();
   assert.equal(await server.receive(), null);
 });
+
+for (const host of ['127.0.0.1', '::1']) {
+  test(`a connected UDP channel to a closed port over ${host}: a typed ECONNREFUSED, no crash, still usable`, async () => {
+    const gone = await bindUdp({ host, port: 0 });
+    const port = gone.address.port;
+    await gone.close();
+    const ch = await connect(`udp://${host.includes(':') ? `[${host}]` : host}:${port}`);
+    try {
+      // The ICMP port unreachable surfaces on whichever call meets it first: a write or the pending read.
+      const codes: string[] = [];
+      const pending = ch.read().then(
+        () => codes.push('data'),
+        (e: SwitchboardError) => codes.push(e.code),
+      );
+      for (let i = 0; i < 50 && codes.length === 0; i++) {
+        await ch.write(Buffer.from('anyone?')).catch((e: SwitchboardError) => codes.push(e.code));
+        await sleep(5);
+      }
+      assert.equal(codes[0], 'ECONNREFUSED');
+      assert.equal(ch.isClosed, false, 'UDP has no connection to lose: the channel stays open');
+      // a server that comes up on the port later is reached, and its reply read: the error was not sticky
+      const back = await bindUdp({ host, port }).catch(() => undefined);
+      if (back) {
+        try {
+          let from: { host: string; port: number } | undefined;
+          for (let i = 0; i < 5 && from === undefined; i++) {
+            await ch.write(Buffer.from('now?')).catch(() => undefined);
+            const m = await Promise.race([back.receive(), sleep(200).then(() => undefined)]);
+            from = m?.from ?? undefined;
+          }
+          assert.ok(from, 'the new server hears the channel');
+          await back.send(Buffer.from('reply'), from);
+          let reply: string | undefined;
+          for (let i = 0; i < 3 && reply === undefined; i++) {
+            reply = await ch.read().then(
+              (m) => Buffer.from(m!).toString(),
+              (e: SwitchboardError) => {
+                assert.equal(e.code, 'ECONNREFUSED', 'only a left-over refusal may come first');
+                return undefined;
+              },
+            );
+          }
+          assert.equal(reply, 'reply');
+        } finally {
+          await back.close();
+        }
+      }
+      await ch.close();
+      await pending;
+    } finally {
+      await ch.close();
+    }
+  });
+}
+
+test('connect(udp, { timeoutMs: 0 }) means no timeout, as for the other kinds', async () => {
+  const server = await bindUdp();
+  try {
+    const ch = await connect(`udp://127.0.0.1:${server.address.port}`, { timeoutMs: 0 });
+    await ch.write(Buffer.from('hi'));
+    assert.equal(Buffer.from((await server.receive())!.data).toString(), 'hi');
+    await ch.close();
+  } finally {
+    await server.close();
+  }
+});

@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ProtocolError } from '../../src/errors.js';
+import { ProtocolError, SwitchboardError } from '../../src/errors.js';
 import {
   LengthPrefixDecoder,
   LengthPrefixEncoder,
@@ -109,4 +109,35 @@ test('random bytes only ever give ProtocolError from either decoder', () => {
       }
     }),
   );
+});
+
+test('record marking: maxFragments is exact (that many fragments pass, one more is EPROTO) and validated', () => {
+  const rec = new Uint8Array(10).map((_, i) => i);
+  const wire = encodeRecord(rec, 1); // ten fragments of one byte
+  const ok = new RecordMarkingDecoder({ maxFragments: 10 });
+  ok.push(wire);
+  assert.deepEqual(ok.next(), rec);
+  const tooMany = new RecordMarkingDecoder({ maxFragments: 9 });
+  tooMany.push(wire);
+  assert.throws(() => tooMany.next(), (e: ProtocolError) => e.code === 'EPROTO');
+  const single = new RecordMarkingDecoder({ maxFragments: 1 });
+  single.push(encodeRecord(rec));
+  assert.deepEqual(single.next(), rec);
+  for (const bad of [0, -1, 1.5, Number.NaN]) {
+    assert.throws(() => new RecordMarkingDecoder({ maxFragments: bad }), (e: SwitchboardError) => e.code === 'EINVAL', `maxFragments ${bad}`);
+  }
+  for (const bad of [-1, 1.5, Number.NaN]) {
+    assert.throws(() => new RecordMarkingEncoder({ maxRecordSize: bad }), (e: SwitchboardError) => e.code === 'EINVAL', `maxRecordSize ${bad}`);
+  }
+});
+
+test('record marking: the decoder refuses a record growing past the maximum before buffering its body', () => {
+  const dec = new RecordMarkingDecoder({ maxRecordSize: 100 });
+  dec.push(Uint8Array.of(0, 0, 0, 60));
+  dec.push(new Uint8Array(60));
+  assert.equal(dec.next(), undefined);
+  // second fragment header says 60 more: 120 > 100, refused before its body arrives
+  dec.push(Uint8Array.of(0x80, 0, 0, 60));
+  assert.throws(() => dec.next(), (e: ProtocolError) => e.code === 'EMSGSIZE');
+  assert.throws(() => dec.push(Uint8Array.of(1)), ProtocolError, 'stays failed');
 });
