@@ -7,6 +7,12 @@
  * client; our server within 1.5x of a libtirpc server. Also XDR encode/decode
  * of a 64 KiB opaque (target >= 1 GB/s) beside a plain 64 KiB copy.
  * 64 KiB is not sent over UDP: it does not fit in one datagram.
+ *
+ * The paths of a group run in interleaved rounds (each path in turn, five
+ * times), so a busy spell of the shared machine slows them all alike. Beside
+ * wall time per call, the CPU time per call of each side is reported (our
+ * client: process.cpuUsage; libtirpc client: getrusage; servers: /proc), which
+ * other load on the machine disturbs much less.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';

@@ -140,9 +140,19 @@ export function encodeRecordFrame(record: NameRecord, maxFrameSize = DEFAULT_MAX
 /** A copy of an encoded frame with another id. */
 export function frameWithId(frame: Uint8Array, id: number): Uint8Array {
   assertU32(id, 'frame id');
-  const out = frame.slice();
+  const out = new Uint8Array(frame.length);
+  out.set(frame);
   putU32(out, 8, id);
   return out;
+}
+
+/**
+ * A plain Uint8Array over part of `b`. (subarray() of a Node Buffer makes
+ * another Buffer through its species constructor, which costs more than the
+ * rest of decoding a small frame.)
+ */
+function view(b: Uint8Array, start: number, length: number): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset + start, length);
 }
 
 // eslint-disable-next-line no-control-regex
@@ -176,12 +186,12 @@ export function decodeFrameBody(body: Uint8Array, versions: readonly number[] = 
   const id = getU32(body, 4);
   if (type === FrameType.lookup || type === FrameType.record) {
     if (version < BINARY_LOOKUP_VERSION) throw new ProtocolError(`frame type ${type} needs protocol version ${BINARY_LOOKUP_VERSION}, the frame says ${version}`);
-    const bytes = body.subarray(HEADER_AFTER_LENGTH);
+    const bytes = view(body, HEADER_AFTER_LENGTH, body.length - HEADER_AFTER_LENGTH);
     return { type, id, payload: type === FrameType.lookup ? decodeName(bytes) : decodeRecordBody(bytes), version };
   }
   let text: string;
   try {
-    text = utf8dec.decode(body.subarray(HEADER_AFTER_LENGTH));
+    text = utf8dec.decode(view(body, HEADER_AFTER_LENGTH, body.length - HEADER_AFTER_LENGTH));
   } catch (err) {
     throw new ProtocolError('frame payload is not valid UTF-8', { cause: err });
   }
@@ -236,20 +246,27 @@ export class FrameDecoder {
   push(chunk: Uint8Array): Frame[] {
     if (this.failed) throw this.failed;
     const out: Frame[] = [];
-    if (chunk.length > 0) {
-      this.chunks.push(chunk);
-      this.buffered += chunk.length;
-    }
     try {
+      if (this.chunks.length === 0 && this.need < 0) {
+        // Nothing held back: decode whole frames in place (the usual case, one frame per chunk).
+        let off = 0;
+        while (chunk.length - off >= 4) {
+          const len = this.checkLength(getU32(chunk, off));
+          if (chunk.length - off - 4 < len) break;
+          out.push(decodeFrameBody(view(chunk, off + 4, len), this.versions));
+          off += 4 + len;
+        }
+        if (off === chunk.length) return out;
+        if (off > 0) chunk = view(chunk, off, chunk.length - off);
+      }
+      if (chunk.length > 0) {
+        this.chunks.push(chunk);
+        this.buffered += chunk.length;
+      }
       for (;;) {
         if (this.need < 0) {
           if (this.buffered < 4) break;
-          const len = getU32(this.take(4), 0);
-          if (len > this.maxFrameSize) {
-            throw new ProtocolError(`frame of ${len} bytes exceeds the maximum of ${this.maxFrameSize}`, { code: 'EMSGSIZE' });
-          }
-          if (len < HEADER_AFTER_LENGTH) throw new ProtocolError(`frame length ${len} is shorter than the ${HEADER_AFTER_LENGTH}-byte header`);
-          this.need = len;
+          this.need = this.checkLength(getU32(this.take(4), 0));
         }
         // Check the header as soon as it is here, so garbage fails before a long wait.
         if (this.buffered >= 1 && this.peekByte(0) !== FRAME_MAGIC) {
@@ -267,6 +284,14 @@ export class FrameDecoder {
       throw this.failed;
     }
     return out;
+  }
+
+  private checkLength(len: number): number {
+    if (len > this.maxFrameSize) {
+      throw new ProtocolError(`frame of ${len} bytes exceeds the maximum of ${this.maxFrameSize}`, { code: 'EMSGSIZE' });
+    }
+    if (len < HEADER_AFTER_LENGTH) throw new ProtocolError(`frame length ${len} is shorter than the ${HEADER_AFTER_LENGTH}-byte header`);
+    return len;
   }
 
   /** Throws if the stream ended inside a frame. */

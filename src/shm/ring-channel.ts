@@ -27,7 +27,8 @@ export class RingChannel implements Channel {
   readonly kind = 'ring' as const;
   readonly messages = true;
   readonly description: string;
-  readonly peer: PeerInfo = {};
+  /** The other process, from the region header's attach slots (pid only). */
+  peer: PeerInfo = {};
   readonly #out: RingProducer;
   readonly #in: RingConsumer;
   readonly #region: Region | undefined;
@@ -240,6 +241,8 @@ export async function listenShm(address: AddressLike, options: RingPairOptions =
         delay = Math.min(delay * 2, 20);
       }
       accepted = true;
+      const other = region.info()?.attached.find((a) => a.pid !== process.pid);
+      if (other) channel.peer = { pid: other.pid };
       return channel;
     },
     async close() {
@@ -263,7 +266,10 @@ export async function connectShm(address: AddressLike, options: Omit<RingPairOpt
     const out = new RingProducer(region, b, end);
     // Both ends hold it now: drop the name so nothing outlives the processes.
     region.unlink();
-    return new RingChannel(out, input, `ring shm:${addr.name} (connector)`, region);
+    const channel = new RingChannel(out, input, `ring shm:${addr.name} (connector)`, region);
+    const creator = region.info()?.creatorPid;
+    if (creator !== undefined && creator !== process.pid) channel.peer = { pid: creator };
+    return channel;
   } catch (err) {
     region.close();
     throw err;

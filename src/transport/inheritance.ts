@@ -12,7 +12,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { ArgumentError, fromSystemError } from '../errors.js';
 import type { Channel } from './channel.js';
-import { rawPipe, rawSocketpair } from './fd.js';
+import { rawPipe, rawSocketpair, setCloexec } from './fd.js';
 import { closeQuietly, fromFd } from './pipes.js';
 
 /**
@@ -163,6 +163,9 @@ export function inheritedChannels(): Record<string, Channel> {
     const fd = Number(fdText);
     if (name === undefined || !Number.isInteger(fd) || fd < 3) throw new ArgumentError(`malformed SWITCHBOARD_CHANNELS entry "${item}"`);
     if (kind === 'fd') continue; // an fd handed as is: the program knows what it is
+    // dup2() into place cleared close-on-exec: set it again, or every process
+    // this one starts would hold the channel open too (and EOF would never come)
+    setCloexec(fd, true);
     out[name] = fromFd(fd, {
       kind: kind === 'socketpair' ? 'socketpair' : 'pipe',
       readable: kind !== 'pipe-w',

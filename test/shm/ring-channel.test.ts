@@ -57,6 +57,7 @@ test('echo through a ring pair with another process', async () => {
   const kid = spawnChild(['ring-echo', name]);
   try {
     const ch = await listener.accept({ timeoutMs: 10_000 });
+    assert.deepEqual(ch.peer, { pid: kid.proc.pid });
     for (const size of [0, 64, 1024, 65536, 3 << 20]) {
       const msg = new Uint8Array(size).map((_, i) => (i * 7 + size) & 0xff);
       await ch.write(msg);

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SwitchboardError } from '../../src/errors.js';
@@ -151,7 +151,8 @@ test('inherited fds are close-on-exec in the child: its own children do not inhe
     try {
       const gcPid = Number(Buffer.from((await ctl.read())!).toString());
       assert.ok(gcPid > 0);
-      assert.deepEqual(fdsOf(gcPid), [0, 1, 2, ...foreign], 'the grandchild holds none of the inherited channels');
+      const links = fdsOf(gcPid).map((fd) => `${fd} -> ${readlinkSync(`/proc/${gcPid}/fd/${fd}`)}`);
+      assert.deepEqual(fdsOf(gcPid), [0, 1, 2, ...foreign], `the grandchild holds none of the inherited channels: ${links.join(', ')}`);
       await ctl.write(Buffer.from('done'));
       assert.equal((await kid.exited).code, 0);
     } finally {

@@ -64,7 +64,7 @@ export function register(program: Command): void {
   const cmd = program
     .command('fingerd')
     .description('run the finger daemon (RFC 1288): answers "finger user@host" from the passwd database, utmp and ~/.plan')
-    .option('--host <address>', 'address to listen on', '0.0.0.0')
+    .option('--host <address>', 'address to listen on (loopback unless told otherwise; 0.0.0.0 for every interface)', '127.0.0.1')
     .option('-p, --port <port>', 'port number or service name', 'finger')
     .option('--users-dir <dir>', 'serve the fake users in DIR/<login>/ (with .finger.json, .plan, ...) instead of the real ones')
     .option('--config <file>', 'JSON file of fingerd options, read at start and on SIGHUP (command-line options win)')
