@@ -65,6 +65,8 @@ interface Link {
   decoder: FrameDecoder;
   /** The protocol version spoken on this link: 2 when the daemon offers it, else 1. */
   version: number;
+  /** Calls pump(this link); made once per link. */
+  onReadable: () => void;
 }
 
 const WATCH_QUEUE_LIMIT = 10_000;
@@ -209,7 +211,7 @@ export class NameClient extends EventEmitter {
           throw new SwitchboardError('ECLOSED', 'the name client is closed');
         }
         this.link = link;
-        void this.readLoop(link);
+        this.pump(link);
         const waiters = this.linkWaiters;
         this.linkWaiters = [];
         for (const w of waiters) w.resolve();
@@ -261,25 +263,35 @@ export class NameClient extends EventEmitter {
       if (r.type === FrameType.error) throw errorFromWire(parseWireError(r.payload));
       if (r.type !== FrameType.response || r.id !== 0) throw new ProtocolError(`unexpected frame from ${address} during hello`);
       if (frames.length > 0) throw new ProtocolError(`unexpected frames from ${address} during hello`);
-      return { channel, address, decoder, version };
+      const link: Link = { channel, address, decoder, version, onReadable: () => this.pump(link) };
+      return link;
     } catch (err) {
       channel.destroy();
       throw err;
     }
   }
 
-  private async readLoop(link: Link): Promise<void> {
-    let cause: Error | undefined;
+  /**
+   * Read what the link has, then wait for more with onReadReady: a reply is
+   * handled inside the socket's data event, without a read() promise and its
+   * microtask per chunk.
+   */
+  private pump(link: Link): void {
     try {
       for (;;) {
-        const chunk = await link.channel.read();
+        const chunk = link.channel.tryRead();
+        if (chunk === undefined) {
+          link.channel.onReadReady(link.onReadable);
+          return;
+        }
         if (chunk === null) break;
         for (const f of link.decoder.push(chunk)) this.onFrame(f);
       }
     } catch (err) {
-      cause = err as Error;
+      this.linkDown(link, err as Error);
+      return;
     }
-    this.linkDown(link, cause);
+    this.linkDown(link, undefined);
   }
 
   private onFrame(f: Frame): void {

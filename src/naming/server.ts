@@ -359,45 +359,73 @@ class Daemon implements NameServer {
       void ch.closed.then(() => clearTimeout(t));
     }
     this.changed();
-    void this.serveConnection(conn);
+    this.serveConnection(conn);
   }
 
-  private async serveConnection(conn: Connection): Promise<void> {
+  /**
+   * Read and answer the connection's frames. Reads go through tryRead() and
+   * onReadReady(), so a request is decoded and (for a fast lookup) answered
+   * inside the socket's data event, without a read() promise per chunk.
+   */
+  private serveConnection(conn: Connection): void {
     const decoder = new FrameDecoder(this.opts.maxFrameSize ?? DEFAULT_MAX_REQUEST_FRAME);
     const inFlight = new Set<Promise<void>>();
-    try {
-      for (;;) {
-        const chunk = await conn.channel.read();
-        if (chunk === null) {
-          decoder.end();
-          break;
+    let over = false;
+    const end = async (err: unknown): Promise<void> => {
+      if (over) return;
+      over = true;
+      try {
+        if (err instanceof ProtocolError || (err instanceof SwitchboardError && err.code === 'EACCES')) {
+          this.counters.protocolErrors++;
+          this.log(`client ${conn.id} (${conn.channel.description}): ${err.message}; closing`);
+          conn.send(FrameType.error, 0, errorToWire(err));
+          await conn.finish();
         }
-        for (const frame of decoder.push(chunk)) {
-          const version = frame.version ?? 1;
-          conn.version = version;
-          let req: Request;
-          const binary = frame.type === FrameType.lookup;
-          if (binary) req = { op: 'lookup', name: frame.payload as string };
-          else if (frame.type === FrameType.request) req = parseRequest(frame.payload);
-          else throw new ProtocolError(`a client may only send requests, got frame type ${frame.type}`);
-          if (req.op === 'lookup' && this.fastLookup(conn, frame.id, req.name, version, binary)) continue;
-          const p = this.handle(conn, frame.id, req, version, binary).finally(() => inFlight.delete(p));
-          inFlight.add(p);
-          if (conn.closed) return;
+      } finally {
+        await Promise.allSettled([...inFlight]);
+        await this.disconnect(conn);
+      }
+    };
+    const pump = (): void => {
+      if (over) return;
+      try {
+        for (;;) {
+          if (inFlight.size >= MAX_IN_FLIGHT) {
+            void Promise.race(inFlight).then(pump, pump);
+            return;
+          }
+          const chunk = conn.channel.tryRead();
+          if (chunk === undefined) {
+            conn.channel.onReadReady(pump);
+            return;
+          }
+          if (chunk === null) {
+            decoder.end();
+            void end(undefined);
+            return;
+          }
+          for (const frame of decoder.push(chunk)) {
+            const version = frame.version ?? 1;
+            conn.version = version;
+            let req: Request;
+            const binary = frame.type === FrameType.lookup;
+            if (binary) req = { op: 'lookup', name: frame.payload as string };
+            else if (frame.type === FrameType.request) req = parseRequest(frame.payload);
+            else throw new ProtocolError(`a client may only send requests, got frame type ${frame.type}`);
+            if (req.op === 'lookup' && this.fastLookup(conn, frame.id, req.name, version, binary)) continue;
+            const p = this.handle(conn, frame.id, req, version, binary).finally(() => inFlight.delete(p));
+            inFlight.add(p);
+            if (conn.closed) {
+              void end(undefined);
+              return;
+            }
+          }
         }
-        while (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
+      } catch (err) {
+        void end(err);
       }
-    } catch (err) {
-      if (err instanceof ProtocolError || (err instanceof SwitchboardError && err.code === 'EACCES')) {
-        this.counters.protocolErrors++;
-        this.log(`client ${conn.id} (${conn.channel.description}): ${err.message}; closing`);
-        conn.send(FrameType.error, 0, errorToWire(err));
-        await conn.finish();
-      }
-    } finally {
-      await Promise.allSettled([...inFlight]);
-      await this.disconnect(conn);
-    }
+    };
+    pump();
   }
 
   /**

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SwitchboardError } from '../../src/errors.js';
@@ -74,16 +74,33 @@ test('bad arguments: missing program, bad channel names and specs are typed erro
 });
 
 const fdCount = (): number => readdirSync('/proc/self/fd').length;
-const fdsOf = (pid: number): number[] =>
+const listFds = (pid: number): number[] =>
   readdirSync(`/proc/${pid}/fd`)
     .map(Number)
     .sort((a, b) => a - b);
+
+/**
+ * The fds of a process once it has finished starting: right after exec the
+ * dynamic loader still holds ld.so.cache, libc and locale files open, so wait
+ * until it sleeps and its fd table stops changing.
+ */
+async function fdsOf(pid: number): Promise<number[]> {
+  let last = '';
+  for (let i = 0; i < 300; i++) {
+    const state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+    const now = listFds(pid);
+    if (state === 'S' && now.join() === last) return now;
+    last = state === 'S' ? now.join() : '';
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return listFds(pid);
+}
 
 /** Fds this process inherited without close-on-exec from whoever started it: every child gets those. */
 async function foreignFds(): Promise<number[]> {
   const plain = spawn('sleep', ['30'], { stdio: 'ignore' });
   await new Promise((r) => plain.once('spawn', r));
-  const fds = fdsOf(plain.pid!).filter((fd) => fd > 2);
+  const fds = (await fdsOf(plain.pid!)).filter((fd) => fd > 2);
   plain.kill('SIGKILL');
   await new Promise((r) => plain.once('exit', r));
   return fds;
@@ -97,7 +114,7 @@ test('the child gets exactly stdio and the fds asked for; the parent keeps only 
     stdio: ['ignore', 'ignore', 'ignore'],
   });
   try {
-    assert.deepEqual(fdsOf(kid.pid), [0, 1, 2, 3, 4, 5, ...foreign]);
+    assert.deepEqual(await fdsOf(kid.pid), [0, 1, 2, 3, 4, 5, ...foreign]);
     assert.equal(fdCount(), before + 3, 'one fd per channel in the parent: its copies of the child ends are closed');
   } finally {
     kid.child.kill('SIGKILL');
@@ -151,8 +168,9 @@ test('inherited fds are close-on-exec in the child: its own children do not inhe
     try {
       const gcPid = Number(Buffer.from((await ctl.read())!).toString());
       assert.ok(gcPid > 0);
-      const links = fdsOf(gcPid).map((fd) => `${fd} -> ${readlinkSync(`/proc/${gcPid}/fd/${fd}`)}`);
-      assert.deepEqual(fdsOf(gcPid), [0, 1, 2, ...foreign], `the grandchild holds none of the inherited channels: ${links.join(', ')}`);
+      const fds = await fdsOf(gcPid);
+      const links = fds.map((fd) => `${fd} -> ${readlinkSync(`/proc/${gcPid}/fd/${fd}`)}`);
+      assert.deepEqual(fds, [0, 1, 2, ...foreign], `the grandchild holds none of the inherited channels: ${links.join(', ')}`);
       await ctl.write(Buffer.from('done'));
       assert.equal((await kid.exited).code, 0);
     } finally {
