@@ -669,7 +669,11 @@ export class RingProducer extends RingEnd {
     const left = remaining(deadline);
     if (left === 0) throw new TimeoutError('timed out waiting for room in the ring');
     const r = await new Promise<string>((resolve) => {
-      const onAbort = (): void => finish('aborted');
+      // one handler, added and removed by the same reference, so waits never pile up listeners on the signal
+      const onAbort = (): void => {
+        cancel();
+        finish('aborted');
+      };
       const finish = (x: string): void => {
         this.#cancelWait = undefined;
         this.#wakeWaiter = undefined;
@@ -679,10 +683,7 @@ export class RingProducer extends RingEnd {
       const cancel = futexWaitCallback(h, W.head, head, Math.min(left, this.livenessMs), true, finish);
       this.#cancelWait = cancel;
       this.#wakeWaiter = () => finish('closed');
-      signal?.addEventListener('abort', () => {
-        cancel();
-        onAbort();
-      }, { once: true });
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
     Atomics.store(h, W.producerSleeping, 0);
     if (r === 'aborted') throw new AbortError();

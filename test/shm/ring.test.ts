@@ -338,3 +338,22 @@ test('random corruption of a live ring never escapes as anything but a Switchboa
     { numRuns: 300 },
   );
 });
+
+test('waiting for room many times with one AbortSignal leaves no abort listeners behind', async () => {
+  const { getEventListeners } = await import('node:events');
+  const sab = localRing(256);
+  const c = new RingConsumer(sab, 0, { wait: 'block' });
+  const p = new RingProducer(sab, 0, { wait: 'block' });
+  const ac = new AbortController();
+  for (let i = 0; i < 50; i++) {
+    while (p.tryWrite(new Uint8Array(40)));
+    const w = p.write(new Uint8Array(40), { signal: ac.signal }); // must wait for room
+    await new Promise((r) => setTimeout(r, 1));
+    while (c.tryRead() !== undefined);
+    await w;
+    while (c.tryRead() !== undefined);
+  }
+  assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
+  p.close();
+  c.close();
+});
