@@ -13,10 +13,15 @@ export {
   FrameDecoder,
   FrameType,
   PROTOCOL_VERSION,
+  SUPPORTED_VERSIONS,
   decodeFrameBody,
   encodeFrame,
+  encodeLookupFrame,
+  encodeRecordFrame,
+  frameWithId,
   type Frame,
 } from './protocol.js';
+export { decodeRecordBody, encodeRecordBody } from './record-codec.js';
 export { DEFAULT_LIMITS, checkContact, checkName, parseRequest, type NameLimits, type Request } from './protocol-messages.js';
 export type { LeaseId, NameStore, RegisterInput, RegisterMode, RegisterResult, StoredRecord } from './stores/store.js';
 export { EmbeddedStore, type EmbeddedStoreOptions } from './stores/embedded-store.js';

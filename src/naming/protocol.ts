@@ -75,8 +75,8 @@ export function encodeFrameJson(type: FrameType, id: number, json: string, maxFr
   let out: Uint8Array;
   if (ASCII.test(json)) {
     // The common case: one allocation, no intermediate buffer.
-    out = new Uint8Array(FRAME_HEADER_SIZE + json.length);
-    utf8enc.encodeInto(json, out.subarray(FRAME_HEADER_SIZE));
+    out = allocFrame(FRAME_HEADER_SIZE + json.length);
+    utf8enc.encodeInto(json, view(out, FRAME_HEADER_SIZE, json.length));
   } else {
     const body = utf8enc.encode(json);
     out = new Uint8Array(FRAME_HEADER_SIZE + body.length);
@@ -87,6 +87,30 @@ export function encodeFrameJson(type: FrameType, id: number, json: string, maxFr
     throw new ProtocolError(`frame of ${len} bytes exceeds the maximum of ${maxFrameSize}`, { code: 'EMSGSIZE' });
   }
   putHeader(out, v, type, id);
+  return out;
+}
+
+/**
+ * Bytes for one outgoing frame, carved from a shared slab the way Node's
+ * Buffer pool does. A small `new Uint8Array(n)` lives on V8's heap, and the
+ * socket write then has to move it off the heap to get at its ArrayBuffer,
+ * which costs more than encoding the frame. Slab bytes are never handed out
+ * twice, so a frame stays intact while the kernel write is pending; a slab
+ * goes when its last frame does. Frames kept for long (cached templates) use
+ * a plain allocation instead, so as not to pin a slab.
+ */
+const SLAB_SIZE = 16 * 1024;
+const SLAB_MAX_FRAME = 1024;
+let slab = new ArrayBuffer(SLAB_SIZE);
+let slabUsed = 0;
+function allocFrame(n: number): Uint8Array {
+  if (n > SLAB_MAX_FRAME) return new Uint8Array(n);
+  if (slabUsed + n > SLAB_SIZE) {
+    slab = new ArrayBuffer(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const out = new Uint8Array(slab, slabUsed, n);
+  slabUsed += (n + 7) & ~7;
   return out;
 }
 
@@ -107,7 +131,7 @@ export function encodeLookupFrame(id: number, name: string, maxFrameSize = DEFAU
   assertU32(id, 'frame id');
   let out: Uint8Array;
   if (name.length <= 128 && ASCII.test(name)) {
-    out = new Uint8Array(FRAME_HEADER_SIZE + name.length);
+    out = allocFrame(FRAME_HEADER_SIZE + name.length);
     for (let i = 0; i < name.length; i++) out[FRAME_HEADER_SIZE + i] = name.charCodeAt(i);
   } else {
     const body = utf8enc.encode(name);
@@ -140,7 +164,7 @@ export function encodeRecordFrame(record: NameRecord, maxFrameSize = DEFAULT_MAX
 /** A copy of an encoded frame with another id. */
 export function frameWithId(frame: Uint8Array, id: number): Uint8Array {
   assertU32(id, 'frame id');
-  const out = new Uint8Array(frame.length);
+  const out = allocFrame(frame.length);
   out.set(frame);
   putU32(out, 8, id);
   return out;

@@ -11,11 +11,13 @@ import { AuthError, rpcErrorFromReply } from './rpc-errors.js';
 import { takeWritten } from './message-bytes.js';
 import {
   AUTH_NONE,
+  AcceptStat,
   AuthFlavor,
   AuthStat,
+  MAX_AUTH_BYTES,
   MsgType,
+  ReplyStat,
   encodeAuthSys,
-  readMessageStart,
   readReplyBody,
   writeCallFields,
   type AuthSysParams,
@@ -71,6 +73,24 @@ class Pending {
 
 function noop(): void {}
 
+/**
+ * The common reply, MSG_ACCEPTED with SUCCESS and a verifier that is not
+ * AUTH_SHORT, read without building a reply header: true with the reader at
+ * the results; otherwise false with the reader where it was.
+ */
+function skipPlainSuccess(r: XdrReader): boolean {
+  const at = r.pos;
+  if (r.uint() === ReplyStat.MSG_ACCEPTED && r.int() !== AuthFlavor.AUTH_SHORT) {
+    const n = r.length(MAX_AUTH_BYTES, 'opaque', 1);
+    const padded = n + ((4 - (n & 3)) & 3);
+    r.assertBounds(padded);
+    r.pos += padded;
+    if (r.uint() === AcceptStat.SUCCESS) return true;
+  }
+  r.pos = at;
+  return false;
+}
+
 const NO_OPTIONS: CallOptions = Object.freeze({});
 const MAX_FRAGMENT = 0x7fff_ffff;
 const LAST = 0x8000_0000;
@@ -91,6 +111,12 @@ export class RpcClient {
   #xid = (Math.random() * 0x1_0000_0000) >>> 0;
   #channel: Channel | undefined;
   #connecting: Promise<Channel> | undefined;
+  /**
+   * Calls waiting for their reply, by xid. The first one waits in #slot, the
+   * rest in the map: one call at a time (the common case) then never adds to
+   * and deletes from a Map, which reallocates its table as it empties.
+   */
+  #slot: Pending | undefined;
   readonly #pending = new Map<number, Pending>();
   #closed = false;
   /** The one timer for deadlines and retransmissions, and when it fires (Infinity: not armed). */
@@ -134,7 +160,7 @@ export class RpcClient {
 
   /** Calls waiting for their reply. */
   get inFlight(): number {
-    return this.#pending.size;
+    return this.#pending.size + (this.#slot === undefined ? 0 : 1);
   }
 
   #ensureChannel(): Promise<Channel> {
@@ -190,15 +216,28 @@ export class RpcClient {
         ? failure
         : new SwitchboardError(this.#closed ? 'ECLOSED' : 'ECONNRESET', `${this.description}: the connection closed${failure ? `: ${failure.message}` : ''}`, { cause: failure });
     if (!this.#opts.reconnect && this.transport !== 'udp') this.#closed = true;
-    for (const p of this.#pending.values()) this.#settle(p).reject(err);
+    const all = [...this.#pending.values()];
+    if (this.#slot !== undefined) all.unshift(this.#slot);
+    for (const p of all) this.#settle(p).reject(err);
     this.#disarm();
   }
 
   /** Forget a pending call (it is answered, failed or timed out); returns it. */
   #settle(p: Pending): Pending {
-    this.#pending.delete(p.xid);
+    if (this.#slot === p) this.#slot = undefined;
+    else this.#pending.delete(p.xid);
     if (p.onAbort !== undefined) p.signal?.removeEventListener('abort', p.onAbort);
     return p;
+  }
+
+  #lookup(xid: number): Pending | undefined {
+    const slot = this.#slot;
+    return slot !== undefined && slot.xid === xid ? slot : this.#pending.get(xid);
+  }
+
+  #add(p: Pending): void {
+    if (this.#slot === undefined) this.#slot = p;
+    else this.#pending.set(p.xid, p);
   }
 
   /** Make sure the timer fires by `at` (performance.now() time). */
@@ -221,7 +260,9 @@ export class RpcClient {
     this.#timerAt = Infinity;
     const now = performance.now() + TIMER_SLACK_MS;
     let next = Infinity;
-    for (const p of this.#pending.values()) {
+    const all = [...this.#pending.values()];
+    if (this.#slot !== undefined) all.unshift(this.#slot);
+    for (const p of all) {
       if (p.deadline <= now) {
         this.#settle(p).reject(new TimeoutError(`call ${p.prog}/${p.vers}/${p.proc} got no reply within ${p.timeoutMs} ms`));
         continue;
@@ -242,28 +283,26 @@ export class RpcClient {
 
   #onReply(msg: Uint8Array): void {
     const r = new XdrReader(msg);
-    let xid: number;
-    try {
-      const start = readMessageStart(r);
-      if (start.mtype !== MsgType.REPLY) return;
-      xid = start.xid;
-    } catch {
-      return; // not an RPC reply: ignore it, as clnt_dg does
-    }
-    const p = this.#pending.get(xid);
+    // Not an RPC reply (too short, or a CALL): ignore it, as clnt_dg does.
+    if (r.remaining < 8) return;
+    const xid = r.uint();
+    if (r.uint() !== MsgType.REPLY) return;
+    const p = this.#lookup(xid);
     if (p === undefined) return; // late duplicate, a batched call's reply, or a timed-out call
     this.#settle(p);
     let value: unknown;
     try {
-      const reply = readReplyBody(r, xid);
-      const err = rpcErrorFromReply(reply, p);
-      if (err) {
-        p.reject(err);
-        return;
-      }
-      if (reply.replyStat === 'accepted' && reply.verf.flavor === AuthFlavor.AUTH_SHORT && this.#fullCred.flavor === AuthFlavor.AUTH_SYS) {
-        // The server offers a short-hand credential for later calls (RFC 5531 appendix A).
-        this.#cred = { flavor: AuthFlavor.AUTH_SHORT, body: reply.verf.body.slice() };
+      if (!skipPlainSuccess(r)) {
+        const reply = readReplyBody(r, xid);
+        const err = rpcErrorFromReply(reply, p);
+        if (err) {
+          p.reject(err);
+          return;
+        }
+        if (reply.replyStat === 'accepted' && reply.verf.flavor === AuthFlavor.AUTH_SHORT && this.#fullCred.flavor === AuthFlavor.AUTH_SYS) {
+          // The server offers a short-hand credential for later calls (RFC 5531 appendix A).
+          this.#cred = { flavor: AuthFlavor.AUTH_SHORT, body: reply.verf.body.slice() };
+        }
       }
       value = decodeFrom(p.resCodec, r);
     } catch (err) {
@@ -359,11 +398,11 @@ export class RpcClient {
     if (signal) {
       p.signal = signal;
       p.onAbort = () => {
-        if (this.#pending.get(xid) === p) this.#settle(p).reject(new AbortError(`call ${prog}/${vers}/${proc} aborted`));
+        if (this.#lookup(xid) === p) this.#settle(p).reject(new AbortError(`call ${prog}/${vers}/${proc} aborted`));
       };
       signal.addEventListener('abort', p.onAbort, { once: true });
     }
-    this.#pending.set(xid, p);
+    this.#add(p);
     this.#send(ch, record);
     let due = p.deadline;
     if (udp) {

@@ -116,6 +116,8 @@ function defaultAuthenticate(ctx: RpcCallContext): void {
   throw new AuthError(AuthStat.AUTH_REJECTEDCRED);
 }
 
+function ignore(): void {}
+
 const hexKey = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 export class RpcServer {
@@ -240,19 +242,20 @@ export class RpcServer {
       const { data, from } = dgram;
       const peer = `${from.host.includes(':') ? `[${from.host}]` : from.host}:${from.port}`;
       const out = this.#handle(data, 'udp', peer, 0, undefined, undefined);
-      const send = (reply: Uint8Array | undefined) => {
-        if (reply === undefined || this.#closed) return;
-        if (reply.length > MAX_UDP_PAYLOAD) {
-          // The results do not fit in a datagram: say so rather than let the client time out.
-          const w = new XdrWriter(32);
-          writeAcceptedReply(w, new DataView(reply.buffer, reply.byteOffset, 4).getUint32(0), AcceptStat.SYSTEM_ERR);
-          reply = w.finish();
-        }
-        endpoint.send(reply, from).catch(() => undefined);
-      };
-      if (out instanceof Promise) out.then(send, () => undefined);
-      else send(out);
+      if (out instanceof Promise) out.then((reply) => this.#sendDatagram(endpoint, reply, from), () => undefined);
+      else this.#sendDatagram(endpoint, out, from);
     }
+  }
+
+  #sendDatagram(endpoint: DatagramEndpoint, reply: Uint8Array | undefined, to: { host: string; port: number }): void {
+    if (reply === undefined || this.#closed) return;
+    if (reply.length > MAX_UDP_PAYLOAD) {
+      // The results do not fit in a datagram: say so rather than let the client time out.
+      const w = new XdrWriter(32);
+      writeAcceptedReply(w, new DataView(reply.buffer, reply.byteOffset, 4).getUint32(0), AcceptStat.SYSTEM_ERR);
+      reply = w.finish();
+    }
+    endpoint.send(reply, to).catch(ignore);
   }
 
   /** Start a reply in the shared writer, with room for the record mark on streams. */

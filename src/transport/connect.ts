@@ -6,6 +6,7 @@ import net from 'node:net';
 import { AbortError, SwitchboardError, TimeoutError, fromSystemError } from '../errors.js';
 import { formatAddress, toAddress, type AddressLike } from './address.js';
 import type { Channel } from './channel.js';
+import { deadline, type Deadline } from './deadline.js';
 import { peerCredentials } from './fd.js';
 import { openFifo } from './fifo.js';
 import { SocketChannel } from './socket-channel.js';
@@ -31,7 +32,8 @@ export async function connect(address: AddressLike, options: ConnectOptions = {}
     case 'udp':
       return connectUdp(addr.host, addr.port, options);
     case 'fifo':
-      return openFifo(addr.path, 'w', options);
+      // the same default as the socket kinds (openFifo alone waits forever)
+      return openFifo(addr.path, 'w', { ...options, timeoutMs: options.timeoutMs ?? 10_000 });
     case 'shm':
       throw new SwitchboardError('EUNSUPPORTED', `connect(${formatAddress(addr)}): shared-memory rings are opened through switchboard/shm`);
   }
@@ -48,9 +50,9 @@ function connectStream(
   if (signal?.aborted) return Promise.reject(new AbortError(`connect ${text} aborted`));
   return new Promise<Channel>((resolve, reject) => {
     const socket = net.connect({ ...target, allowHalfOpen: true, noDelay: true });
-    let timer: NodeJS.Timeout | undefined;
+    let timer: Deadline | undefined;
     const cleanup = (): void => {
-      if (timer !== undefined) clearTimeout(timer);
+      timer?.clear();
       signal?.removeEventListener('abort', onAbort);
       socket.removeListener('error', onError);
       socket.removeListener('connect', onConnect);
@@ -79,6 +81,6 @@ function connectStream(
     socket.once('error', onError);
     socket.once('connect', onConnect);
     signal?.addEventListener('abort', onAbort, { once: true });
-    if (timeoutMs > 0) timer = setTimeout(() => fail(new TimeoutError(`connect ${text}: no answer within ${timeoutMs} ms`)), timeoutMs);
+    if (timeoutMs > 0) timer = deadline(timeoutMs, () => fail(new TimeoutError(`connect ${text}: no answer within ${timeoutMs} ms`)));
   });
 }

@@ -8,6 +8,7 @@ import { constants, lstatSync, open as openAsync, openSync, unlinkSync } from 'n
 import net from 'node:net';
 import { AbortError, ArgumentError, SwitchboardError, TimeoutError, fromSystemError } from '../errors.js';
 import type { Channel } from './channel.js';
+import { deadline } from './deadline.js';
 import { mkfifoSync } from './fd.js';
 import { closeQuietly } from './pipes.js';
 import { SocketChannel } from './socket-channel.js';
@@ -115,7 +116,7 @@ async function openReadEnd(path: string, options: FifoOpenOptions): Promise<Chan
   };
   const timer =
     options.timeoutMs !== undefined && options.timeoutMs > 0
-      ? setTimeout(() => unblock(new TimeoutError(`open FIFO ${path}: no writer within ${options.timeoutMs} ms`)), options.timeoutMs)
+      ? deadline(options.timeoutMs, () => unblock(new TimeoutError(`open FIFO ${path}: no writer within ${options.timeoutMs} ms`)))
       : undefined;
   const onAbort = (): void => unblock(new AbortError(`open FIFO ${path} aborted`));
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -132,7 +133,7 @@ async function openReadEnd(path: string, options: FifoOpenOptions): Promise<Chan
   } catch (err) {
     throw gaveUp ?? fromSystemError(err, `open FIFO ${path} for reading`);
   } finally {
-    if (timer) clearTimeout(timer);
+    timer?.clear();
     if (retry) clearInterval(retry);
     options.signal?.removeEventListener('abort', onAbort);
   }

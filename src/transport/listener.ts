@@ -10,6 +10,7 @@ import { isMainThread } from 'node:worker_threads';
 import { ArgumentError, SwitchboardError, fromSystemError } from '../errors.js';
 import { formatAddress, toAddress, type Address, type AddressLike } from './address.js';
 import type { Channel } from './channel.js';
+import { deadline, type Deadline } from './deadline.js';
 import { peerCredentials } from './fd.js';
 import { ChannelClosedError, SocketChannel } from './socket-channel.js';
 
@@ -20,6 +21,11 @@ export interface ListenOptions {
   idleTimeoutMs?: number;
   /** Permissions of a Unix socket file (default 0o600). */
   mode?: number;
+  /**
+   * Connections waiting for accept() (default 511, as listen(2) is given):
+   * beyond it new ones are refused, so a server that stops accepting does
+   * not pile up sockets without bound.
+   */
   backlog?: number;
   /** Called for every accepted connection instead of queueing it for accept(). */
   onConnection?: (channel: Channel) => void;
@@ -34,7 +40,7 @@ export interface Listener extends AsyncIterable<Channel> {
   readonly address: Address;
   /** Open connections. */
   readonly connections: number;
-  /** Connections refused because of maxConnections. */
+  /** Connections refused because of maxConnections or a full accept() backlog. */
   readonly refused: number;
   /** The next accepted connection; rejects ECLOSED once the listener is closed. */
   accept(): Promise<Channel>;
@@ -44,6 +50,8 @@ export interface Listener extends AsyncIterable<Channel> {
    */
   close(options?: { graceMs?: number }): Promise<void>;
 }
+
+const DEFAULT_BACKLOG = 511;
 
 async function removeStaleSocket(path: string): Promise<void> {
   let st;
@@ -91,8 +99,10 @@ class NetListener implements Listener {
     this.#server = server;
     this.address = address;
     const max = options.maxConnections;
+    const backlog = options.backlog ?? DEFAULT_BACKLOG;
     server.on('connection', (socket: net.Socket) => {
-      if (this.#closed || (max !== undefined && this.#channels.size >= max)) {
+      const queueFull = options.onConnection === undefined && this.#waiters.length === 0 && this.#backlog.length >= backlog;
+      if (this.#closed || queueFull || (max !== undefined && this.#channels.size >= max)) {
         this.#refused++;
         socket.destroy();
         return;
@@ -164,12 +174,12 @@ class NetListener implements Listener {
     for (const ch of this.#backlog.splice(0)) ch.destroy();
     const grace = options.graceMs ?? 5000;
     if (this.#channels.size > 0) {
-      let timer: NodeJS.Timeout | undefined;
+      let timer: Deadline | undefined;
       await Promise.race([
         Promise.all([...this.#channels].map((c) => c.closed)),
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, grace))),
+        new Promise<void>((resolve) => (timer = deadline(grace, resolve))),
       ]);
-      if (timer) clearTimeout(timer);
+      timer?.clear();
       const rest = [...this.#channels];
       for (const ch of rest) ch.destroy();
       // the server may report itself closed before its sockets' 'close' events
@@ -194,6 +204,9 @@ export async function listen(address: AddressLike, options: ListenOptions = {}):
   }
   if (options.maxConnections !== undefined && (!Number.isInteger(options.maxConnections) || options.maxConnections < 1)) {
     throw new ArgumentError(`maxConnections must be a positive integer, got ${options.maxConnections}`);
+  }
+  if (options.backlog !== undefined && (!Number.isInteger(options.backlog) || options.backlog < 1)) {
+    throw new ArgumentError(`backlog must be a positive integer, got ${options.backlog}`);
   }
   if (addr.transport === 'unix' && options.removeStale !== false) await removeStaleSocket(addr.path);
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false });

@@ -4,6 +4,7 @@
  */
 import { AbortError, ArgumentError, SwitchboardError } from '../errors.js';
 import type { Channel } from './channel.js';
+import { deadline, type Deadline } from './deadline.js';
 
 export interface SelectOptions {
   /** Milliseconds to wait; 0 polls; undefined waits forever. */
@@ -27,24 +28,41 @@ export function select(channels: readonly Channel[], options: SelectOptions = {}
   if (ready.length > 0 || timeoutMs === 0) return Promise.resolve(ready);
   if (signal?.aborted) return Promise.reject(new AbortError('select aborted'));
   return new Promise<Channel[]>((resolve, reject) => {
-    const cancels: (() => void)[] = [];
-    let timer: NodeJS.Timeout | undefined;
+    let cancels: (() => void)[] = [];
+    let timer: Deadline | undefined;
     let settled = false;
+    let collecting = false;
     const finish = (result: Channel[] | Error): void => {
       if (settled) return;
       settled = true;
       for (const c of cancels) c();
-      if (timer) clearTimeout(timer);
+      timer?.clear();
       signal?.removeEventListener('abort', onAbort);
       if (result instanceof Error) reject(result);
       else resolve(result);
     };
     const onAbort = (): void => finish(new AbortError('select aborted'));
+    const arm = (): void => {
+      for (const c of cancels) c();
+      cancels = channels.map((c) => c.onReadReady(onReady));
+    };
     // Let every event already queued land before collecting, so one call
-    // reports all channels that became ready together.
-    const onReady = (): void => void setImmediate(() => finish(channels.filter((c) => c.readReady)));
-    for (const c of channels) cancels.push(c.onReadReady(onReady));
-    if (timeoutMs !== undefined) timer = setTimeout(() => finish([]), timeoutMs);
+    // reports all channels that became ready together. If someone else took
+    // the data meanwhile, nothing is ready: wait on, as select(2) would.
+    const collect = (): void => {
+      collecting = false;
+      if (settled) return;
+      const ready = channels.filter((c) => c.readReady);
+      if (ready.length > 0) finish(ready);
+      else arm();
+    };
+    const onReady = (): void => {
+      if (collecting || settled) return;
+      collecting = true;
+      setImmediate(collect);
+    };
+    arm();
+    if (timeoutMs !== undefined) timer = deadline(timeoutMs, () => finish([]));
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -8,9 +8,10 @@
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import { lookup } from 'node:dns/promises';
-import { AbortError, ArgumentError, ProtocolError, SwitchboardError, TimeoutError, fromSystemError } from '../errors.js';
+import { AbortError, ArgumentError, ProtocolError, TimeoutError, fromSystemError } from '../errors.js';
 import { resolvePort } from '../naming/services.js';
 import type { Channel, DatagramEndpoint, PeerInfo } from './channel.js';
+import { deadline } from './deadline.js';
 import { ChannelClosedError } from './socket-channel.js';
 
 /**
@@ -62,7 +63,8 @@ function checkSize(data: Uint8Array): void {
 class Inbox<T> {
   #items: T[] = [];
   #head = 0;
-  #waiter: { resolve(v: T | null): void; reject(e: Error): void } | undefined;
+  /** Pending reads, served in call order. */
+  #waiters: { resolve(v: T | null): void; reject(e: Error): void }[] = [];
   #listeners: (() => void)[] = [];
   /** A one-off error for the next reader (an ICMP refusal), not the end of the socket. */
   #soft: Error | undefined;
@@ -78,9 +80,8 @@ class Inbox<T> {
     return this.size > 0 || this.done || this.error !== undefined || this.#soft !== undefined;
   }
   put(item: T): void {
-    const w = this.#waiter;
+    const w = this.#waiters.shift();
     if (w) {
-      this.#waiter = undefined;
       w.resolve(item);
       return;
     }
@@ -93,16 +94,13 @@ class Inbox<T> {
   }
   fail(err: Error): void {
     if (this.error === undefined) this.error = err;
-    const w = this.#waiter;
-    this.#waiter = undefined;
-    w?.reject(err);
+    for (const w of this.#waiters.splice(0)) w.reject(err);
     this.#fire();
   }
   /** Reject the pending read, or the next one, with `err`; later reads go on as before. */
   softFail(err: Error): void {
-    const w = this.#waiter;
+    const w = this.#waiters.shift();
     if (w) {
-      this.#waiter = undefined;
       w.reject(err);
       return;
     }
@@ -111,9 +109,7 @@ class Inbox<T> {
   }
   finish(): void {
     this.done = true;
-    const w = this.#waiter;
-    this.#waiter = undefined;
-    w?.reject(this.error ?? new ChannelClosedError('UDP socket'));
+    for (const w of this.#waiters.splice(0)) w.reject(this.error ?? new ChannelClosedError('UDP socket'));
     this.#fire();
   }
   tryTake(): T | null | undefined {
@@ -142,8 +138,7 @@ class Inbox<T> {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.#waiter) return Promise.reject(new SwitchboardError('EINVAL', 'a receive is already pending'));
-    return new Promise((resolve, reject) => (this.#waiter = { resolve, reject }));
+    return new Promise((resolve, reject) => void this.#waiters.push({ resolve, reject }));
   }
   onReady(l: () => void): () => void {
     if (this.ready) {
@@ -168,16 +163,16 @@ class Inbox<T> {
 function bindSocket(sock: dgram.Socket, address: string, port: number, options: UdpOptions): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => {
-      clearTimeout(timer);
+      timer?.clear();
       sock.close();
       reject(fromSystemError(err, `bind udp ${address}:${port}`));
     };
     // 0 means no timeout, as for the other kinds
     const ms = options.timeoutMs ?? 10_000;
-    const timer = ms > 0 ? setTimeout(() => onError(new TimeoutError(`bind udp ${address}:${port}: no answer within ${ms} ms`)), ms) : undefined;
+    const timer = ms > 0 ? deadline(ms, () => onError(new TimeoutError(`bind udp ${address}:${port}: no answer within ${ms} ms`))) : undefined;
     sock.once('error', onError);
     sock.bind(port, address, () => {
-      clearTimeout(timer);
+      timer?.clear();
       sock.removeListener('error', onError);
       resolve();
     });

@@ -5,11 +5,18 @@ import {
   FrameDecoder,
   FrameType,
   PROTOCOL_VERSION,
+  SUPPORTED_VERSIONS,
   checkContact,
   checkName,
+  decodeRecordBody,
   encodeFrame,
+  encodeLookupFrame,
+  encodeRecordBody,
+  encodeRecordFrame,
+  frameWithId,
   parseRequest,
   type Frame,
+  type NameRecord,
 } from '../../src/naming/index.js';
 import { ProtocolError } from '../../src/errors.js';
 
@@ -151,4 +158,118 @@ test('names and contact info have limits with clear errors', () => {
   assert.throws(() => checkContact({ address: 'x', protocol: 'p', metadata: { big: 'y'.repeat(5000) } }), { code: 'ELIMIT', message: /metadata is \d+ bytes/ });
   assert.throws(() => checkContact({ address: 'x', protocol: 'has space' }), { code: 'EINVAL' });
   assert.throws(() => checkContact({ address: '', protocol: 'p' }), { code: 'EINVAL' });
+});
+
+// ---- version 2: binary lookup and record frames
+
+const u32 = fc.integer({ min: 0, max: 0xffffffff });
+const safeMs = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+const recordArb: fc.Arbitrary<NameRecord> = fc
+  .record(
+    {
+      name: fc.string({ unit: 'grapheme', maxLength: 40 }),
+      contact: fc.record(
+        {
+          address: fc.string({ unit: 'binary', maxLength: 60 }),
+          protocol: fc.string({ maxLength: 20 }),
+          program: u32,
+          version: u32,
+          metadata: fc.dictionary(fc.string({ unit: 'grapheme', maxLength: 10 }).filter((k) => k !== '__proto__'), fc.string({ unit: 'binary', maxLength: 20 }), { maxKeys: 5 }),
+        },
+        { requiredKeys: ['address', 'protocol'] },
+      ),
+      owner: fc.record({ client: fc.string({ maxLength: 30 }), pid: u32, uid: u32 }, { requiredKeys: ['client'] }),
+      since: safeMs,
+      leaseExpiresAt: safeMs,
+    },
+    { requiredKeys: ['name', 'contact', 'owner', 'since'] },
+  )
+  .map((r) => JSON.parse(JSON.stringify(r)) as NameRecord);
+
+test('record frames round-trip every record, whole and byte by byte', () => {
+  fc.assert(
+    fc.property(recordArb, u32, (rec, id) => {
+      const frame = frameWithId(encodeRecordFrame(rec), id);
+      assert.equal(frame[5], 2, 'record frames are version 2');
+      assert.equal(frame[6], FrameType.record);
+      const [f] = new FrameDecoder(1 << 20).push(frame);
+      assert.deepEqual(f, { type: FrameType.record, id, payload: rec, version: 2 });
+      const d = new FrameDecoder(1 << 20);
+      const byByte: Frame[] = [];
+      for (let i = 0; i < frame.length; i++) byByte.push(...d.push(frame.subarray(i, i + 1)));
+      assert.deepEqual(byByte.map(strip), [{ type: FrameType.record, id, payload: rec }]);
+      assert.deepEqual(decodeRecordBody(encodeRecordBody(rec)), rec);
+    }),
+  );
+});
+
+test('lookup frames carry any name as UTF-8, beside JSON frames in one stream', () => {
+  fc.assert(
+    fc.property(fc.string({ unit: 'grapheme', maxLength: 300 }), u32, (name, id) => {
+      const lookup = encodeLookupFrame(id, name);
+      assert.deepEqual([...lookup.subarray(12)], [...new TextEncoder().encode(name)]);
+      const ping = encodeFrame({ type: FrameType.request, id: 1, payload: { op: 'ping' }, version: 1 });
+      const frames = new FrameDecoder(1 << 20).push(concat([ping, lookup, ping]));
+      assert.deepEqual(frames, [
+        { type: FrameType.request, id: 1, payload: { op: 'ping' }, version: 1 },
+        { type: FrameType.lookup, id, payload: name, version: 2 },
+        { type: FrameType.request, id: 1, payload: { op: 'ping' }, version: 1 },
+      ]);
+    }),
+  );
+  assert.throws(() => encodeLookupFrame(1, 'x'.repeat(70_000)), { code: 'EMSGSIZE' });
+});
+
+test('random bytes as a record body throw ProtocolError (EPROTO) or decode, never anything else', () => {
+  fc.assert(
+    fc.property(fc.oneof(fc.uint8Array({ maxLength: 120 }), recordArb.chain((r) => {
+      const b = encodeRecordBody(r);
+      return fc.tuple(fc.nat(b.length - 1), fc.integer({ min: 1, max: 255 })).map(([at, x]) => {
+        const c = b.slice();
+        c[at] = (c[at] as number) ^ x;
+        return c;
+      });
+    })), (bytes) => {
+      try {
+        decodeRecordBody(bytes);
+      } catch (err) {
+        assert.ok(err instanceof ProtocolError && err.code === 'EPROTO', String(err));
+      }
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+const rec0: NameRecord = { name: 'svc', contact: { address: 'tcp://127.0.0.1:1', protocol: 'p', metadata: { a: 'b' } }, owner: { client: 'c', pid: 1 }, since: 5 };
+function withBody(version: number, type: number, body: Uint8Array): Uint8Array {
+  return concat([frameBytes(8 + body.length, [0x4e, version, type, 0, 0, 0, 0, 1]), body]);
+}
+function recordWith(patch: (b: Uint8Array) => void): Uint8Array {
+  const b = encodeRecordBody(rec0);
+  patch(b);
+  return withBody(2, FrameType.record, b);
+}
+const malformedV2: [string, Uint8Array][] = [
+  ['lookup frame marked version 1', withBody(1, FrameType.lookup, new TextEncoder().encode('svc'))],
+  ['record frame marked version 1', withBody(1, FrameType.record, encodeRecordBody(rec0))],
+  ['lookup name not UTF-8', withBody(2, FrameType.lookup, new Uint8Array([0x61, 0xff]))],
+  ['record shorter than its fixed part', withBody(2, FrameType.record, new Uint8Array(10))],
+  ['record with unknown field bits', recordWith((b) => (b[0] = 0x80))],
+  ['record with reserved bytes set', recordWith((b) => (b[2] = 1))],
+  ['record with a huge metadata count', recordWith((b) => b.set([0xff, 0xff, 0xff, 0xff], 4))],
+  ['record with since beyond 2^53', recordWith((b) => (b[8] = 0xff))],
+  ['record with a string longer than the body', recordWith((b) => b.set([0, 1, 0, 0], 20))],
+  ['record with bytes after its strings', withBody(2, FrameType.record, concat([encodeRecordBody(rec0), new Uint8Array([0x61])]))],
+  ['record string not UTF-8', recordWith((b) => (b[b.length - 1] = 0xff))],
+];
+for (const [what, bytes] of malformedV2) {
+  test(`malformed version-2 frame: ${what} -> EPROTO`, () => {
+    assert.throws(() => new FrameDecoder(64 * 1024).push(bytes), (err: unknown) => err instanceof ProtocolError && err.code === 'EPROTO');
+  });
+}
+
+test('a version-1 decoder refuses version-2 frames with EVERSION', () => {
+  assert.throws(() => new FrameDecoder(1024, [1]).push(encodeLookupFrame(1, 'svc')), { code: 'EVERSION' });
+  assert.deepEqual(SUPPORTED_VERSIONS, [1, 2]);
+  assert.equal(PROTOCOL_VERSION, 2);
 });

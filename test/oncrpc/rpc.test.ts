@@ -191,6 +191,45 @@ test('per-call timeout, and the client keeps working afterwards', async () => {
   }
 });
 
+test('one timer serves every call: shorter deadlines behind a longer one still fire, in order', async () => {
+  const c = await RpcClient.connect(addrs.tcp as Address);
+  try {
+    const order: string[] = [];
+    const track = (name: string, p: Promise<unknown>) =>
+      p.then(
+        (v) => order.push(`${name}=${String(v)}`),
+        (e: unknown) => order.push(`${name}:${(e as RpcError).code}`),
+      );
+    const long = track('long', c.call(PROG, 1, 3, xdr.uint, 150, xdr.uint));
+    const short = track('short', c.call(PROG, 1, 3, xdr.uint, 1000, xdr.uint, { timeoutMs: 20 }));
+    const middle = track('middle', c.call(PROG, 1, 3, xdr.uint, 1000, xdr.uint, { timeoutMs: 60 }));
+    assert.equal(c.inFlight, 3);
+    await Promise.all([long, short, middle]);
+    assert.deepEqual(order, ['short:ETIMEDOUT', 'middle:ETIMEDOUT', 'long=150']);
+    assert.equal(c.inFlight, 0);
+    assert.equal(await c.call(PROG, 1, 1, xdr.string(64), 'alice', xdr.hyper), 1000n);
+  } finally {
+    await c.close();
+  }
+});
+
+test('udp: a server that never answers gets retransmissions until the call times out', async () => {
+  const { createSocket } = await import('node:dgram');
+  const silent = createSocket('udp4');
+  let received = 0;
+  silent.on('message', () => received++);
+  await new Promise<void>((r) => silent.bind(0, '127.0.0.1', () => r()));
+  const c = await RpcClient.connect(`udp://127.0.0.1:${silent.address().port}`, { retransmitMs: 10 });
+  try {
+    await assert.rejects(c.ping(PROG, 1, { timeoutMs: 150 }), (e: unknown) => (e as RpcError).code === 'ETIMEDOUT');
+    assert.ok(received >= 2, `the call was sent again (${received} datagrams)`);
+    assert.equal(c.inFlight, 0);
+  } finally {
+    await c.close();
+    silent.close();
+  }
+});
+
 test('udp: retransmissions are answered from the duplicate request cache, the procedure runs once', async () => {
   const c = await RpcClient.connect(addrs.udp as Address, { retransmitMs: 20 });
   try {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SwitchboardError } from '../../src/errors.js';
-import { pipe, socketpair } from '../../src/transport/index.js';
+import { pipe, select, socketpair } from '../../src/transport/index.js';
 import { SocketChannel } from '../../src/transport/socket-channel.js';
 import { STREAM_KINDS, childExecArgv, makePair, readAll, readBytes, tempDir } from './pairs.js';
 
@@ -143,6 +143,22 @@ for (const kind of STREAM_KINDS) {
           // and the other way round: the side that got EOF closes without the peer doing anything more
           await p.b.close();
         }
+      } finally {
+        await p.cleanup();
+      }
+    });
+
+    test('a close() stuck flushing to a peer that never reads is ended by destroy()', async () => {
+      const p = await makePair(kind, { readHighWaterMark: 16 * 1024 });
+      try {
+        const w = p.a.write(Buffer.alloc(8 << 20, 1)).catch((e: unknown) => e);
+        const closing = p.a.close();
+        const state = await Promise.race([closing.then(() => 'closed'), sleep(100).then(() => 'flushing')]);
+        assert.equal(state, 'flushing', 'close() waits while the peer does not read (it flushes first)');
+        p.a.destroy();
+        await closing;
+        assert.equal(p.a.isClosed, true);
+        assert.equal(code(await w), 'ECLOSED');
       } finally {
         await p.cleanup();
       }
@@ -306,5 +322,42 @@ test('fire-and-forget writes to a dead peer do not kill the process (no unhandle
     assert.equal(code, 0, err);
   } finally {
     t.remove();
+  }
+});
+
+test('data that arrived before a reset is read first, then the typed error, consistently from read(), tryRead() and readReady', async () => {
+  const p = await makePair('tcp4', { readHighWaterMark: 1024 });
+  try {
+    // the server end sends more than the client takes in (it stops reading past
+    // 1 KiB), so data is left in the client's kernel buffer and its close is a reset
+    const flood = p.b.write(Buffer.alloc(1 << 20)).catch((e: unknown) => e);
+    await p.a.write(Buffer.from('hello'));
+    while (!p.b.readReady) await sleep(5);
+    await sleep(20);
+    p.a.destroy();
+    let fired = false;
+    // wait until the reset has landed: readReady stays true (data), so poll select until an error shows
+    let err: unknown;
+    const first = p.b.tryRead();
+    assert.equal(Buffer.from(first!).toString(), 'hello');
+    for (let i = 0; i < 200 && err === undefined; i++) {
+      await select([p.b], { timeoutMs: 50 });
+      try {
+        const x = p.b.tryRead();
+        if (x === null) err = 'EOF';
+      } catch (e) {
+        err = e;
+      }
+    }
+    assert.equal(code(err), 'ECONNRESET');
+    assert.equal(p.b.readReady, true);
+    p.b.onReadReady(() => (fired = true));
+    await sleep(0);
+    assert.equal(fired, true);
+    assert.equal(code(await p.b.read().catch((e: unknown) => e)), 'ECONNRESET', 'the error is sticky');
+    const w = await flood; // accepted by the kernel, or failed with the reset: never left hanging
+    assert.ok(w === undefined || code(w) === 'ECONNRESET', code(w));
+  } finally {
+    await p.cleanup();
   }
 });

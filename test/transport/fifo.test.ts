@@ -133,3 +133,22 @@ test('an open that times out while the thread pool is busy still settles (and le
     t.remove();
   }
 });
+
+test('an open timeout too long for a Node timer (over 2^31-1 ms) waits for the other end, it does not fire at once', async () => {
+  const t = tempDir();
+  const path = join(t.dir, 'long.fifo');
+  try {
+    createFifo(path);
+    const ac = new AbortController();
+    const opening = openFifo(path, 'r', { timeoutMs: 2 ** 32, signal: ac.signal }).then(
+      (c) => (c.destroy(), 'opened'),
+      (e: SwitchboardError) => e.code,
+    );
+    const early = await Promise.race([opening, sleep(150).then(() => 'waiting')]);
+    assert.equal(early, 'waiting');
+    ac.abort();
+    assert.equal(await opening, 'EABORTED');
+  } finally {
+    t.remove();
+  }
+});

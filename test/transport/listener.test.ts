@@ -313,3 +313,26 @@ test('in a worker thread (no umask there) the Unix socket still ends up with the
     t.remove();
   }
 });
+
+test('connections nobody accept()s queue only up to the backlog; beyond it they are refused, not piled up', async () => {
+  const l = await listen('tcp://127.0.0.1:0', { backlog: 2 });
+  const clients: Channel[] = [];
+  try {
+    for (let i = 0; i < 6; i++) clients.push(await connect(l.address));
+    for (let i = 0; i < 200 && l.refused < 4; i++) await sleep(10);
+    assert.equal(l.refused, 4, 'connections beyond the backlog of 2 are refused');
+    assert.equal(l.connections, 2);
+    const a = await l.accept();
+    const b = await l.accept();
+    assert.notEqual(a, b);
+    // accepting makes room again
+    const late = await connect(l.address);
+    clients.push(late);
+    const c = await l.accept();
+    await late.write(Buffer.from('ok'));
+    assert.equal((await readBytes(c, 2)).toString(), 'ok');
+  } finally {
+    for (const c of clients) c.destroy();
+    await l.close({ graceMs: 100 });
+  }
+});

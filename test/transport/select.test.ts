@@ -219,3 +219,35 @@ test('multiplex stops with EABORTED when its signal aborts, and leaves no listen
     w.destroy();
   }
 });
+
+test('select keeps waiting when the data that woke it is taken by someone else first (no early empty result)', async () => {
+  const [r, w] = pipe();
+  try {
+    const s = select([r], { timeoutMs: 5000 });
+    // another consumer, subscribed after select, takes the chunk in the same turn
+    r.onReadReady(() => void r.tryRead());
+    await w.write(Buffer.from('stolen'));
+    const early = await Promise.race([s, new Promise((res) => setTimeout(() => res('still waiting'), 200))]);
+    assert.equal(early, 'still waiting', 'select resolved with nothing ready before its timeout');
+    await w.write(Buffer.from('mine'));
+    assert.deepEqual(await s, [r]);
+    assert.equal(Buffer.from(r.tryRead()!).toString(), 'mine');
+  } finally {
+    r.destroy();
+    w.destroy();
+  }
+});
+
+test('a timeout too long for a Node timer (over 2^31-1 ms) waits, it does not fire at once', async () => {
+  const [r, w] = pipe();
+  try {
+    const s = select([r], { timeoutMs: 2 ** 32 });
+    const early = await Promise.race([s, new Promise((res) => setTimeout(() => res('waiting'), 100))]);
+    assert.equal(early, 'waiting');
+    await w.write(Buffer.from('x'));
+    assert.deepEqual(await s, [r]);
+  } finally {
+    r.destroy();
+    w.destroy();
+  }
+});

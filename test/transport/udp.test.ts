@@ -133,3 +133,29 @@ test('connect(udp, { timeoutMs: 0 }) means no timeout, as for the other kinds', 
     await server.close();
   }
 });
+
+test('two concurrent reads on a UDP channel (and receives on an endpoint) each get the next datagram, in call order', async () => {
+  const server = await bindUdp();
+  const ch = await connect(`udp://127.0.0.1:${server.address.port}`);
+  try {
+    const s1 = server.receive();
+    const s2 = server.receive();
+    await ch.write(Buffer.from('one'));
+    await ch.write(Buffer.from('two'));
+    const [m1, m2] = await Promise.all([s1, s2]);
+    assert.deepEqual([Buffer.from(m1!.data).toString(), Buffer.from(m2!.data).toString()], ['one', 'two']);
+    const r1 = ch.read();
+    const r2 = ch.read();
+    await server.send(Buffer.from('three'), m1!.from);
+    await server.send(Buffer.from('four'), m1!.from);
+    assert.deepEqual([Buffer.from((await r1)!).toString(), Buffer.from((await r2)!).toString()], ['three', 'four']);
+    const r3 = ch.read();
+    const r4 = ch.read();
+    await ch.close();
+    await assert.rejects(r3, (e: SwitchboardError) => e.code === 'ECLOSED');
+    await assert.rejects(r4, (e: SwitchboardError) => e.code === 'ECLOSED');
+  } finally {
+    await ch.close();
+    await server.close();
+  }
+});
