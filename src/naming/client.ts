@@ -67,6 +67,8 @@ interface Link {
   version: number;
   /** Calls pump(this link); made once per link. */
   onReadable: () => void;
+  /** A write promise of this link's channel seen fulfilled (the channel reuses one for writes it takes at once). */
+  settled?: Promise<void> | undefined;
 }
 
 const WATCH_QUEUE_LIMIT = 10_000;
@@ -438,12 +440,20 @@ export class NameClient extends EventEmitter {
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, deadline: Date.now() + this.timeoutMs, op, binary });
       this.armSweeper();
-      link.channel.write(frame).catch((err: Error) => {
-        const p = this.pending.get(id);
-        if (p === undefined) return;
-        this.pending.delete(id);
-        reject(err);
-      });
+      const done = link.channel.write(frame);
+      // A write promise already seen fulfilled cannot reject: no handler (and no microtask) for it.
+      if (done === link.settled) return;
+      done.then(
+        () => {
+          link.settled = done;
+        },
+        (err: Error) => {
+          const p = this.pending.get(id);
+          if (p === undefined) return;
+          this.pending.delete(id);
+          reject(err);
+        },
+      );
     });
   }
 

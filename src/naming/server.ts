@@ -128,9 +128,10 @@ class Connection {
   readonly watches = new Map<number, Watch>();
   readonly since = Date.now();
   readonly nonce = randomBytes(16).toString('hex');
-  private out: Uint8Array[] = [];
-  private outBytes = 0;
-  private scheduled = false;
+  /** Bytes written whose write() has not resolved yet: Node holds them above the socket's high-water mark. */
+  private unsettled = 0;
+  /** A write promise seen fulfilled (the channel hands out one for every write it takes at once). */
+  private settled: Promise<void> | undefined;
   closed = false;
   /** The protocol version of the client's latest frame: events and connection errors go out in it. */
   version = 1;
@@ -159,36 +160,34 @@ class Connection {
     this.sendBytes(encodeFrame({ type, id, payload, version }));
   }
 
+  /**
+   * Write at once: the channel already sends the writes of one tick as one
+   * writev, so queueing here would only add a microtask per reply. A write
+   * promise already seen fulfilled needs no handlers (it cannot reject);
+   * others are counted until they settle, so a client that does not read its
+   * replies or watch events is cut off instead of buffered forever.
+   */
   sendBytes(bytes: Uint8Array): void {
-    if (this.closed) return;
-    this.out.push(bytes);
-    this.outBytes += bytes.length;
-    if (this.outBytes > MAX_OUTBOUND_BYTES) {
-      // A client that does not read its watch events is cut off, not buffered forever.
+    if (this.closed || this.channel.isClosed) return;
+    const done = this.channel.write(bytes);
+    if (done === this.settled) return;
+    const n = bytes.length;
+    this.unsettled += n;
+    done.then(
+      () => {
+        this.unsettled -= n;
+        this.settled = done;
+      },
+      () => this.channel.destroy(),
+    );
+    if (this.unsettled > MAX_OUTBOUND_BYTES) {
       this.closed = true;
       this.channel.destroy(new SwitchboardError('ELIMIT', 'client does not read its replies'));
-      return;
-    }
-    if (!this.scheduled) {
-      this.scheduled = true;
-      queueMicrotask(() => this.flush());
     }
   }
 
-  private flush(): void {
-    this.scheduled = false;
-    const chunks = this.out;
-    const n = this.outBytes;
-    this.out = [];
-    this.outBytes = 0;
-    if (chunks.length === 0 || this.channel.isClosed || n === 0) return;
-    const done = chunks.length === 1 ? this.channel.write(chunks[0] as Uint8Array) : this.channel.writev(chunks);
-    done.catch(() => this.channel.destroy());
-  }
-
-  /** Send what is queued, then close. */
+  /** Close after what was written has gone out. */
   async finish(): Promise<void> {
-    this.flush();
     this.closed = true;
     await this.channel.close().catch(() => this.channel.destroy());
   }
