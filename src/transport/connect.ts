@@ -11,6 +11,7 @@ import { peerCredentials } from './fd.js';
 import { openFifo } from './fifo.js';
 import { SocketChannel } from './socket-channel.js';
 import { connectUdp } from './udp.js';
+import { connectRing } from './ring-route.js';
 
 export interface ConnectOptions {
   /** Give up after this long (default 10 s). */
@@ -35,7 +36,7 @@ export async function connect(address: AddressLike, options: ConnectOptions = {}
       // the same default as the socket kinds (openFifo alone waits forever)
       return openFifo(addr.path, 'w', { ...options, timeoutMs: options.timeoutMs ?? 10_000 });
     case 'shm':
-      throw new SwitchboardError('EUNSUPPORTED', `connect(${formatAddress(addr)}): shared-memory rings are opened through switchboard/shm`);
+      return connectRing(addr, options);
   }
 }
 

@@ -13,6 +13,7 @@ import type { Channel } from './channel.js';
 import { deadline, type Deadline } from './deadline.js';
 import { peerCredentials } from './fd.js';
 import { ChannelClosedError, SocketChannel } from './socket-channel.js';
+import { listenRing } from './ring-route.js';
 
 export interface ListenOptions {
   /** Refuse (close at once) connections beyond this many open ones. */
@@ -199,8 +200,9 @@ class NetListener implements Listener {
 /** Listen on a TCP port or a Unix socket path; see ListenOptions. */
 export async function listen(address: AddressLike, options: ListenOptions = {}): Promise<Listener> {
   const addr = toAddress(address);
+  if (addr.transport === 'shm') return listenRing(addr);
   if (addr.transport !== 'tcp' && addr.transport !== 'unix') {
-    throw new ArgumentError(`listen(${formatAddress(addr)}): only tcp and unix stream sockets listen; use bindUdp for UDP`);
+    throw new ArgumentError(`listen(${formatAddress(addr)}): only tcp and unix stream sockets and shm rings listen; use bindUdp for UDP`);
   }
   if (options.maxConnections !== undefined && (!Number.isInteger(options.maxConnections) || options.maxConnections < 1)) {
     throw new ArgumentError(`maxConnections must be a positive integer, got ${options.maxConnections}`);

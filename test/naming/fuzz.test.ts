@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { FrameDecoder, FrameType, NameClient, encodeFrame, type Frame } from '../../src/naming/index.js';
+import { FrameDecoder, FrameType, NameClient, encodeFrame, encodeLookupFrame, encodeRecordFrame, type Frame } from '../../src/naming/index.js';
 import { connect } from '../../src/transport/index.js';
 import { contact, startTestServer } from './helpers.js';
 
@@ -42,6 +42,17 @@ const badInput: fc.Arbitrary<Uint8Array> = fc.oneof(
   fc.jsonValue({ maxDepth: 2 }).map((v) => encodeFrame({ type: FrameType.request, id: 3, payload: v })),
   // a frame type a client may not send
   fc.constantFrom(FrameType.response, FrameType.error, FrameType.event).map((t) => encodeFrame({ type: t, id: 1, payload: {} })),
+  // version 2: a binary lookup frame cut short, or marked version 1; a record frame from a client
+  fc.tuple(fc.string({ maxLength: 20 }), fc.nat()).map(([name, cut]) => {
+    const f = encodeLookupFrame(1, name);
+    return f.subarray(0, 1 + (cut % (f.length - 1)));
+  }),
+  fc.string({ minLength: 1, maxLength: 20 }).map((name) => {
+    const f = encodeLookupFrame(1, name);
+    f[5] = 1;
+    return f;
+  }),
+  fc.constant(encodeRecordFrame({ name: 'x', contact: { address: 'a', protocol: 'p' }, owner: { client: 'c' }, since: 0 })),
 );
 
 test('10,000 random and truncated frames get only error replies; another client keeps working', { timeout: 170_000 }, async () => {
