@@ -4,6 +4,7 @@
  * well-formed request that breaks a limit or a naming rule gets an ELIMIT or
  * EINVAL error reply and the connection goes on.
  */
+import { parseAddress } from '../transport/address.js';
 import { ArgumentError, ProtocolError } from '../errors.js';
 import { NameLimitError, type WireError } from './name-errors.js';
 import { utf8Length } from './record-codec.js';
@@ -203,11 +204,19 @@ export function checkPrefix(prefix: string, limits: NameLimits = DEFAULT_LIMITS)
   if (prefix !== '') checkName(prefix, limits, 'prefix');
 }
 
+const TRANSPORT_SCHEMES = new Set(['tcp', 'udp', 'unix', 'fifo', 'shm']);
+
 export function checkContact(c: ContactInfo, limits: NameLimits = DEFAULT_LIMITS): void {
   if (c.address === '') throw new ArgumentError('contact address must not be empty');
   if (byteLength(c.address) > limits.maxAddressLength) {
     throw new NameLimitError(`contact address is longer than ${limits.maxAddressLength} bytes`);
   }
+  // Any scheme may be registered (http:, ipp:, ...), but one of the transport's
+  // own must parse: a typo such as tcp://host without a port is refused here,
+  // not discovered by the first client that connects.
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(c.address)?.[1]?.toLowerCase();
+  if (scheme === undefined) throw new ArgumentError(`contact address must look like scheme:..., e.g. tcp://127.0.0.1:7200, got ${JSON.stringify(c.address)}`);
+  if (TRANSPORT_SCHEMES.has(scheme)) parseAddress(c.address);
   if (!/^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/.test(c.protocol)) {
     throw new ArgumentError(`contact protocol must be 1-64 letters, digits, '.', '_', '+' or '-', got ${JSON.stringify(c.protocol)}`);
   }

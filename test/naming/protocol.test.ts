@@ -155,8 +155,14 @@ test('names and contact info have limits with clear errors', () => {
   assert.throws(() => checkName('x'.repeat(256)), { code: 'ELIMIT', message: /256 bytes long; the limit is 255/ });
   checkName('printer/floor-2.tcp@host');
   checkName('é'.repeat(127));
-  assert.throws(() => checkContact({ address: 'x', protocol: 'p', metadata: { big: 'y'.repeat(5000) } }), { code: 'ELIMIT', message: /metadata is \d+ bytes/ });
-  assert.throws(() => checkContact({ address: 'x', protocol: 'has space' }), { code: 'EINVAL' });
+  assert.throws(() => checkContact({ address: 'tcp://h:1', protocol: 'p', metadata: { big: 'y'.repeat(5000) } }), { code: 'ELIMIT', message: /metadata is \d+ bytes/ });
+  assert.throws(() => checkContact({ address: 'tcp://h:1', protocol: 'has space' }), { code: 'EINVAL' });
+  // an address is scheme:...; the transport's own schemes must parse, others (http:, ipp:) pass as they are
+  assert.throws(() => checkContact({ address: 'x', protocol: 'p' }), { code: 'EINVAL', message: /scheme/ });
+  assert.throws(() => checkContact({ address: 'tcp://hostonly', protocol: 'p' }), { code: 'EINVAL' });
+  assert.throws(() => checkContact({ address: 'tcp://h:70000', protocol: 'p' }), { code: 'EINVAL' });
+  checkContact({ address: 'ipp://printer.example/queue', protocol: 'ipp' });
+  checkContact({ address: 'tcp://127.0.0.1:finger', protocol: 'finger' });
   assert.throws(() => checkContact({ address: '', protocol: 'p' }), { code: 'EINVAL' });
 });
 
