@@ -68,7 +68,7 @@ function sbChannel(read: Channel, write: Channel = read): Duplex {
       void (async () => {
         for await (const c of read) cb(c);
       })().catch(() => process.exit(0)),
-    write: (b) => void write.write(b).catch(() => process.exit(0)),
+    write: (b) => void write.write(b), // a failed write also fails the read loop, which exits
   };
 }
 
