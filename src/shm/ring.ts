@@ -410,8 +410,16 @@ export class RingProducer extends RingEnd {
     this.#wakeWaiter?.();
     const h = this.h;
     this.#abandon();
-    if (this.#abortPending && this.#tryReserve(REC_HEADER)) this.#payAbortSync(0);
-    this.#publish();
+    if (!this.mpsc) {
+      if (this.#abortPending && this.#tryReserve(REC_HEADER)) this.#payAbortSync(0);
+      this.#publish();
+    } else if (this.#locked || (this.#abortPending && this.#lockSync(0))) {
+      // MPSC: the shared tail may only be stored under the producers' lock, or a
+      // stale local tail would move it backwards over other producers' messages.
+      // Every write already published under the lock; only an owed ABORT is left.
+      if (this.#abortPending && this.#tryReserve(REC_HEADER)) this.#payAbortSync(0);
+      this.#publish();
+    }
     if (this.#locked) this.#unlock();
     if (Atomics.compareExchange(h, this.#slot, this.me, 0) === this.me) Atomics.sub(h, W.attached, 1);
     futexWake(h, W.tail, Infinity);
