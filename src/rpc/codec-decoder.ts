@@ -38,19 +38,38 @@ const keyCache: (string | undefined)[] = new Array<string | undefined>(4096).fil
 const bad = (msg: string): ProtocolError => new ProtocolError(`malformed RPC value: ${msg}`);
 
 export class Decoder {
-  buf: Uint8Array;
-  view: DataView;
+  private _buf: Uint8Array;
+  private _view: DataView | undefined;
   pos: number;
   end: number;
   hooks: DecodeHooks | undefined;
   private depth = 0;
 
   constructor(buf: Uint8Array, hooks?: DecodeHooks, start = 0, end = buf.length) {
-    this.buf = buf;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this._buf = buf;
+    this._view = undefined;
     this.pos = start;
     this.end = end;
     this.hooks = hooks;
+  }
+
+  /** The bytes being decoded; setting it drops the DataView of the previous ones. */
+  get buf(): Uint8Array {
+    return this._buf;
+  }
+
+  set buf(b: Uint8Array) {
+    this._buf = b;
+    this._view = undefined;
+  }
+
+  /** A DataView over buf, made when a multi-byte number is first read (most small frames never need one). */
+  get view(): DataView {
+    return (this._view ??= new DataView(this._buf.buffer, this._buf.byteOffset, this._buf.byteLength));
+  }
+
+  set view(v: DataView) {
+    this._view = v;
   }
 
   get remaining(): number {
@@ -63,7 +82,7 @@ export class Decoder {
 
   u8(): number {
     if (this.pos >= this.end) throw bad(`truncated at offset ${this.pos}`);
-    return this.buf[this.pos++] as number;
+    return this._buf[this.pos++] as number;
   }
 
   varint(): number {
@@ -90,7 +109,7 @@ export class Decoder {
 
   stringBody(n: number): string {
     this.need(n);
-    const buf = this.buf;
+    const buf = this._buf;
     const start = this.pos;
     if (n <= 16) return this.shortString(start, n);
     if (n < 48) {
@@ -114,7 +133,7 @@ export class Decoder {
   // message: a small cache indexed by a hash of their bytes saves building
   // them char by char.
   private shortString(start: number, n: number): string {
-    const buf = this.buf;
+    const buf = this._buf;
     let h = n;
     for (let i = 0; i < n; i++) {
       const c = buf[start + i] as number;
@@ -180,7 +199,6 @@ export class Decoder {
       if (tag < T.FIXSTR + 32) return this.stringBody(tag - T.FIXSTR);
     } else if (tag >= T.FIXARR) return this.array(tag - T.FIXARR);
     else return this.object(tag - T.FIXOBJ, false);
-    const view = this.view;
     switch (tag) {
       case T.UNDEFINED:
         return undefined;
@@ -192,34 +210,34 @@ export class Decoder {
         return true;
       case T.INT8:
         this.need(1);
-        return view.getInt8(this.pos++);
+        return this.view.getInt8(this.pos++);
       case T.INT16: {
         this.need(2);
-        const v = view.getInt16(this.pos, true);
+        const v = this.view.getInt16(this.pos, true);
         this.pos += 2;
         return v;
       }
       case T.INT32: {
         this.need(4);
-        const v = view.getInt32(this.pos, true);
+        const v = this.view.getInt32(this.pos, true);
         this.pos += 4;
         return v;
       }
       case T.UINT32: {
         this.need(4);
-        const v = view.getUint32(this.pos, true);
+        const v = this.view.getUint32(this.pos, true);
         this.pos += 4;
         return v;
       }
       case T.FLOAT64: {
         this.need(8);
-        const v = view.getFloat64(this.pos, true);
+        const v = this.view.getFloat64(this.pos, true);
         this.pos += 8;
         return v;
       }
       case T.BIGINT64: {
         this.need(8);
-        const v = view.getBigInt64(this.pos, true);
+        const v = this.view.getBigInt64(this.pos, true);
         this.pos += 8;
         return v;
       }
@@ -228,7 +246,7 @@ export class Decoder {
         if (sign > 1) throw bad('bigint sign byte must be 0 or 1');
         const n = this.count();
         let m = 0n;
-        for (let i = n - 1; i >= 0; i--) m = (m << 8n) | BigInt(this.buf[this.pos + i] as number);
+        for (let i = n - 1; i >= 0; i--) m = (m << 8n) | BigInt(this._buf[this.pos + i] as number);
         this.pos += n;
         return sign ? -m : m;
       }
@@ -263,7 +281,7 @@ export class Decoder {
       }
       case T.DATE: {
         this.need(8);
-        const v = new Date(view.getFloat64(this.pos, true));
+        const v = new Date(this.view.getFloat64(this.pos, true));
         this.pos += 8;
         return v;
       }
@@ -330,7 +348,7 @@ export class Decoder {
   // A copy in a fresh ArrayBuffer (the input may be a Buffer, whose slice() is a view into a shared pool).
   private copyBytes(n: number): Uint8Array {
     const out = new Uint8Array(n);
-    const buf = this.buf;
+    const buf = this._buf;
     const p = this.pos;
     if (n <= 128) for (let i = 0; i < n; i++) out[i] = buf[p + i] as number; // no view to allocate
     else out.set(buf.subarray(p, p + n));
@@ -345,7 +363,7 @@ export class Decoder {
     this.enter();
     const a = new Array<unknown>(n);
     for (let i = 0; i < n; i++) {
-      if (this.buf[this.pos] === T.HOLE && this.pos < this.end) {
+      if (this._buf[this.pos] === T.HOLE && this.pos < this.end) {
         this.pos++;
         continue;
       }

@@ -111,10 +111,12 @@ export class Encoder {
       slab = new Uint8Array(SLAB_SIZE);
       slabUsed = 0;
     }
-    const out = slab.subarray(slabUsed, slabUsed + n);
-    out.set(this.buf.subarray(0, n));
+    const at = slabUsed;
+    const src = this.buf;
+    if (n <= 256) for (let i = 0; i < n; i++) slab[at + i] = src[i] as number; // no subarray to allocate
+    else slab.set(src.subarray(0, n), at);
     slabUsed += (n + 7) & ~7;
-    return out;
+    return slab.subarray(at, at + n);
   }
 
   u8(v: number): void {

@@ -3,8 +3,11 @@
  * serves calls on its exposed object and on exported references, streams
  * async iterables with credit-based flow control, and keeps the reference
  * tables of both directions. It sits on a Link (links.ts) and the codec;
- * frames are batched in one reused buffer and flushed once per microtask
- * turn (or when the previous write is done), so pipelined calls share writes.
+ * frames are encoded into one reused buffer. A frame made while nothing is
+ * being written goes out at once (a lone call or reply waits for no
+ * microtask); frames made while a write is in flight, or while incoming
+ * frames are being delivered, leave together in one write when that is over,
+ * so pipelined calls share writes. Deadlines share one timer per connection.
  */
 import { AbortError, ProtocolError, SwitchboardError, TimeoutError } from '../errors.js';
 import type { PeerInfo } from '../transport/channel.js';
@@ -47,12 +50,26 @@ export interface ConnectionStats {
   incomingStreams: number;
 }
 
-interface Pending {
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
+/** A call waiting for its answer. */
+class Pending {
+  resolve!: (v: unknown) => void;
+  reject!: (e: unknown) => void;
+  /** performance.now() at which the call times out; 0 without a deadline (see sweepDeadlines). */
+  deadline = 0;
+  timeoutMs = 0;
+  signal: AbortSignal | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
+
+  constructor(
+    readonly id: number,
+    readonly method: string,
+  ) {}
+
+  /** The promise executor, bound once per call. */
+  readonly executor = (resolve: (v: unknown) => void, reject: (e: unknown) => void): void => {
+    this.resolve = resolve;
+    this.reject = reject;
+  };
 }
 
 interface ExportEntry {
@@ -85,6 +102,8 @@ let current: Incoming | undefined;
 /** Binaries at least this big go beside a worker-port batch (copied once, then moved) instead of inside it. */
 const ATTACH_COPY_MIN = 16 * 1024;
 const EMPTY = new Uint8Array(0);
+/** `writing` after a link sent a batch synchronously, until the end of the turn. */
+const SENT: Promise<void> = Promise.resolve();
 
 /**
  * The context of the call whose handler is running. Call it before the
@@ -268,6 +287,11 @@ export class RpcConnection implements Caller {
 
   private nextCall = 1;
   private readonly pending = new Map<number, Pending>();
+  /** Calls with a deadline (some perhaps settled already), and the timer for the earliest. */
+  private readonly deadlines: Pending[] = [];
+  private timed = 0;
+  private sweepTimer: ReturnType<typeof setTimeout> | undefined;
+  private sweepAt = Infinity;
   private readonly incoming = new Map<number, Incoming>();
 
   private nextRef = 1;
@@ -292,6 +316,11 @@ export class RpcConnection implements Caller {
   private attachmentsIn: readonly unknown[] | undefined;
 
   private flushQueued = false;
+  private flushing = false;
+  /** Frames are being delivered: replies wait for drained(). */
+  private receiving = false;
+  /** Calls settled since the last drained(). */
+  private settledInBatch = 0;
   private writing: Promise<void> | undefined;
 
   private resolveClosed!: () => void;
@@ -317,7 +346,7 @@ export class RpcConnection implements Caller {
       stream: (id) => this.importStream(id),
       attachment: (i) => this.attachment(i),
     };
-    this.sink = { frame: (b, s, e, a) => this.frame(b, s, e, a), closed: (err) => this.linkClosed(err) };
+    this.sink = { frame: (b, s, e, a) => this.frame(b, s, e, a), drained: () => this.drained(), closed: (err) => this.linkClosed(err) };
     this.out = new Encoder({ maxMessageSize: this.maxMessageSize, hooks: encodeHooks });
     this.dec.hooks = decodeHooks;
     this.defaultTimeout = options.timeoutMs;
@@ -415,9 +444,17 @@ export class RpcConnection implements Caller {
       this.frameStreams = [];
       for (const s of started) void this.pump(s);
     }
-    if (!this.flushQueued) {
-      this.flushQueued = true;
-      queueMicrotask(this.flush);
+    // Nothing being written: this frame goes to the link at once (a lone call
+    // or reply waits for no microtask). While a write is in flight, frames
+    // gather in the buffer and leave together when it is done (written());
+    // while frames are coming in, until the link has delivered all it read (drained()).
+    if (this.writing === undefined && !this.receiving) {
+      if (this.flushing) {
+        if (!this.flushQueued) {
+          this.flushQueued = true;
+          queueMicrotask(this.flush);
+        }
+      } else this.flush();
     }
   }
 
@@ -446,12 +483,39 @@ export class RpcConnection implements Caller {
     this.attachmentsOut = undefined;
     this.transferOut = undefined;
     this.out.reset();
-    const p = this.link.send(batch, att, tr);
+    // A link that sends at once (ports) can still deliver synchronously to
+    // code that commits again: such frames wait for a microtask, not recursion.
+    this.flushing = true;
+    let p: Promise<void> | undefined;
+    try {
+      p = this.link.send(batch, att, tr);
+    } finally {
+      this.flushing = false;
+    }
     if (p !== undefined) {
       this.writing = p;
       p.then(this.written, this.writeFailed);
+    } else {
+      // Sent already (ports): frames committed in the rest of this turn still go as one batch.
+      this.writing = SENT;
+      queueMicrotask(this.written);
     }
   };
+
+  /** The link delivered every frame it had: send what they produced, as one batch. */
+  private drained(): void {
+    this.receiving = false;
+    const many = this.settledInBatch > 1;
+    this.settledInBatch = 0;
+    if (this.writing !== undefined) return;
+    if (this.out.pos > 0) this.flush();
+    else if (many && this.state === 'open') {
+      // Several calls were answered: the calls their callers make next, in
+      // this turn's microtasks, leave together rather than the first alone.
+      this.writing = SENT;
+      queueMicrotask(this.written);
+    }
+  }
 
   private readonly written = (): void => {
     this.writing = undefined;
@@ -522,29 +586,86 @@ export class RpcConnection implements Caller {
       this.rollback(start, att);
       return Promise.reject(err);
     }
+    if (oneWay) {
+      this.commit(start);
+      return Promise.resolve(undefined);
+    }
+    // Registered before the frame leaves: commit() may write it at once.
+    const p = new Pending(id, method);
+    const promise = new Promise<unknown>(p.executor);
+    if (timeoutMs !== undefined) this.addDeadline(p, timeoutMs);
+    if (signal !== undefined) {
+      p.signal = signal;
+      p.onAbort = () => this.giveUp(id, new AbortError(`call ${method}() aborted`, { cause: signal.reason }));
+      signal.addEventListener('abort', p.onAbort, { once: true });
+    }
+    this.pending.set(id, p);
     this.commit(start);
-    if (oneWay) return Promise.resolve(undefined);
-    return new Promise<unknown>((resolve, reject) => {
-      const p: Pending = { resolve, reject, timer: undefined, signal, onAbort: undefined };
-      if (timeoutMs !== undefined) {
-        p.timer = setTimeout(() => this.giveUp(id, new TimeoutError(`call ${method}() got no answer within ${timeoutMs} ms`)), timeoutMs);
-      }
-      if (signal !== undefined) {
-        p.onAbort = () => this.giveUp(id, new AbortError(`call ${method}() aborted`, { cause: signal.reason }));
-        signal.addEventListener('abort', p.onAbort, { once: true });
-      }
-      this.pending.set(id, p);
-    });
+    return promise;
   }
 
   private settle(id: number): Pending | undefined {
     const p = this.pending.get(id);
     if (p === undefined) return undefined;
     this.pending.delete(id);
-    if (p.timer !== undefined) clearTimeout(p.timer);
+    if (p.deadline !== 0 && --this.timed === 0) {
+      // No deadline left: no timer either (it would hold the process up).
+      this.deadlines.length = 0;
+      if (this.sweepTimer !== undefined) clearTimeout(this.sweepTimer);
+      this.sweepTimer = undefined;
+      this.sweepAt = Infinity;
+    }
     if (p.onAbort !== undefined) p.signal?.removeEventListener('abort', p.onAbort);
     return p;
   }
+
+  /**
+   * Deadlines share one timer, armed for the earliest of them, instead of a
+   * setTimeout and clearTimeout per call. Settled calls stay in the list until
+   * a sweep or a compaction drops them.
+   */
+  private addDeadline(p: Pending, timeoutMs: number): void {
+    const ms = timeoutMs > 0 ? timeoutMs : 0;
+    p.timeoutMs = timeoutMs;
+    p.deadline = performance.now() + ms;
+    this.timed++;
+    const list = this.deadlines;
+    if (list.length >= 64 && list.length > 2 * this.timed) {
+      let n = 0;
+      for (const q of list) if (this.pending.get(q.id) === q) list[n++] = q;
+      list.length = n;
+    }
+    list.push(p);
+    if (p.deadline < this.sweepAt) this.armSweep(p.deadline, ms);
+  }
+
+  private armSweep(at: number, ms: number): void {
+    if (this.sweepTimer !== undefined) clearTimeout(this.sweepTimer);
+    this.sweepAt = at;
+    this.sweepTimer = setTimeout(this.sweepDeadlines, ms);
+  }
+
+  private readonly sweepDeadlines = (): void => {
+    this.sweepTimer = undefined;
+    this.sweepAt = Infinity;
+    const now = performance.now();
+    const list = this.deadlines;
+    const expired: Pending[] = [];
+    let next = Infinity;
+    let n = 0;
+    for (const p of list) {
+      if (this.pending.get(p.id) !== p) continue;
+      // Timers count whole milliseconds from a cached loop time: within 1 ms is due.
+      if (p.deadline - now < 1) expired.push(p);
+      else {
+        list[n++] = p;
+        if (p.deadline < next) next = p.deadline;
+      }
+    }
+    list.length = n;
+    if (next !== Infinity) this.armSweep(next, Math.ceil(next - now));
+    for (const p of expired) this.giveUp(p.id, new TimeoutError(`call ${p.method}() got no answer within ${p.timeoutMs} ms`));
+  };
 
   /** Deadline or abort: reject here, tell the server to abort its handler. */
   private giveUp(id: number, err: Error): void {
@@ -566,13 +687,11 @@ export class RpcConnection implements Caller {
   private frame(buf: Uint8Array, start: number, end: number, attachments: readonly unknown[] | undefined): void {
     if (this.state === 'closed') return;
     const d = this.dec;
-    if (d.buf !== buf) {
-      // Frames of one chunk share its buffer and view.
-      d.buf = buf;
-      d.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    }
+    // Frames of one chunk share its buffer and (lazily made) view.
+    if (d.buf !== buf) d.buf = buf;
     d.pos = start;
     d.end = end;
+    this.receiving = true;
     this.attachmentsIn = attachments;
     try {
       const type = d.u8();
@@ -596,6 +715,7 @@ export class RpcConnection implements Caller {
         const id = d.varint();
         const value = d.decode();
         this.done(d);
+        this.settledInBatch++;
         this.settle(id)?.resolve(value);
         return;
       }
@@ -604,6 +724,7 @@ export class RpcConnection implements Caller {
         const value = d.decode();
         this.done(d);
         const p = this.settle(id);
+        this.settledInBatch++;
         if (p) p.reject(appendRemoteStack(value, this.description));
         return;
       }
@@ -803,28 +924,42 @@ export class RpcConnection implements Caller {
     }
     if (!oneWay) this.incoming.set(id, ctx);
     const handler = fn;
-    const invoke = (): unknown => {
+    let result: unknown;
+    let threw = false;
+    if (this.serverInterceptors.length === 0) {
       const prev = current;
       current = ctx;
       try {
-        return handler.apply(self, args);
-      } finally {
-        current = prev;
+        result = handler.apply(self, args);
+      } catch (err) {
+        threw = true;
+        result = err;
       }
-    };
-    let result: unknown;
-    try {
-      if (this.serverInterceptors.length === 0) result = invoke();
-      else {
-        const run = (i: number): Promise<unknown> => {
-          const ic = this.serverInterceptors[i];
-          if (ic === undefined) return Promise.resolve(invoke());
-          return ic(ctx, () => run(i + 1));
-        };
+      current = prev;
+    } else {
+      const invoke = (): unknown => {
+        const prev = current;
+        current = ctx;
+        try {
+          return handler.apply(self, args);
+        } finally {
+          current = prev;
+        }
+      };
+      const run = (i: number): Promise<unknown> => {
+        const ic = this.serverInterceptors[i];
+        if (ic === undefined) return Promise.resolve(invoke());
+        return ic(ctx, () => run(i + 1));
+      };
+      try {
         result = run(0);
+      } catch (err) {
+        threw = true;
+        result = err;
       }
-    } catch (err) {
-      this.reply(id, ctx, err, true);
+    }
+    if (threw) {
+      this.reply(id, ctx, result, true);
       return;
     }
     if (isThenable(result)) {
@@ -1114,6 +1249,10 @@ export class RpcConnection implements Caller {
     this.handshake = undefined;
     const pending = [...this.pending.keys()];
     for (const id of pending) this.settle(id)?.reject(err);
+    if (this.sweepTimer !== undefined) clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
+    this.sweepAt = Infinity;
+    this.deadlines.length = 0;
     for (const ctx of this.incoming.values()) ctx.abort(err);
     this.incoming.clear();
     for (const s of this.outStreams.values()) this.closeOutStream(s, err);

@@ -14,6 +14,8 @@ import { FrameSplitter } from './frame-splitter.js';
 export interface LinkSink {
   /** One frame: bytes start..end of buf; `attachments` are binaries that came beside the batch (ports). */
   frame(buf: Uint8Array, start: number, end: number, attachments: readonly unknown[] | undefined): void;
+  /** The frames read so far have all been delivered (the link found nothing more to read for now). */
+  drained(): void;
   /** The link is gone: err undefined for an orderly end. */
   closed(err: Error | undefined): void;
 }
@@ -120,6 +122,7 @@ export class ChannelLink implements Link {
         return;
       }
       if (chunk === undefined) {
+        sink.drained();
         ch.onReadReady(this.pump);
         return;
       }
@@ -256,6 +259,7 @@ export class PortLink implements Link {
       this.attachmentsIn = att;
       this.splitter.push(bytes, this.emit);
       if (this.splitter.pending !== 0) throw new ProtocolError('a worker-port message ended inside a frame');
+      if (!this.done) this.sink?.drained();
     } catch (err) {
       this.destroy(err as Error);
     } finally {

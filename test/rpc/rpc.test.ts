@@ -181,6 +181,32 @@ for (const kind of kinds) {
     }
   });
 
+  test(`${kind}: deadlines of many calls share one timer and each fires on its own`, async () => {
+    const impl = bankImpl();
+    const { remote, done } = await pair<Bank>(kind, impl);
+    try {
+      // A long deadline first, then a shorter one (the timer must be re-armed
+      // earlier), and calls answered well before their deadline (they must not
+      // fail later).
+      const long = withOptions(remote, { timeoutMs: 400 }).waitForAbort();
+      const short = withOptions(remote, { timeoutMs: 40 }).waitForAbort();
+      const order: string[] = [];
+      long.catch(() => order.push('long'));
+      short.catch(() => order.push('short'));
+      const answered = await Promise.all(Array.from({ length: 100 }, (_, i) => withOptions(remote, { timeoutMs: 60 }).slow(0, i)));
+      assert.deepEqual(answered, Array.from({ length: 100 }, (_, i) => i));
+      await assert.rejects(short, code('ETIMEDOUT'));
+      await assert.rejects(long, code('ETIMEDOUT'));
+      assert.deepEqual(order, ['short', 'long']);
+      await until(() => impl.state.aborted.length >= 2);
+      assert.equal(connectionOf(remote).stats().pendingCalls, 0);
+      // Answered calls leave no timer behind: a new deadline still fires.
+      await assert.rejects(withOptions(remote, { timeoutMs: 20 }).waitForAbort(), code('ETIMEDOUT'));
+    } finally {
+      await done();
+    }
+  });
+
   test(`${kind}: one-way calls`, async () => {
     const impl = bankImpl();
     const { remote, done } = await pair<Bank>(kind, impl);
