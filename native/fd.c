@@ -1,6 +1,8 @@
 /*
  * sb_fd: the few system calls Node does not expose and that the transport
- * layer needs: pipe(2), socketpair(2), mkfifo(3), SO_PEERCRED, FD_CLOEXEC.
+ * layer needs: pipe(2), socketpair(2), mkfifo(3), SO_PEERCRED, FD_CLOEXEC,
+ * and a non-blocking read for polling progress (message passing spins on a
+ * socket the way MPI's progress engine does, instead of sleeping in epoll).
  * Node-API only, so it loads under every Node version of the ABI.
  */
 #define _GNU_SOURCE
@@ -118,6 +120,38 @@ static napi_value js_fd_type(napi_env env, napi_callback_info info) {
   return v;
 }
 
+/*
+ * readNonblock(fd, target[, offset]): read what is there now, never waiting.
+ * Returns the byte count (0 at end of stream) or a negative errno
+ * (-EAGAIN when nothing is there). Never throws on I/O errors: the caller
+ * polls in a hot loop and leaves errors to the event loop's own read.
+ */
+static napi_value js_read_nonblock(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], out;
+  int32_t fd = -1, off = 0;
+  void *data = NULL;
+  size_t len = 0;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], NULL, &len, &data, NULL, NULL) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "readNonblock(fd, Uint8Array[, offset])");
+    return NULL;
+  }
+  if (argc > 2 && napi_get_value_int32(env, argv[2], &off) != napi_ok) off = -1;
+  if (off < 0 || (size_t)off > len) {
+    napi_throw_range_error(env, "EINVAL", "readNonblock: offset out of range");
+    return NULL;
+  }
+  ssize_t n;
+  do {
+    n = recv(fd, (char *)data + off, len - (size_t)off, MSG_DONTWAIT);
+    if (n < 0 && errno == ENOTSOCK) n = read(fd, (char *)data + off, len - (size_t)off);
+  } while (n < 0 && errno == EINTR);
+  napi_create_int32(env, n < 0 ? -errno : (int32_t)n, &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_default, NULL},
@@ -126,6 +160,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"peerCred", NULL, js_peercred, NULL, NULL, NULL, napi_default, NULL},
     {"setCloexec", NULL, js_set_cloexec, NULL, NULL, NULL, napi_default, NULL},
     {"fdType", NULL, js_fd_type, NULL, NULL, NULL, napi_default, NULL},
+    {"readNonblock", NULL, js_read_nonblock, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

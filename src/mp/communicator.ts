@@ -43,7 +43,21 @@ export interface CommunicatorOptions {
   allreduceRingBytes?: number | undefined;
   /** Typed bcast switches from the binomial tree to scatter + ring allgather at this many bytes (default 512 KiB). */
   bcastLargeBytes?: number | undefined;
+  /**
+   * How a receive that finds nothing waits. 'poll' spins on the links (rings
+   * and sockets read directly) for up to `spinUs` before sleeping, like
+   * MPI's busy-polling progress: the lowest latency, when every rank has a
+   * core. 'yield' sleeps in the event loop at once: the right choice when
+   * ranks outnumber cores. Default: 'yield' (`switchboard run` picks 'poll'
+   * when a host has at least as many cores as ranks). Worker-thread ranks
+   * (MessagePorts) always yield.
+   */
+  progress?: 'poll' | 'yield' | undefined;
+  /** With progress 'poll': how long one receive spins before sleeping, in microseconds (default 200). */
+  spinUs?: number | undefined;
 }
+
+export const DEFAULT_SPIN_US = 200;
 
 export interface OpOptions {
   timeoutMs?: number | undefined;
@@ -116,7 +130,7 @@ export class Communicator {
   readonly group: readonly number[];
   /** Context id of point-to-point traffic (collectives use ctx + 1). */
   readonly ctx: number;
-  readonly options: Readonly<Required<{ [K in keyof CommunicatorOptions]: number }>>;
+  readonly options: Readonly<Required<{ [K in Exclude<keyof CommunicatorOptions, 'progress' | 'spinUs'>]: number }>>;
   /** @internal */
   readonly engine: Engine;
   private readonly local: Map<number, number>;
@@ -138,6 +152,12 @@ export class Communicator {
       allreduceRingBytes: options.allreduceRingBytes ?? 1024 * 1024,
       bcastLargeBytes: options.bcastLargeBytes ?? 512 * 1024,
     };
+    if (ctx === 0 && options.progress !== undefined) {
+      const us = options.spinUs ?? DEFAULT_SPIN_US;
+      if (options.progress !== 'poll' && options.progress !== 'yield') throw new ArgumentError(`progress must be 'poll' or 'yield', not ${String(options.progress)}`);
+      if (!(us >= 0 && Number.isFinite(us))) throw new ArgumentError(`spinUs must be a finite number >= 0, not ${us}`);
+      engine.spinUs = options.progress === 'poll' ? us : 0;
+    }
     const isMember = (w: number): boolean => this.local.has(w);
     engine.registerContext(ctx, isMember);
     engine.registerContext(ctx + 1, isMember);

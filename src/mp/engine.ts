@@ -37,6 +37,12 @@ function matches(w: { src: number; tag: number }, m: Msg): boolean {
   return (w.src === ANY || w.src === m.src) && (w.tag === ANY || w.tag === m.tag);
 }
 
+/** How long one spin slice may run before pending nextTick work (corked writes) gets a turn. */
+const SLICE_MS = 0.025;
+
+/** process.nextTick as a promise: lets queued ticks (a socket's uncork) run, without an event-loop turn. */
+const tick = (): Promise<void> => new Promise((resolve) => process.nextTick(resolve));
+
 export class Engine {
   readonly link: Link;
   readonly rank: number;
@@ -49,6 +55,12 @@ export class Engine {
   private closedErr: SwitchboardError | undefined;
   /** Next free communicator context id (split/dup agree on it with an allreduce of max). */
   nextContext = 2;
+  /**
+   * Polling progress: a receive that finds nothing spins on the link for up
+   * to this many microseconds before it sleeps in the event loop (0: never
+   * spin). Worth it only when every rank has a core of its own.
+   */
+  spinUs = 0;
 
   constructor(link: Link) {
     this.link = link;
@@ -154,20 +166,79 @@ export class Engine {
     return undefined;
   }
 
+  /** Why a wait cannot succeed now (closed, or the sender is gone), if it cannot. */
+  private hopeless(ctx: number, src: number): Error | undefined {
+    if (this.closedErr) return this.closedErr;
+    if (src !== ANY) return this.gone.get(src);
+    const member = this.members.get(ctx);
+    for (const [r, g] of this.gone) {
+      if (!g.finalized && (member === undefined || member(r))) return g;
+    }
+    return undefined;
+  }
+
+  /**
+   * Poll the link until a matching message is there or `ms` has passed: the
+   * message, or undefined. Reads the clock every 16 polls.
+   */
+  private spinFor(ctx: number, src: number, tag: number, consume: boolean, ms: number): Msg | undefined {
+    const poll = this.link.poll;
+    if (poll === undefined) return undefined;
+    const end = performance.now() + ms;
+    for (let i = 1; ; i++) {
+      if (poll.call(this.link)) {
+        const m = this.peek(ctx, src, tag, consume);
+        if (m !== undefined || this.hopeless(ctx, src) !== undefined) return m;
+      }
+      if ((i & 15) === 0 && performance.now() >= end) return undefined;
+    }
+  }
+
+  /**
+   * Spin in slices (queued ticks run in between, so a corked write of ours
+   * goes out), then sleep in the event loop if nothing came.
+   */
+  private async spinThenWait(ctx: number, src: number, tag: number, consume: boolean, opts: WaitOptions, start: number): Promise<Msg> {
+    const limit = opts.timeoutMs !== undefined && opts.timeoutMs > 0 && Number.isFinite(opts.timeoutMs) ? opts.timeoutMs : Infinity;
+    // The spin counts against the caller's timeout: it never makes a receive wait longer.
+    const end = start + Math.min(this.spinUs / 1000, limit);
+    for (;;) {
+      const m = this.spinFor(ctx, src, tag, consume, SLICE_MS);
+      if (m !== undefined) return m;
+      if (this.hopeless(ctx, src) !== undefined || performance.now() >= end || opts.signal?.aborted === true) break;
+      await tick();
+      const q = this.peek(ctx, src, tag, consume);
+      if (q !== undefined) return q;
+    }
+    if (limit === Infinity) return this.sleep(ctx, src, tag, consume, opts);
+    const left = Math.max(1, limit - (performance.now() - start));
+    return this.sleep(ctx, src, tag, consume, { ...opts, timeoutMs: left }, limit);
+  }
+
   /** Wait for a matching message: receive (consume) or probe (leave it queued). */
   wait(ctx: number, src: number, tag: number, consume: boolean, opts: WaitOptions = {}): Promise<Msg> {
     const now = this.peek(ctx, src, tag, consume);
     if (now !== undefined) return Promise.resolve(now);
-    if (this.closedErr) return Promise.reject(this.closedErr);
-    if (src !== ANY) {
-      const g = this.gone.get(src);
-      if (g) return Promise.reject(g);
-    } else {
-      const member = this.members.get(ctx);
-      for (const [r, g] of this.gone) {
-        if (!g.finalized && (member === undefined || member(r))) return Promise.reject(g);
-      }
+    const no = this.hopeless(ctx, src);
+    if (no !== undefined) return Promise.reject(no);
+    if (this.spinUs > 0 && this.link.poll !== undefined && opts.signal?.aborted !== true) {
+      const start = performance.now();
+      const m = this.spinFor(ctx, src, tag, consume, Math.min(SLICE_MS, this.spinUs / 1000));
+      if (m !== undefined) return Promise.resolve(m);
+      if (this.spinUs / 1000 > SLICE_MS) return this.spinThenWait(ctx, src, tag, consume, opts, start);
     }
+    return this.sleep(ctx, src, tag, consume, opts);
+  }
+
+  /**
+   * Post a waiter and let the event loop deliver (or time out, or abort).
+   * `reportMs`: the timeout to name in the error (the caller's whole limit, when part of it went to spinning).
+   */
+  private sleep(ctx: number, src: number, tag: number, consume: boolean, opts: WaitOptions, reportMs?: number): Promise<Msg> {
+    const now = this.peek(ctx, src, tag, consume);
+    if (now !== undefined) return Promise.resolve(now);
+    const no = this.hopeless(ctx, src);
+    if (no !== undefined) return Promise.reject(no);
     const { timeoutMs, signal } = opts;
     if (signal?.aborted) return Promise.reject(new AbortError());
     return new Promise<Msg>((resolve, reject) => {
@@ -204,7 +275,7 @@ export class Engine {
         timer = setTimeout(() => {
           remove();
           const who = src === ANY ? 'any rank' : `rank ${src}`;
-          w.fail(new TimeoutError(`no message from ${who} with tag ${tag === ANY ? 'any' : tag} within ${timeoutMs} ms`));
+          w.fail(new TimeoutError(`no message from ${who} with tag ${tag === ANY ? 'any' : tag} within ${reportMs ?? timeoutMs} ms`));
         }, timeoutMs);
       }
       signal?.addEventListener('abort', onAbort, { once: true });

@@ -171,6 +171,8 @@ export async function joinJob(o: JoinOptions): Promise<Communicator> {
   const link = new StreamLink(rank, peers, {
     maxMessageSize: max,
     fragmentSize: o.fragmentSize,
+    // The ring's largest record is a quarter of its capacity; 16 bytes go to its record header.
+    ringRecordLimit: (o.ringCapacity ?? 1 << 20) / 4 - 16,
     onClose: async () => {
       for (const l of rings) await l.close().catch(() => undefined);
       await listener?.close({ graceMs: 1000 });
@@ -200,6 +202,9 @@ export const ENV = {
   /** 'shm' makes ranks of one host talk over shared-memory rings. */
   transport: 'SWITCHBOARD_MP_TRANSPORT',
   timeout: 'SWITCHBOARD_MP_TIMEOUT_MS',
+  /** 'poll' (spin before sleeping) or 'yield' (sleep at once): see CommunicatorOptions.progress. */
+  progress: 'SWITCHBOARD_MP_PROGRESS',
+  spinUs: 'SWITCHBOARD_MP_SPIN_US',
   maxMessage: 'SWITCHBOARD_MP_MAX_MESSAGE',
 } as const;
 
@@ -209,6 +214,13 @@ function num(name: string): number | undefined {
   const n = Number(v);
   if (!Number.isFinite(n)) throw new ArgumentError(`${name}=${v} is not a number`);
   return n;
+}
+
+function progressFromEnv(): 'poll' | 'yield' | undefined {
+  const v = process.env[ENV.progress];
+  if (v === undefined || v === '') return undefined;
+  if (v !== 'poll' && v !== 'yield') throw new ArgumentError(`${ENV.progress}=${v}: expected poll or yield`);
+  return v;
 }
 
 export async function joinJobFromEnv(options: CommunicatorOptions = {}): Promise<Communicator> {
@@ -236,5 +248,7 @@ export async function joinJobFromEnv(options: CommunicatorOptions = {}): Promise
     maxMessageSize: options.maxMessageSize ?? num(ENV.maxMessage),
     ...(options.allreduceRingBytes === undefined ? {} : { allreduceRingBytes: options.allreduceRingBytes }),
     ...(options.bcastLargeBytes === undefined ? {} : { bcastLargeBytes: options.bcastLargeBytes }),
+    progress: options.progress ?? progressFromEnv(),
+    spinUs: options.spinUs ?? num(ENV.spinUs),
   });
 }

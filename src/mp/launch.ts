@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
@@ -37,6 +37,13 @@ export interface LaunchOptions {
    * made them slower than Unix sockets; see the benchmark.)
    */
   transport?: 'shm' | 'unix' | 'tcp' | undefined;
+  /**
+   * How a rank's receive waits: 'poll' spins briefly on its links before
+   * sleeping (lowest latency when each rank has a core), 'yield' sleeps at
+   * once. 'auto' (default): poll when no host runs more ranks than it has
+   * cores, as Open MPI's busy polling stops when oversubscribed.
+   */
+  progress?: 'poll' | 'yield' | 'auto' | undefined;
   /** Extra environment for the ranks. */
   env?: NodeJS.ProcessEnv | undefined;
   /** Name server address(es); default: $SWITCHBOARD_NAMESERVER or the well-known ones if one answers, else a private server. */
@@ -61,6 +68,12 @@ export interface LaunchResult {
   nameServer: string;
   /** What carried their messages between processes on one host ('port' for threads). */
   transport?: string | undefined;
+}
+
+/** 'poll' when no host runs more ranks than this machine has cores (hosts are assumed alike). */
+export function progressFor(mode: LaunchOptions['progress'], ranks: number, hostCount: number): 'poll' | 'yield' {
+  if (mode === 'poll' || mode === 'yield') return mode;
+  return Math.ceil(ranks / Math.max(1, hostCount)) <= availableParallelism() ? 'poll' : 'yield';
 }
 
 function entryFile(): string {
@@ -160,6 +173,7 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
             : {}),
       ...(o.timeoutMs !== undefined ? { [ENV.timeout]: String(o.timeoutMs) } : {}),
     };
+    if (env[ENV.progress] === undefined) env[ENV.progress] = progressFor(o.progress, n, hosts?.length ?? 1);
     const failures: { rank: number; status: number; reason: string; secondary: boolean }[] = [];
     const exits: Promise<void>[] = [];
     for (let rank = 0; rank < n; rank++) {

@@ -43,6 +43,14 @@ export interface Link {
    * the returned promise settles. Messages to one rank arrive in send order.
    */
   send(to: number, env: Envelope, owned: boolean): Promise<void> | void;
+  /**
+   * Polling progress (optional): take whatever has arrived, without waiting,
+   * and deliver it through the handlers before returning. True if anything
+   * was delivered. Links that can look cheaply (rings, a socket read
+   * directly) let a waiting receive spin the way MPI's progress engine does,
+   * instead of paying an event-loop wake-up per message.
+   */
+  poll?(): boolean;
   /** Begin delivering; called once by the engine. */
   start(handlers: LinkHandlers): void;
   /** Keep the process alive (true) while operations are pending, or let it exit (false). */

@@ -7,6 +7,7 @@
  * peer's goodbye marks the peer lost, which fails everything waiting on it.
  */
 import { LengthPrefixDecoder } from '../wire/length-prefix.js';
+import { readNonblock } from '../transport/fd.js';
 import type { Channel } from '../transport/index.js';
 import { ArgumentError } from '../errors.js';
 import { PeerLostError } from './errors.js';
@@ -27,6 +28,11 @@ export interface PeerStream {
 export interface StreamLinkOptions {
   maxMessageSize: number;
   fragmentSize?: number | undefined;
+  /**
+   * Largest message a ring takes whole in one synchronous write (a quarter of
+   * its capacity, less the record header); bigger ones go the queued way.
+   */
+  ringRecordLimit?: number | undefined;
   /** Runs after every connection is closed (the listener that accepted them, for instance). */
   onClose?: (() => Promise<void>) | undefined;
 }
@@ -37,6 +43,19 @@ export function newDecoder(fragmentSize = DEFAULT_FRAGMENT): LengthPrefixDecoder
 
 function prefix(out: Uint8Array, len: number): void {
   new DataView(out.buffer, out.byteOffset, 4).setUint32(0, len);
+}
+
+/** -EAGAIN from readNonblock: nothing there yet. */
+const EAGAIN = -11;
+
+interface Reader {
+  drain(direct: boolean): boolean;
+  pump(): void;
+}
+
+/** What a ring Channel offers for a synchronous write (src/shm RingChannel's producer). */
+interface SyncRingWriter {
+  tryWrite(data: Uint8Array): boolean;
 }
 
 export class StreamLink implements Link {
@@ -50,6 +69,12 @@ export class StreamLink implements Link {
   /** Message channels: the last pending write per peer, to queue the next one behind it. */
   private readonly tails: (Promise<void> | undefined)[] = [];
   private readonly onClose: (() => Promise<void>) | undefined;
+  private readers: (Reader | null)[] = [];
+  /** Per peer: the ring's producer when the channel is a shared-memory ring pair. */
+  private readonly ringWriters: (SyncRingWriter | undefined)[];
+  /** Reused to build a small ring message (tryWrite copies it into the ring). */
+  private scratch = new Uint8Array(4096);
+  private readonly ringRecord: number;
 
   constructor(rank: number, peers: readonly (PeerStream | null)[], options: StreamLinkOptions) {
     this.rank = rank;
@@ -58,24 +83,52 @@ export class StreamLink implements Link {
     this.max = options.maxMessageSize;
     this.maxFragment = options.fragmentSize ?? DEFAULT_FRAGMENT;
     this.onClose = options.onClose;
+    this.ringRecord = options.ringRecordLimit ?? 0;
     const kinds = new Set(peers.filter((p) => p !== null).map((p) => p.channel.kind));
+    this.ringWriters = peers.map((p) => (p === null ? undefined : (p.channel as { producer?: SyncRingWriter }).producer));
     this.kind = kinds.size === 1 ? [...kinds][0]! : kinds.size === 0 ? 'self' : [...kinds].join('+');
   }
 
   start(h: LinkHandlers): void {
-    this.peers.forEach((p, j) => {
-      if (p !== null) this.readLoop(j, p, h);
-    });
+    this.readers = this.peers.map((p, j) => (p === null ? null : this.reader(j, p, h)));
+    for (const r of this.readers) r?.pump();
   }
 
   /**
-   * Drain whatever the channel has buffered synchronously (tryRead), then
-   * sleep until it is readable again: no promise per chunk on the hot path.
+   * Take what every connection holds now, without waiting (polling
+   * progress). Byte streams are also read straight from their descriptor, so
+   * a reply is seen the moment the kernel has it, not after an epoll turn.
    */
-  private readLoop(j: number, p: PeerStream, h: LinkHandlers): void {
+  poll(): boolean {
+    let got = false;
+    const rs = this.readers;
+    for (let j = 0; j < rs.length; j++) {
+      const r = rs[j];
+      if (r !== null && r !== undefined && r.drain(true)) got = true;
+    }
+    return got;
+  }
+
+  /**
+   * One connection's reader. drain() takes what the channel has buffered
+   * (tryRead), and with `direct` also what the socket holds; pump() drains
+   * and then sleeps until the channel is readable again, with at most one
+   * wake-up armed: no promise per chunk on the hot path.
+   */
+  private reader(j: number, p: PeerStream, h: LinkHandlers): Reader {
     const re = new Reassembler(this.max);
     const dec = p.decoder;
     const ch = p.channel;
+    const fd = dec !== undefined ? (ch as { fd?: number | undefined }).fd : undefined;
+    let scratch: Uint8Array | undefined;
+    let armed = false;
+    let dead = false;
+    const fail = (err: unknown): void => {
+      if (dead) return;
+      dead = true;
+      if (!this.closing) h.lost(j, new PeerLostError(j, `rank ${j} is gone: ${(err as Error).message}`, false, { cause: err }));
+      ch.destroy();
+    };
     const frame = (f: Uint8Array): void => {
       const m = re.push(f);
       if (m !== undefined) h.message(j, { ctx: m.h.ctx, tag: m.h.tag, kind: m.h.kind, dtype: m.h.dtype, bytes: m.bytes });
@@ -83,17 +136,19 @@ export class StreamLink implements Link {
     const deliver = (): void => {
       if (dec !== undefined) for (let f = dec.next(); f !== undefined; f = dec.next()) frame(f);
     };
-    const pump = (): void => {
+    /** True if anything arrived; false once nothing more is there now. */
+    const drain = (direct: boolean): boolean => {
+      if (dead) return false;
+      let got = false;
       try {
         for (;;) {
           const chunk = ch.tryRead();
-          if (chunk === undefined) {
-            ch.onReadReady(pump);
-            return;
-          }
+          if (chunk === undefined) break;
+          got = true;
           if (chunk === null) {
+            dead = true;
             if (!this.closing) h.lost(j, new PeerLostError(j, `rank ${j} is gone: its connection closed (${ch.description})`));
-            return;
+            return true;
           }
           if (dec === undefined) frame(chunk);
           else {
@@ -101,28 +156,64 @@ export class StreamLink implements Link {
             deliver();
           }
         }
+        if (direct && fd !== undefined && dec !== undefined && !ch.isClosed) {
+          // Nothing is buffered in the channel, so bytes read here come next in order.
+          scratch ??= new Uint8Array(64 * 1024);
+          const n = readNonblock(fd, scratch);
+          if (n > 0) {
+            got = true;
+            dec.push(scratch.slice(0, n));
+            deliver();
+          } else if (n === 0 || n !== EAGAIN) {
+            // The end of the stream (or a reset) seen here first: every byte before it is delivered.
+            dead = true;
+            const why = n === 0 ? 'its connection closed' : `its connection failed (errno ${-n})`;
+            if (!this.closing) h.lost(j, new PeerLostError(j, `rank ${j} is gone: ${why} (${ch.description})`));
+            return true;
+          }
+        }
       } catch (err) {
-        if (!this.closing) h.lost(j, new PeerLostError(j, `rank ${j} is gone: ${(err as Error).message}`, false, { cause: err }));
-        ch.destroy();
+        fail(err);
+        return true;
+      }
+      return got;
+    };
+    const pump = (): void => {
+      armed = false;
+      drain(false);
+      if (!dead && !armed) {
+        armed = true;
+        ch.onReadReady(pump);
       }
     };
     try {
       deliver();
     } catch (err) {
+      dead = true;
       h.lost(j, new PeerLostError(j, `rank ${j} sent a malformed first frame: ${(err as Error).message}`, false, { cause: err }));
       ch.destroy();
-      return;
+      return { drain: () => false, pump: () => undefined };
     }
-    pump();
+    return { drain, pump };
   }
 
-  send(to: number, env: Envelope, owned: boolean): Promise<void> {
+  send(to: number, env: Envelope, owned: boolean): Promise<void> | undefined {
     const p = this.peers[to];
     if (p === undefined || p === null) throw new ArgumentError(`no connection to rank ${to}`);
     const ch = p.channel;
     const bytes = env.bytes;
     const total = bytes.byteLength;
     if (ch.messages) {
+      const ring = this.ringWriters[to];
+      const size = FIRST_HEADER + total;
+      if (ring !== undefined && this.tails[to] === undefined && size <= this.ringRecord) {
+        // Nothing queued before it: straight into the ring, no allocation, nothing to wait for.
+        if (this.scratch.byteLength < size) this.scratch = new Uint8Array(Math.max(size, this.scratch.byteLength * 2));
+        const msg = this.scratch.subarray(0, size);
+        writeFirstHeader(msg, { kind: env.kind, dtype: env.dtype, ctx: env.ctx, tag: env.tag, total, last: true });
+        msg.set(bytes, FIRST_HEADER);
+        if (ring.tryWrite(msg)) return undefined;
+      }
       // One message per envelope, built now (the caller may reuse its buffer), and written
       // after the previous one so that a full ring holds one waiting writer, not a crowd.
       const msg = new Uint8Array(FIRST_HEADER + total);

@@ -40,6 +40,12 @@ export class RingChannel implements Channel {
   readonly closed: Promise<void>;
   #readable: Promise<void> | undefined;
   #abort = new AbortController();
+  /** One options object for every read and write (no allocation per message). */
+  readonly #withSignal = { signal: this.#abort.signal };
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.#out.uncork();
+  };
 
   constructor(out: RingProducer, input: RingConsumer, description: string, region?: Region) {
     this.#out = out;
@@ -55,6 +61,15 @@ export class RingChannel implements Channel {
     return this.#isClosed;
   }
 
+  /**
+   * The ring this channel writes into, for a caller that writes synchronously
+   * (message passing's polling progress). Use it only while no write() of
+   * this channel is pending, or messages overtake each other.
+   */
+  get producer(): RingProducer {
+    return this.#out;
+  }
+
   get readReady(): boolean {
     return this.#error !== undefined || this.#isClosed || this.#in.readReady;
   }
@@ -63,7 +78,7 @@ export class RingChannel implements Channel {
     if (this.#error) throw this.#error;
     if (this.#isClosed) throw new SwitchboardError('ECLOSED', `${this.description} is closed`);
     try {
-      return await this.#in.read({ signal: this.#abort.signal });
+      return await this.#in.read(this.#withSignal);
     } catch (err) {
       if (err instanceof AbortError && this.#error) throw this.#error;
       if (err instanceof AbortError && this.#isClosed) throw new SwitchboardError('ECLOSED', `${this.description} is closed`);
@@ -88,7 +103,7 @@ export class RingChannel implements Channel {
     if (this.readReady) {
       queueMicrotask(fire);
     } else {
-      this.#readable ??= this.#in.readable({ signal: this.#abort.signal }).then(
+      this.#readable ??= this.#in.readable(this.#withSignal).then(
         () => {
           this.#readable = undefined;
         },
@@ -111,12 +126,9 @@ export class RingChannel implements Channel {
     if (!this.#corked) {
       this.#corked = true;
       this.#out.cork();
-      queueMicrotask(() => {
-        this.#corked = false;
-        this.#out.uncork();
-      });
+      queueMicrotask(this.#uncork);
     }
-    return this.#out.write(data, { signal: this.#abort.signal });
+    return this.#out.write(data, this.#withSignal);
   }
 
   writev(chunks: readonly Uint8Array[]): Promise<void> {

@@ -10,6 +10,7 @@ interface FdAddon {
   peerCred(fd: number): { pid: number; uid: number; gid: number };
   setCloexec(fd: number, on: number): void;
   fdType(fd: number): 'fifo' | 'socket' | 'file' | 'char' | 'other';
+  readNonblock(fd: number, target: Uint8Array, offset?: number): number;
 }
 
 const addon = (): FdAddon => loadAddon<FdAddon>('sb_fd');
@@ -29,6 +30,17 @@ export const rawSocketpair = (): [number, number] => sys('socketpair', () => add
 export const mkfifoSync = (path: string, mode: number): void => sys(`mkfifo ${path}`, () => addon().mkfifo(path, mode));
 export const setCloexec = (fd: number, on: boolean): void => sys('fcntl', () => addon().setCloexec(fd, on ? 1 : 0));
 export const fdType = (fd: number): ReturnType<FdAddon['fdType']> => sys('fstat', () => addon().fdType(fd));
+
+/**
+ * Read what the descriptor holds now into `target` from `offset`, never
+ * waiting: the byte count, 0 at end of stream, or a negative errno (-11,
+ * EAGAIN, when nothing is there). For polling progress loops on a socket
+ * that libuv also watches: bytes taken here never reach the socket's
+ * 'data' events, so the caller must be the only reader of those bytes.
+ */
+export function readNonblock(fd: number, target: Uint8Array, offset = 0): number {
+  return addon().readNonblock(fd, target, offset);
+}
 
 /** SO_PEERCRED of a connected Unix socket; {} where the OS cannot tell. */
 export function peerCredentials(fd: number | undefined): PeerInfo {

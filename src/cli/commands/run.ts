@@ -8,6 +8,11 @@ function count(v: string): number {
   return n;
 }
 
+function progressOf(v: string): 'poll' | 'yield' | 'auto' {
+  if (v === 'poll' || v === 'yield' || v === 'auto') return v;
+  throw new InvalidArgumentError(`--progress must be poll, yield or auto, got "${v}"`);
+}
+
 function transportOf(v: string): 'shm' | 'unix' | 'tcp' {
   if (v === 'shm' || v === 'unix' || v === 'tcp') return v;
   throw new InvalidArgumentError(`--transport must be shm, unix or tcp, got "${v}"`);
@@ -23,11 +28,12 @@ export function register(program: Command): void {
     .option('--threads', 'run the ranks as worker threads of one process')
     .option('--hosts <list>', 'comma-separated hosts for the ranks, round-robin: network namespace names (ip netns), localhost, or ssh hosts')
     .option('--transport <kind>', 'how ranks on one host connect: unix (default), shm (shared-memory rings) or tcp (loopback)', transportOf)
+    .option('--progress <mode>', 'how a waiting receive waits: poll (spin briefly first, lowest latency), yield (sleep at once), or auto (default: poll unless ranks outnumber cores)', progressOf)
     .option('--ns <address>', 'name server address (default: $SWITCHBOARD_NAMESERVER or the well-known one if it answers, else a private one)')
     .option('--timeout <ms>', 'default timeout of every blocking operation in the ranks', count)
     .option('--grace <ms>', 'after a rank dies, stop the ranks still running after this long', count, 5000)
     .option('--tag-output', 'prefix every output line with [rank]')
-    .action(async (app: string, args: string[], opts: { np: number; threads?: boolean; transport?: 'shm' | 'unix' | 'tcp'; hosts?: string; ns?: string; timeout?: number; grace: number; tagOutput?: boolean }) => {
+    .action(async (app: string, args: string[], opts: { np: number; threads?: boolean; transport?: 'shm' | 'unix' | 'tcp'; progress?: 'poll' | 'yield' | 'auto'; hosts?: string; ns?: string; timeout?: number; grace: number; tagOutput?: boolean }) => {
       const { launch } = await import('../../mp/launch.js');
       const r = await launch({
         n: opts.np,
@@ -35,6 +41,7 @@ export function register(program: Command): void {
         args,
         threads: opts.threads,
         transport: opts.transport,
+        progress: opts.progress,
         hosts: opts.hosts?.split(',').map((h) => h.trim()).filter(Boolean),
         nameServer: opts.ns,
         timeoutMs: opts.timeout,
