@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
 import type { BenchContext, BenchRow, BenchSection } from '../harness.js';
 import { runThreads } from '../../src/mp/index.js';
-import { launch } from '../../src/mp/launch.js';
+import { launch, progressFor } from '../../src/mp/launch.js';
 import type { AllreduceResult, PingPongResult } from '../../examples/mp/measure.js';
 
 const PEERS = '/work/shared/peers/native';
@@ -99,7 +99,7 @@ async function openMpi(ctx: BenchContext, rounds: number, iters: number): Promis
   }
 }
 
-async function processJson<T>(app: string, n: number, args: string[], transport: 'unix' | 'tcp' | 'shm'): Promise<T> {
+async function processJson<T>(app: string, n: number, args: string[], transport: 'unix' | 'tcp' | 'shm', progress: 'poll' | 'yield' | 'auto' = 'auto'): Promise<T> {
   let out = '';
   const sink = new Writable({
     write(chunk: Buffer, _e, cb) {
@@ -114,7 +114,7 @@ async function processJson<T>(app: string, n: number, args: string[], transport:
       cb();
     },
   });
-  const r = await launch({ n, app, args, transport, stdout: sink, stderr: errSink, log: (l) => errs.push(l) });
+  const r = await launch({ n, app, args, transport, progress, stdout: sink, stderr: errSink, log: (l) => errs.push(l) });
   if (r.code !== 0) throw new Error(`ranks failed: ${errs.join('').slice(-500)}`);
   const line = out.trim().split('\n').pop() ?? '';
   return JSON.parse(line) as T;
@@ -132,8 +132,13 @@ export const section: BenchSection = {
     const ppArgs = { sizes: SIZES, bwSizes: BW_SIZES, iters, rounds };
     ctx.progress('switchboard ping-pong, worker threads');
     const threads = (await runThreads<PingPongResult | undefined>(2, MEASURE, { export: 'pingpong', args: ppArgs }))[0] as PingPongResult;
-    ctx.progress('switchboard ping-pong, processes over Unix sockets');
+    // Two ranks on a host with two cores: `switchboard run` picks polling progress (auto), as mpirun busy-polls.
+    const progress = progressFor('auto', 2, 1);
+    const how = progress === 'poll' ? 'polling' : 'yielding';
+    ctx.progress(`switchboard ping-pong, processes over Unix sockets (${how})`);
     const unix = await processJson<PingPongResult>(PINGPONG_APP, 2, ['--json', String(iters), String(rounds)], 'unix');
+    ctx.progress('switchboard ping-pong, processes over Unix sockets (yielding: sleep in the event loop at once)');
+    const unixYield = await processJson<PingPongResult>(PINGPONG_APP, 2, ['--json', String(iters), String(rounds)], 'unix', 'yield');
     ctx.progress('switchboard ping-pong, processes over shared-memory rings');
     let ring: PingPongResult | undefined;
     let ringSkip: string | undefined;
@@ -155,12 +160,13 @@ export const section: BenchSection = {
       const vader = ompi.values.get(`lat|shm|${l}`);
       if (vader !== undefined) rows.push({ group: g1, name: 'Open MPI 4.1, shared memory (vader)', value: vader, unit: 'us/op', baseline: true });
       rows.push({ group: g1, name: 'switchboard mp, worker threads (MessagePort)', value: get(threads), unit: 'us/op', baseline: vader === undefined, ...(note ? { note } : {}) });
-      rows.push({ group: g1, name: 'switchboard mp, processes (shared-memory rings)', value: ring ? get(ring) : NaN, unit: 'us/op', ...(shmTarget ? { target: shmTarget } : {}), ...(ringSkip ? { note: `skipped: ${ringSkip}` } : {}) });
-      rows.push({ group: g1, name: 'switchboard mp, processes (Unix sockets)', value: get(unix), unit: 'us/op' });
+      rows.push({ group: g1, name: `switchboard mp, processes (shared-memory rings, ${how})`, value: ring ? get(ring) : NaN, unit: 'us/op', ...(shmTarget ? { target: shmTarget } : {}), ...(ringSkip ? { note: `skipped: ${ringSkip}` } : {}) });
+      rows.push({ group: g1, name: `switchboard mp, processes (Unix sockets, ${how})`, value: get(unix), unit: 'us/op' });
+      rows.push({ group: g1, name: 'switchboard mp, processes (Unix sockets, yielding)', value: get(unixYield), unit: 'us/op' });
       const g2 = `mp ping-pong RTT ${l}, TCP loopback`;
       const otcp = ompi.values.get(`lat|tcp|${l}`);
       if (otcp !== undefined) rows.push({ group: g2, name: 'Open MPI 4.1, TCP', value: otcp, unit: 'us/op', baseline: true });
-      rows.push({ group: g2, name: 'switchboard mp, processes (TCP)', value: get(tcp), unit: 'us/op', baseline: otcp === undefined, target: '<= 1.50' });
+      rows.push({ group: g2, name: `switchboard mp, processes (TCP, ${how})`, value: get(tcp), unit: 'us/op', baseline: otcp === undefined, target: '<= 1.50' });
     }
     for (const size of BW_SIZES) {
       const l = label(size);
@@ -169,12 +175,12 @@ export const section: BenchSection = {
       const vader = ompi.values.get(`bw|shm|${l}`);
       if (vader !== undefined) rows.push({ group: g1, name: 'Open MPI 4.1, shared memory (vader)', value: vader, unit: 'GB/s', baseline: true });
       rows.push({ group: g1, name: 'switchboard mp, worker threads (MessagePort)', value: get(threads), unit: 'GB/s', baseline: vader === undefined });
-      rows.push({ group: g1, name: 'switchboard mp, processes (shared-memory rings)', value: ring ? get(ring) : NaN, unit: 'GB/s' });
-      rows.push({ group: g1, name: 'switchboard mp, processes (Unix sockets)', value: get(unix), unit: 'GB/s' });
+      rows.push({ group: g1, name: `switchboard mp, processes (shared-memory rings, ${how})`, value: ring ? get(ring) : NaN, unit: 'GB/s' });
+      rows.push({ group: g1, name: `switchboard mp, processes (Unix sockets, ${how})`, value: get(unix), unit: 'GB/s' });
       const g2 = `mp streaming bandwidth ${l} msgs, TCP loopback`;
       const otcp = ompi.values.get(`bw|tcp|${l}`);
       if (otcp !== undefined) rows.push({ group: g2, name: 'Open MPI 4.1, TCP', value: otcp, unit: 'GB/s', baseline: true });
-      rows.push({ group: g2, name: 'switchboard mp, processes (TCP)', value: get(tcp), unit: 'GB/s', baseline: otcp === undefined });
+      rows.push({ group: g2, name: `switchboard mp, processes (TCP, ${how})`, value: get(tcp), unit: 'GB/s', baseline: otcp === undefined });
     }
 
     const arArgs = { sizes: AR_SIZES, iters: ctx.quick ? 200 : 1000, rounds };
@@ -182,8 +188,8 @@ export const section: BenchSection = {
     for (const n of [2, 4]) {
       ctx.progress(`switchboard allreduce, ${n} worker threads`);
       ar.push({ label: `${n} threads`, res: (await runThreads<AllreduceResult | undefined>(n, MEASURE, { export: 'allreduce', args: arArgs }))[0] as AllreduceResult });
-      ctx.progress(`switchboard allreduce, ${n} processes (Unix sockets)`);
-      ar.push({ label: `${n} processes (Unix)`, res: await processJson<AllreduceResult>(ALLREDUCE_APP, n, [String(arArgs.iters), String(rounds)], 'unix') });
+      ctx.progress(`switchboard allreduce, ${n} processes (Unix sockets, ${progressFor('auto', n, 1) === 'poll' ? 'polling' : 'yielding'})`);
+      ar.push({ label: `${n} processes (Unix, ${progressFor('auto', n, 1) === 'poll' ? 'polling' : 'yielding'})`, res: await processJson<AllreduceResult>(ALLREDUCE_APP, n, [String(arArgs.iters), String(rounds)], 'unix') });
     }
     for (const bytes of AR_SIZES) {
       const g = `mp allreduce (sum, Float64) ${label(bytes)}`;

@@ -60,7 +60,16 @@ export class Engine {
    * to this many microseconds before it sleeps in the event loop (0: never
    * spin). Worth it only when every rank has a core of its own.
    */
-  spinUs = 0;
+  get spinUs(): number {
+    return this.spin;
+  }
+
+  set spinUs(us: number) {
+    this.spin = us;
+    if (this.link.poll !== undefined) this.link.spinUs = us;
+  }
+
+  private spin = 0;
 
   constructor(link: Link) {
     this.link = link;
@@ -198,7 +207,12 @@ export class Engine {
    * Spin in slices (queued ticks run in between, so a corked write of ours
    * goes out), then sleep in the event loop if nothing came.
    */
-  private async spinThenWait(ctx: number, src: number, tag: number, consume: boolean, opts: WaitOptions, start: number): Promise<Msg> {
+  private async spinThenWait(ctx: number, src: number, tag: number, consume: boolean, opts: WaitOptions, start: number, tickFirst = false): Promise<Msg> {
+    if (tickFirst) {
+      await tick();
+      const q = this.peek(ctx, src, tag, consume);
+      if (q !== undefined) return q;
+    }
     const limit = opts.timeoutMs !== undefined && opts.timeoutMs > 0 && Number.isFinite(opts.timeoutMs) ? opts.timeoutMs : Infinity;
     // The spin counts against the caller's timeout: it never makes a receive wait longer.
     const end = start + Math.min(this.spinUs / 1000, limit);
@@ -223,6 +237,7 @@ export class Engine {
     if (no !== undefined) return Promise.reject(no);
     if (this.spinUs > 0 && this.link.poll !== undefined && opts.signal?.aborted !== true) {
       const start = performance.now();
+      if (this.link.takeTickDebt?.() === true) return this.spinThenWait(ctx, src, tag, consume, opts, start, true);
       const m = this.spinFor(ctx, src, tag, consume, Math.min(SLICE_MS, this.spinUs / 1000));
       if (m !== undefined) return Promise.resolve(m);
       if (this.spinUs / 1000 > SLICE_MS) return this.spinThenWait(ctx, src, tag, consume, opts, start);

@@ -12,6 +12,7 @@
  * receiver checks `total` against its maximum before allocating anything.
  */
 import { ProtocolError } from '../errors.js';
+import type { Envelope } from './link.js';
 
 export const FRAME_HELLO = 1;
 export const FRAME_FIRST = 2;
@@ -48,23 +49,41 @@ export function decodeHello(b: Uint8Array): { rank: number; size: number; job: s
 
 /** The header of a message's first frame, written into `out` (at least FIRST_HEADER bytes). */
 export function writeFirstHeader(out: Uint8Array, h: FirstHeader): void {
-  const v = new DataView(out.buffer, out.byteOffset, FIRST_HEADER);
+  const { ctx, tag, total } = h;
+  const hi = Math.floor(total / 0x1_0000_0000);
+  const lo = total >>> 0;
   out[0] = FRAME_FIRST;
   out[1] = h.kind;
   out[2] = h.dtype;
   out[3] = h.last ? FLAG_LAST : 0;
-  v.setUint32(4, h.ctx);
-  v.setInt32(8, h.tag);
-  v.setUint32(12, Math.floor(h.total / 0x1_0000_0000));
-  v.setUint32(16, h.total >>> 0);
+  out[4] = ctx >>> 24;
+  out[5] = ctx >>> 16;
+  out[6] = ctx >>> 8;
+  out[7] = ctx;
+  out[8] = tag >>> 24;
+  out[9] = tag >>> 16;
+  out[10] = tag >>> 8;
+  out[11] = tag;
+  out[12] = hi >>> 24;
+  out[13] = hi >>> 16;
+  out[14] = hi >>> 8;
+  out[15] = hi;
+  out[16] = lo >>> 24;
+  out[17] = lo >>> 16;
+  out[18] = lo >>> 8;
+  out[19] = lo;
+}
+
+/** Big-endian u32 at `i` (the caller checked the bounds). */
+function u32(b: Uint8Array, i: number): number {
+  return (((b[i] as number) << 24) | ((b[i + 1] as number) << 16) | ((b[i + 2] as number) << 8) | (b[i + 3] as number)) >>> 0;
 }
 
 export function readFirstHeader(b: Uint8Array): FirstHeader {
   if (b.byteLength < FIRST_HEADER) throw new ProtocolError(`message frame of ${b.byteLength} bytes is shorter than its header`);
-  const v = new DataView(b.buffer, b.byteOffset, FIRST_HEADER);
-  const total = v.getUint32(12) * 0x1_0000_0000 + v.getUint32(16);
+  const total = u32(b, 12) * 0x1_0000_0000 + u32(b, 16);
   const last = ((b[3] as number) & FLAG_LAST) !== 0;
-  const h: FirstHeader = { kind: b[1] as number, dtype: b[2] as number, last, ctx: v.getUint32(4), tag: v.getInt32(8), total };
+  const h: FirstHeader = { kind: b[1] as number, dtype: b[2] as number, last, ctx: u32(b, 4), tag: u32(b, 8) | 0, total };
   if (last && total !== b.byteLength - FIRST_HEADER) throw new ProtocolError(`message says ${total} bytes but carries ${b.byteLength - FIRST_HEADER}`);
   if (!last && total <= b.byteLength - FIRST_HEADER) throw new ProtocolError('a fragmented message must be longer than its first fragment');
   return h;
@@ -90,14 +109,14 @@ export class Reassembler {
     this.max = maxMessageSize;
   }
 
-  push(frame: Uint8Array): { h: FirstHeader; bytes: Uint8Array } | undefined {
+  push(frame: Uint8Array): Envelope | undefined {
     const type = frame[0];
     if (type === FRAME_FIRST) {
       if (this.cur !== undefined) throw new ProtocolError('a new message started before the previous one ended');
       const h = readFirstHeader(frame);
       if (h.total > this.max) throw new ProtocolError(`message of ${h.total} bytes exceeds the maximum of ${this.max}`, { code: 'EMSGSIZE' });
       const body = frame.subarray(FIRST_HEADER);
-      if (h.last) return { h, bytes: body };
+      if (h.last) return { ctx: h.ctx, tag: h.tag, kind: h.kind, dtype: h.dtype, bytes: body };
       const buf = new Uint8Array(h.total);
       buf.set(body, 0);
       this.cur = { h, buf, filled: body.byteLength };
@@ -114,7 +133,8 @@ export class Reassembler {
       if (!last) return undefined;
       if (cur.filled !== cur.h.total) throw new ProtocolError(`message ended after ${cur.filled} of ${cur.h.total} bytes`);
       this.cur = undefined;
-      return { h: cur.h, bytes: cur.buf };
+      const h = cur.h;
+      return { ctx: h.ctx, tag: h.tag, kind: h.kind, dtype: h.dtype, bytes: cur.buf };
     }
     throw new ProtocolError(`unknown message-passing frame type ${String(type)}`);
   }

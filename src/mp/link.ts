@@ -51,6 +51,14 @@ export interface Link {
    * instead of paying an event-loop wake-up per message.
    */
   poll?(): boolean;
+  /**
+   * With poll(): true when a write of ours may sit in a transport buffer
+   * until the next process tick (a corked socket); the engine lets ticks run
+   * once before it spins, so that write goes out first. Reading it clears it.
+   */
+  takeTickDebt?(): boolean;
+  /** With poll(): the engine's spin budget in microseconds (0: yield), for links that also spin when sending. */
+  spinUs?: number;
   /** Begin delivering; called once by the engine. */
   start(handlers: LinkHandlers): void;
   /** Keep the process alive (true) while operations are pending, or let it exit (false). */

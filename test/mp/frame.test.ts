@@ -7,6 +7,7 @@ import {
   FIRST_HEADER,
   MORE_HEADER,
   Reassembler,
+  readFirstHeader,
   decodeHello,
   encodeHello,
   writeFirstHeader,
@@ -31,6 +32,23 @@ function frames(payload: Uint8Array, frag: number, h = { kind: 1, dtype: 8, ctx:
   }
   return out;
 }
+
+test('a first-fragment header round-trips every field: any context, negative and large tags, totals beyond 2^32', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 255 }),
+      fc.integer({ min: 0, max: 255 }),
+      fc.integer({ min: 0, max: 0xffff_ffff }),
+      fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+      fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+      (kind, dtype, ctx, tag, total) => {
+        const f = new Uint8Array(FIRST_HEADER);
+        writeFirstHeader(f, { kind, dtype, ctx, tag, total, last: false });
+        assert.deepEqual(readFirstHeader(f), { kind, dtype, ctx, tag, total, last: false });
+      },
+    ),
+  );
+});
 
 test('HELLO round trip', () => {
   assert.deepEqual(decodeHello(encodeHello(3, 8, 'job-é')), { rank: 3, size: 8, job: 'job-é' });
@@ -58,8 +76,7 @@ test('messages of any size survive any fragment size and any split of the stream
           for (let f = dec.next(); f !== undefined; f = dec.next()) {
             const m = re.push(f);
             if (m) {
-              assert.equal(m.h.tag, 77);
-              assert.equal(m.h.total, m.bytes.byteLength);
+              assert.deepEqual([m.kind, m.dtype, m.ctx, m.tag], [1, 8, 4, 77]);
               got.push(Uint8Array.from(m.bytes));
             }
           }
