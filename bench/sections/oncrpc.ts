@@ -21,7 +21,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RpcClient, XdrReader, XdrWriter, xdr } from '../../src/oncrpc/index.js';
-import { takeWritten } from '../../src/oncrpc/message-bytes.js';
+import { takeSegments, takeWritten } from '../../src/oncrpc/message-bytes.js';
+import { RecordMarkingDecoder } from '../../src/wire/index.js';
 import type { Address } from '../../src/transport/index.js';
 import { INTEROP_PROG, INTEROP_V1, buildC, cToolchainMissing, processCpuUs, runCClient, startCServer, type CBuild } from '../../src/oncrpc/testing/libtirpc-fixture.js';
 import type { BenchContext, BenchRow, BenchSection } from '../harness.js';
@@ -188,6 +189,17 @@ export function xdrRows(ctx: BenchContext): Promise<BenchRow[]> {
   const w = new XdrWriter(65536 + 64);
   const fresh = new XdrWriter(64);
   const encoded = new XdrWriter().opaque(data).finish();
+  const referencing = new XdrWriter(1024, { referenceBytes: 8192 });
+  // A 64 KiB reply as libtirpc sends it: two fragments, the first filling a 64 KiB socket read.
+  const reply = new XdrWriter().uint(0).raw(new Uint8Array(24)).opaque(data).finish();
+  const body = reply.subarray(4);
+  const chunk1 = new Uint8Array(65536);
+  new DataView(chunk1.buffer).setUint32(0, 65532);
+  chunk1.set(body.subarray(0, 65532), 4);
+  const chunk2 = new Uint8Array(4 + body.length - 65532);
+  new DataView(chunk2.buffer).setUint32(0, (0x8000_0000 | (body.length - 65532)) >>> 0);
+  chunk2.set(body.subarray(65532), 4);
+  const rm = new RecordMarkingDecoder();
   const dst = new Uint8Array(65536 + 8);
   const until = performance.now() + (ctx.quick ? 100 : 400);
   while (performance.now() < until) w.reset().opaque(data).view();
@@ -196,6 +208,8 @@ export function xdrRows(ctx: BenchContext): Promise<BenchRow[]> {
     { group, name: 'XdrWriter.opaque (encode)', value: gbps(await ctx.throughput(async (n) => { for (let i = 0; i < n; i++) w.reset().opaque(data).view(); })), unit: 'GB/s', target: '>= 1 GB/s', note: 'into a reused writer' },
     { group, name: 'XdrWriter.opaque + finish (encode)', value: gbps(await ctx.throughput(async (n) => { for (let i = 0; i < n; i++) fresh.opaque(data).finish(); })), unit: 'GB/s', target: '>= 1 GB/s', note: 'a new zero-filled buffer per message' },
     { group, name: 'XdrWriter.opaque + takeWritten (encode)', value: gbps(await ctx.throughput(async (n) => { for (let i = 0; i < n; i++) takeWritten(w.reset().opaque(data)); })), unit: 'GB/s', target: '>= 1 GB/s', note: 'as an RPC call does: a reused writer, copied out to uninitialised memory' },
+    { group, name: 'XdrWriter.opaque + takeSegments (encode)', value: gbps(await ctx.throughput(async (n) => { for (let i = 0; i < n; i++) takeSegments(referencing.reset().uint(0).opaque(data)); })), unit: 'GB/s', target: '>= 1 GB/s', note: 'as an RPC call on TCP/Unix does now: the opaque is referenced for one writev, not copied' },
+    { group, name: 'RecordMarkingDecoder, 2 fragments over 2 chunks (reassemble)', value: gbps(await ctx.throughput(async (n) => { for (let i = 0; i < n; i++) { rm.push(chunk1); rm.push(chunk2); rm.next(); } })), unit: 'GB/s', note: 'a 64 KiB reply from libtirpc: one copy into fresh memory' },
     { group, name: 'XdrReader.opaque (decode)', value: gbps(await ctx.throughput(async (n) => { for (let i = 0; i < n; i++) new XdrReader(encoded).opaque(); })), unit: 'GB/s', target: '>= 1 GB/s', note: 'a view, no copy' },
   ] as BenchRow[])();
 }

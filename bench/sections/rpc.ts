@@ -14,7 +14,7 @@
  * serves over parentPort.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -480,6 +480,15 @@ async function workerRows(ctx: BenchContext): Promise<{ rt: Map<number, { comlin
   return { rt, rows };
 }
 
+/** The CPUs this process may run on (taskset): the peer programs inherit the same set. */
+function cpuList(): string {
+  try {
+    return /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
 function peerRows(figures: PeerFigure[], unixRt: Map<number, { raw: number; rpc: number }>, tcpRt: Map<number, { raw: number; rpc: number }>): BenchRow[] {
   const rows: BenchRow[] = [];
   const find = (system: RegExp, transport: RegExp, payload: string, metric: PeerFigure['metric']): number | undefined => {
@@ -495,13 +504,17 @@ function peerRows(figures: PeerFigure[], unixRt: Map<number, { raw: number; rpc:
     { name: 'node-ipc', system: /node-ipc/, transport: /Unix/, ours: 'unix', target: '<= 1.00' },
     { name: 'moleculer broker.call', system: /moleculer/, transport: /TCP/, ours: 'tcp', target: '<= 1.00' },
   ];
+  // The peer programs run in this same bench run, after our rows, as child
+  // processes with the CPU set inherited from this one (pinned alike under
+  // taskset), each with its own warm-up and median of rounds (../shared/peers/node/bench/lib.mjs).
+  const note = `peer program run in this bench, after ours, on CPUs ${cpuList()} as ours`;
   for (const size of SIZES) {
     for (const p of peers) {
       const theirs = find(p.system, p.transport, label(size), 'lat_us');
       const ours = (p.ours === 'unix' ? unixRt : tcpRt).get(size)?.rpc;
       if (theirs === undefined || ours === undefined) continue;
       const group = `round trip ${label(size)}, rpc vs ${p.name} (${p.ours === 'unix' ? 'Unix socket' : 'TCP'})`;
-      rows.push({ group, name: `${p.name}, peer program`, unit: 'us/op', baseline: true, value: theirs });
+      rows.push({ group, name: `${p.name}, peer program`, unit: 'us/op', baseline: true, value: theirs, note });
       rows.push({ group, name: 'switchboard rpc', unit: 'us/op', value: ours, ...(size === 64 ? { target: p.target } : {}) });
     }
   }

@@ -8,7 +8,7 @@ import { AbortError, ArgumentError, ProtocolError, SwitchboardError, TimeoutErro
 import { MAX_UDP_PAYLOAD, connect, toAddress, formatAddress, type Address, type AddressLike, type Channel } from '../transport/index.js';
 import { RecordMarkingDecoder, XdrReader, XdrWriter, decodeFrom, xdrVoid, type XdrCodec } from '../wire/index.js';
 import { AuthError, rpcErrorFromReply } from './rpc-errors.js';
-import { takeWritten } from './message-bytes.js';
+import { takeSegments, takeWritten } from './message-bytes.js';
 import {
   AUTH_NONE,
   AcceptStat,
@@ -37,6 +37,12 @@ export interface RpcClientOptions {
   maxFragment?: number;
   /** TCP/Unix: open a new connection when the old one dropped (default true). */
   reconnect?: boolean;
+  /**
+   * TCP/Unix: opaque arguments at least this long (default 8 KiB) go to the
+   * socket from the caller's array, not copied: the caller must not change
+   * such an array until the call settles. Infinity copies everything.
+   */
+  referenceBytes?: number;
   connectTimeoutMs?: number;
 }
 
@@ -94,6 +100,8 @@ function skipPlainSuccess(r: XdrReader): boolean {
 const NO_OPTIONS: CallOptions = Object.freeze({});
 const MAX_FRAGMENT = 0x7fff_ffff;
 const LAST = 0x8000_0000;
+/** Below this an opaque argument is cheaper to copy than to send as a piece of its own. */
+const DEFAULT_REFERENCE_BYTES = 8192;
 /** A timer may fire up to this early by performance.now() (libuv counts whole milliseconds). */
 const TIMER_SLACK_MS = 1;
 
@@ -122,8 +130,8 @@ export class RpcClient {
   /** The one timer for deadlines and retransmissions, and when it fires (Infinity: not armed). */
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
-  /** Calls are encoded here, then copied out (small) or handed over (large). */
-  readonly #writer = new XdrWriter(1024);
+  /** Calls are encoded here, then copied out (small), handed over (large), or sent as pieces (big opaques referenced). */
+  readonly #writer: XdrWriter;
   /** The current channel's write-failure handler, and the last write promise it was attached to. */
   #onWriteError: (err: unknown) => void = noop;
   #lastWrite: Promise<void> | undefined;
@@ -142,6 +150,10 @@ export class RpcClient {
       reconnect: options.reconnect ?? true,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
     };
+    const ref = options.referenceBytes ?? DEFAULT_REFERENCE_BYTES;
+    if (!(ref >= 1)) throw new ArgumentError(`referenceBytes must be at least 1, got ${ref}`);
+    // A UDP call is kept whole for retransmission: it is always copied.
+    this.#writer = new XdrWriter(1024, { referenceBytes: address.transport === 'udp' ? Infinity : ref });
     const auth = options.auth ?? AUTH_NONE;
     this.#fullCred = isAuthSys(auth) ? encodeAuthSys(auth) : auth;
     this.#cred = this.#fullCred;
@@ -270,7 +282,7 @@ export class RpcClient {
       if (p.record !== undefined) {
         if (p.retransmitAt <= now) {
           const cur = this.#channel;
-          if (cur) this.#send(cur, p.record);
+          if (cur) this.#enqueue(cur, p.record);
           p.wait = Math.min(p.wait * 2, this.#opts.retransmitMs * 8);
           p.retransmitAt = now - TIMER_SLACK_MS + p.wait;
         }
@@ -313,8 +325,8 @@ export class RpcClient {
   }
 
   /** Hand a record to the channel; a burst of calls in one tick leaves as one writev (the channel corks). */
-  #enqueue(ch: Channel, record: Uint8Array): void {
-    const done = ch.write(record);
+  #enqueue(ch: Channel, record: Uint8Array | Uint8Array[]): void {
+    const done = Array.isArray(record) ? ch.writev(record) : ch.write(record);
     // A channel hands back the same settled promise for every write the socket took at once:
     // one failure handler per distinct promise is enough, and saves a promise per call.
     if (done !== this.#lastWrite) {
@@ -323,8 +335,12 @@ export class RpcClient {
     }
   }
 
-  /** Encode a call message, with room for the record mark on streams. */
-  #encode<A>(xid: number, prog: number, vers: number, proc: number, argCodec: XdrCodec<A>, arg: A, cred: OpaqueAuth): Uint8Array | Uint8Array[] {
+  /**
+   * Encode a call message, with its record mark on streams: one buffer, or
+   * pieces for one writev (fragments, or big opaques sent from the caller's
+   * arrays unless `whole`).
+   */
+  #encode<A>(xid: number, prog: number, vers: number, proc: number, argCodec: XdrCodec<A>, arg: A, cred: OpaqueAuth, whole = false): Uint8Array | Uint8Array[] {
     const stream = this.transport !== 'udp';
     const w = this.#writer.reset();
     if (stream) w.uint(0);
@@ -334,7 +350,7 @@ export class RpcClient {
     if (!stream) return takeWritten(w);
     if (len <= this.#opts.maxFragment) {
       w.setUintAt(0, (LAST | len) >>> 0);
-      return takeWritten(w);
+      return w.hasReferences && !whole ? takeSegments(w) : takeWritten(w);
     }
     const body = w.finish().subarray(4);
     const parts: Uint8Array[] = [];
@@ -357,6 +373,8 @@ export class RpcClient {
    * with `argCodec`, wait for the reply, decode it with `resCodec`.
    * Rejects with a typed RpcError for an error reply, TimeoutError, or a
    * transport error (ECONNRESET when the connection dropped mid-call).
+   * On TCP and Unix sockets, opaque arguments of `referenceBytes` or more are
+   * sent from the caller's arrays: leave them unchanged until the call settles.
    */
   call<A, R>(prog: number, vers: number, proc: number, argCodec: XdrCodec<A>, arg: A, resCodec: XdrCodec<R>, options: CallOptions = NO_OPTIONS): Promise<R> {
     const cred = this.#cred;
@@ -403,7 +421,7 @@ export class RpcClient {
       signal.addEventListener('abort', p.onAbort, { once: true });
     }
     this.#add(p);
-    this.#send(ch, record);
+    this.#enqueue(ch, record);
     let due = p.deadline;
     if (udp) {
       p.record = record as Uint8Array;
@@ -415,20 +433,16 @@ export class RpcClient {
     return promise;
   }
 
-  #send(ch: Channel, record: Uint8Array | Uint8Array[]): void {
-    if (Array.isArray(record)) for (const part of record) this.#enqueue(ch, part);
-    else this.#enqueue(ch, record);
-  }
-
   /**
    * Batching (RFC 5531 section 8 "batching"): send a call and expect no
    * reply. The server's procedure must not answer it. Batched calls leave
    * with the next write; a following normal call flushes the pipeline.
    */
   async send<A>(prog: number, vers: number, proc: number, argCodec: XdrCodec<A>, arg: A): Promise<void> {
-    const record = this.#encode(this.#nextXid(), prog, vers, proc, argCodec, arg, this.#cred);
+    // Copied whole: nothing tells the caller when a batched call has left, so it cannot hold its arrays until then.
+    const record = this.#encode(this.#nextXid(), prog, vers, proc, argCodec, arg, this.#cred, true);
     const ch = this.#channel ?? (await this.#ensureChannel());
-    this.#send(ch, record);
+    this.#enqueue(ch, record);
   }
 
   /** Call procedure 0 (NULL), which every server answers. */

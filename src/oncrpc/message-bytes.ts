@@ -20,6 +20,23 @@ export function takeWritten(w: XdrWriter, pooled = true): Uint8Array {
   const n = w.length;
   if (n >= HAND_OVER) return w.finish();
   const out = pooled && n < POOLED ? Buffer.allocUnsafe(n) : Buffer.allocUnsafeSlow(n);
-  out.set(w.view());
+  // Referenced opaques (a writer with referenceBytes) are copied straight from the caller's arrays: one copy.
+  w.copyTo(out);
   return out;
+}
+
+/**
+ * The bytes written as pieces a socket may keep, for one writev: what sits
+ * in the writer's own buffer is copied out (it is reused for the next
+ * message), referenced opaques are passed on as they are.
+ */
+export function takeSegments(w: XdrWriter): Uint8Array[] {
+  if (!w.hasReferences) return [takeWritten(w)];
+  return w.segments(copyOut);
+}
+
+function copyOut(own: Uint8Array): Uint8Array {
+  const copy = own.length < POOLED ? Buffer.allocUnsafe(own.length) : Buffer.allocUnsafeSlow(own.length);
+  copy.set(own);
+  return copy;
 }

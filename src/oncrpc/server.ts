@@ -132,8 +132,12 @@ export class RpcServer {
   /** AUTH_SHORT handles issued, by hex, oldest first. */
   readonly #short = new Map<string, AuthSysParams>();
   #shortSeq = 0;
-  /** Every reply is written here, then copied out (small) or handed over (large). */
-  readonly #writer = new XdrWriter(1024);
+  /**
+   * Every reply is written here, then copied out (small) or handed over
+   * (large). Big opaque results are only referenced while the reply is
+   * written, so that they are copied once, straight into the reply's bytes.
+   */
+  readonly #writer = new XdrWriter(1024, { referenceBytes: 4096 });
 
   constructor(options: RpcServerOptions = {}) {
     this.#opts = options;

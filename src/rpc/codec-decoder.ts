@@ -33,6 +33,14 @@ const errorClasses: Record<string, new (message?: string, options?: { cause?: un
   URIError,
 };
 
+/**
+ * Binaries at least this big are handed out as views of an owned message:
+ * smaller ones are copied into arrays V8 keeps on its heap, which cost less
+ * than a view (bigger arrays get an ArrayBuffer of their own, allocated
+ * outside the heap, which is what the view spares).
+ */
+const OWNED_VIEW_MIN = 128;
+
 const keyCache: (string | undefined)[] = new Array<string | undefined>(4096).fill(undefined);
 
 const bad = (msg: string): ProtocolError => new ProtocolError(`malformed RPC value: ${msg}`);
@@ -43,6 +51,12 @@ export class Decoder {
   pos: number;
   end: number;
   hooks: DecodeHooks | undefined;
+  /**
+   * The bytes being decoded belong to this message alone and nobody else
+   * will touch them (a frame gathered from several reads): a large
+   * Uint8Array is then returned as a view of them instead of a copy.
+   */
+  owned = false;
   private depth = 0;
 
   constructor(buf: Uint8Array, hooks?: DecodeHooks, start = 0, end = buf.length) {
@@ -306,6 +320,12 @@ export class Decoder {
         if (ctor === undefined) throw bad(`unknown typed array kind ${kind}`);
         const n = this.count();
         if (n % ctor.BYTES_PER_ELEMENT !== 0) throw bad(`${ctor.name} byte length ${n} is not a multiple of ${ctor.BYTES_PER_ELEMENT}`);
+        if (kind === 1 && this.owned && n >= OWNED_VIEW_MIN) {
+          // a plain Uint8Array even when the bytes came in a Node Buffer
+          const view = new Uint8Array(this._buf.buffer, this._buf.byteOffset + this.pos, n);
+          this.pos += n;
+          return view;
+        }
         const copy = this.copyBytes(n);
         this.pos += n;
         return kind === 1 ? copy : new ctor(copy.buffer as ArrayBuffer, 0, n / ctor.BYTES_PER_ELEMENT);

@@ -52,8 +52,6 @@ export interface ConnectionStats {
 
 /** A call waiting for its answer. */
 class Pending {
-  resolve!: (v: unknown) => void;
-  reject!: (e: unknown) => void;
   /** performance.now() at which the call times out; 0 without a deadline (see sweepDeadlines). */
   deadline = 0;
   timeoutMs = 0;
@@ -63,13 +61,85 @@ class Pending {
   constructor(
     readonly id: number,
     readonly method: string,
+    readonly resolve: (v: unknown) => void,
+    readonly reject: (e: unknown) => void,
   ) {}
+}
 
-  /** The promise executor, bound once per call. */
-  readonly executor = (resolve: (v: unknown) => void, reject: (e: unknown) => void): void => {
-    this.resolve = resolve;
-    this.reject = reject;
-  };
+const settleNothing = (): void => undefined;
+// One executor for every call's promise (no closure per call): it leaves the
+// settle functions here, and send() moves them to the call's Pending at once.
+let capturedResolve: (v: unknown) => void = settleNothing;
+let capturedReject: (e: unknown) => void = settleNothing;
+function capture(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
+/**
+ * The calls waiting for answers, by id. Ids are handed out in sequence, so a
+ * slot array indexed by the id's low bits finds a call with one load and no
+ * hashing (a Map costs a hash, and rehashes as entries come and go with every
+ * call); an older call still waiting when its slot comes round again moves to
+ * a Map on the side.
+ */
+class CallTable {
+  private slots: (Pending | undefined)[] = new Array<Pending | undefined>(64).fill(undefined);
+  private mask = 63;
+  private overflow: Map<number, Pending> | undefined;
+  size = 0;
+
+  get(id: number): Pending | undefined {
+    const p = this.slots[id & this.mask];
+    if (p !== undefined && p.id === id) return p;
+    return this.overflow?.get(id);
+  }
+
+  add(p: Pending): void {
+    if (this.size >= this.slots.length >> 1) this.grow();
+    this.place(p);
+    this.size++;
+  }
+
+  private place(p: Pending): void {
+    const i = p.id & this.mask;
+    const old = this.slots[i];
+    if (old !== undefined) (this.overflow ??= new Map()).set(old.id, old);
+    this.slots[i] = p;
+  }
+
+  /** Remove and return the call with this id. */
+  take(id: number): Pending | undefined {
+    const i = id & this.mask;
+    const p = this.slots[i];
+    if (p !== undefined && p.id === id) {
+      this.slots[i] = undefined;
+      this.size--;
+      return p;
+    }
+    const q = this.overflow?.get(id);
+    if (q !== undefined) {
+      (this.overflow as Map<number, Pending>).delete(id);
+      this.size--;
+    }
+    return q;
+  }
+
+  private grow(): void {
+    const all = this.values();
+    this.slots = new Array<Pending | undefined>(this.slots.length * 2).fill(undefined);
+    this.mask = this.slots.length - 1;
+    this.overflow = undefined;
+    for (const p of all) this.place(p);
+  }
+
+  values(): Pending[] {
+    const out: Pending[] = [];
+    for (const p of this.slots) if (p !== undefined) out.push(p);
+    if (this.overflow !== undefined) for (const p of this.overflow.values()) out.push(p);
+    out.sort((a, b) => a.id - b.id);
+    return out;
+  }
 }
 
 interface ExportEntry {
@@ -286,7 +356,7 @@ export class RpcConnection implements Caller {
   private handshake: { resolve: () => void; reject: (e: unknown) => void } | undefined;
 
   private nextCall = 1;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new CallTable();
   /** Calls with a deadline (some perhaps settled already), and the timer for the earliest. */
   private readonly deadlines: Pending[] = [];
   private timed = 0;
@@ -346,7 +416,7 @@ export class RpcConnection implements Caller {
       stream: (id) => this.importStream(id),
       attachment: (i) => this.attachment(i),
     };
-    this.sink = { frame: (b, s, e, a) => this.frame(b, s, e, a), drained: () => this.drained(), closed: (err) => this.linkClosed(err) };
+    this.sink = { frame: (b, s, e, a, owned) => this.frame(b, s, e, a, owned === true), drained: () => this.drained(), closed: (err) => this.linkClosed(err) };
     this.out = new Encoder({ maxMessageSize: this.maxMessageSize, hooks: encodeHooks });
     this.dec.hooks = decodeHooks;
     this.defaultTimeout = options.timeoutMs;
@@ -437,7 +507,7 @@ export class RpcConnection implements Caller {
     const o = this.out;
     o.view.setUint32(start, o.pos - start - 4, false);
     o.frameStart = o.pos;
-    this.frameRefs.length = 0;
+    if (this.frameRefs.length !== 0) this.frameRefs.length = 0; // setting length is a runtime call even on an empty array
     this.frameTransfer = undefined;
     if (this.frameStreams.length > 0) {
       const started = this.frameStreams;
@@ -591,23 +661,22 @@ export class RpcConnection implements Caller {
       return Promise.resolve(undefined);
     }
     // Registered before the frame leaves: commit() may write it at once.
-    const p = new Pending(id, method);
-    const promise = new Promise<unknown>(p.executor);
+    const promise = new Promise<unknown>(capture);
+    const p = new Pending(id, method, capturedResolve, capturedReject);
     if (timeoutMs !== undefined) this.addDeadline(p, timeoutMs);
     if (signal !== undefined) {
       p.signal = signal;
       p.onAbort = () => this.giveUp(id, new AbortError(`call ${method}() aborted`, { cause: signal.reason }));
       signal.addEventListener('abort', p.onAbort, { once: true });
     }
-    this.pending.set(id, p);
+    this.pending.add(p);
     this.commit(start);
     return promise;
   }
 
   private settle(id: number): Pending | undefined {
-    const p = this.pending.get(id);
+    const p = this.pending.take(id);
     if (p === undefined) return undefined;
-    this.pending.delete(id);
     if (p.deadline !== 0 && --this.timed === 0) {
       // No deadline left: no timer either (it would hold the process up).
       this.deadlines.length = 0;
@@ -684,13 +753,14 @@ export class RpcConnection implements Caller {
 
   // ---------------------------------------------------------------- input
 
-  private frame(buf: Uint8Array, start: number, end: number, attachments: readonly unknown[] | undefined): void {
+  private frame(buf: Uint8Array, start: number, end: number, attachments: readonly unknown[] | undefined, owned: boolean): void {
     if (this.state === 'closed') return;
     const d = this.dec;
     // Frames of one chunk share its buffer and (lazily made) view.
     if (d.buf !== buf) d.buf = buf;
     d.pos = start;
     d.end = end;
+    d.owned = owned;
     this.receiving = true;
     this.attachmentsIn = attachments;
     try {
@@ -882,7 +952,7 @@ export class RpcConnection implements Caller {
     const args = d.decode();
     if (!Array.isArray(args)) throw new ProtocolError('call arguments must be an array');
     this.done(d);
-    if (!oneWay && this.incoming.has(id)) throw new ProtocolError(`call id ${id} is already in progress`);
+    if (!oneWay && this.incoming.size !== 0 && this.incoming.has(id)) throw new ProtocolError(`call id ${id} is already in progress`);
 
     let obj: object | undefined;
     let fn: ((...a: unknown[]) => unknown) | undefined;
@@ -922,7 +992,6 @@ export class RpcConnection implements Caller {
       this.reply(id, ctx, err, true);
       return;
     }
-    if (!oneWay) this.incoming.set(id, ctx);
     const handler = fn;
     let result: unknown;
     let threw = false;
@@ -963,6 +1032,9 @@ export class RpcConnection implements Caller {
       return;
     }
     if (isThenable(result)) {
+      // Only a call still running can be cancelled: a handler that returned
+      // at once is answered without ever entering the table.
+      if (!oneWay) this.incoming.set(id, ctx);
       result.then(
         (v) => this.reply(id, ctx, v, false),
         (e: unknown) => this.reply(id, ctx, e, true),
@@ -975,8 +1047,9 @@ export class RpcConnection implements Caller {
       if (isError) this.onError?.(value instanceof Error ? value : new Error(String(value)));
       return;
     }
-    if (this.incoming.get(id) === ctx) this.incoming.delete(id);
-    else if (ctx.cancelled || this.incoming.has(id) || this.state !== 'open') return;
+    const running = this.incoming.size === 0 ? undefined : this.incoming.get(id);
+    if (running === ctx) this.incoming.delete(id);
+    else if (ctx.cancelled || running !== undefined) return;
     if (this.state !== 'open') return;
     const att = this.attachmentsOut?.length ?? 0;
     let start = this.begin(isError ? F.ERROR : F.RESULT);
@@ -1247,8 +1320,7 @@ export class RpcConnection implements Caller {
     this.state = 'closed';
     this.handshake?.reject(err);
     this.handshake = undefined;
-    const pending = [...this.pending.keys()];
-    for (const id of pending) this.settle(id)?.reject(err);
+    for (const p of this.pending.values()) this.settle(p.id)?.reject(err);
     if (this.sweepTimer !== undefined) clearTimeout(this.sweepTimer);
     this.sweepTimer = undefined;
     this.sweepAt = Infinity;

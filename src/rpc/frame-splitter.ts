@@ -8,7 +8,8 @@
  */
 import { ProtocolError } from '../errors.js';
 
-export type FrameSink = (buf: Uint8Array, start: number, end: number) => void;
+/** `owned`: buf was made for this frame alone (a frame gathered from several chunks), so views of it may be handed out. */
+export type FrameSink = (buf: Uint8Array, start: number, end: number, owned: boolean) => void;
 
 export class FrameSplitter {
   private parts: Uint8Array[] = [];
@@ -65,12 +66,12 @@ export class FrameSplitter {
       this.parts = [];
       this.partLen = 0;
       this.need = -1;
-      emit(frame, 4, frame.length);
+      emit(frame, 4, frame.length, true);
     }
     while (n - p >= 4) {
       const len = this.lengthAt(chunk, p);
       if (n - p - 4 < len) break;
-      emit(chunk, p + 4, p + 4 + len);
+      emit(chunk, p + 4, p + 4 + len, false);
       p += 4 + len;
     }
     if (p < n) {

@@ -9,11 +9,16 @@
 import { parentPort, type MessagePort, type Worker } from 'node:worker_threads';
 import { ProtocolError, SwitchboardError, fromSystemError } from '../errors.js';
 import type { Channel, PeerInfo } from '../transport/channel.js';
+import { isDirectReadable } from '../transport/socket-channel.js';
 import { FrameSplitter } from './frame-splitter.js';
 
 export interface LinkSink {
-  /** One frame: bytes start..end of buf; `attachments` are binaries that came beside the batch (ports). */
-  frame(buf: Uint8Array, start: number, end: number, attachments: readonly unknown[] | undefined): void;
+  /**
+   * One frame: bytes start..end of buf; `attachments` are binaries that came
+   * beside the batch (ports); `owned`: buf holds this frame alone and nobody
+   * else has it, so large binaries may be decoded as views of it.
+   */
+  frame(buf: Uint8Array, start: number, end: number, attachments: readonly unknown[] | undefined, owned?: boolean): void;
   /** The frames read so far have all been delivered (the link found nothing more to read for now). */
   drained(): void;
   /** The link is gone: err undefined for an orderly end. */
@@ -79,8 +84,11 @@ export class ChannelLink implements Link {
   private readonly batches: boolean;
   private done = false;
   private readonly maxFrame: number;
-  private readonly emit = (buf: Uint8Array, start: number, end: number): void => {
-    if (!this.done) this.sink?.frame(buf, start, end, undefined);
+  /** The chunk being split, when it has an ArrayBuffer of its own (Node makes one per socket read). */
+  private wholeChunk: Uint8Array | undefined;
+  private readonly emit = (buf: Uint8Array, start: number, end: number, owned: boolean): void => {
+    // A frame that is the whole of such a chunk is as much its own as a gathered one.
+    if (!this.done) this.sink?.frame(buf, start, end, undefined, owned || (buf === this.wholeChunk && start === 4 && end === buf.length));
   };
 
   constructor(
@@ -107,8 +115,29 @@ export class ChannelLink implements Link {
   start(sink: LinkSink): void {
     this.sink = sink;
     void this.channel.closed.then(() => this.finish(undefined));
+    // What is queued already goes through the pump; then a byte stream that
+    // can hand over its chunks as they arrive does so (no queue, no
+    // readiness callback per chunk), and the pump only sees EOF and errors.
     this.pump();
+    const ch = this.channel;
+    if (!this.done && !ch.messages && isDirectReadable(ch)) ch.readDirect(this.consume);
   }
+
+  /** One chunk of a byte stream, straight from the socket. */
+  private readonly consume = (chunk: Uint8Array): void => {
+    if (this.done) return;
+    // Checked, not assumed: a chunk that shares its ArrayBuffer is copied from as before.
+    if (chunk.byteOffset === 0 && chunk.buffer.byteLength === chunk.length) this.wholeChunk = chunk;
+    try {
+      (this.splitter as FrameSplitter).push(chunk, this.emit);
+    } catch (err) {
+      this.destroy(err as Error);
+      return;
+    } finally {
+      this.wholeChunk = undefined;
+    }
+    if (!this.done) (this.sink as LinkSink).drained();
+  };
 
   private readonly pump = (): void => {
     const ch = this.channel;

@@ -44,12 +44,32 @@ function rejected(err: Error): Promise<never> {
 }
 const DEFAULT_READ_HWM = 256 * 1024;
 
+/**
+ * A consumer that takes every chunk the moment it arrives (a protocol that
+ * parses synchronously, like an RPC connection): chunks skip the queue, the
+ * read() promises and the readiness callbacks. EOF, errors and close still
+ * come the ordinary way, through onReadReady() and tryRead().
+ */
+export interface DirectReadable {
+  /**
+   * From now on, chunks that arrive while nothing is queued go straight to
+   * `consume` (call it after reading what is queued: a chunk that finds the
+   * queue non-empty is queued behind it, so order holds). The socket is never
+   * paused for such a consumer: it takes each chunk as it comes.
+   */
+  readDirect(consume: (chunk: Uint8Array) => void): void;
+}
+
+export function isDirectReadable(x: object): x is DirectReadable {
+  return typeof (x as Partial<DirectReadable>).readDirect === 'function';
+}
+
 interface Waiter {
   resolve(v: Uint8Array | null): void;
   reject(e: Error): void;
 }
 
-export class SocketChannel implements Channel {
+export class SocketChannel implements Channel, DirectReadable {
   readonly kind: ChannelKind;
   readonly messages = false;
   readonly description: string;
@@ -72,6 +92,7 @@ export class SocketChannel implements Channel {
   /** Pending read() calls, served in call order. */
   #waiters: Waiter[] = [];
   #readyListeners: (() => void)[] = [];
+  #direct: ((chunk: Uint8Array) => void) | undefined;
   #drain: { promise: Promise<void>; resolve(): void; reject(e: Error): void } | undefined;
   #resolveClosed!: () => void;
   #inBurst = false;
@@ -124,9 +145,12 @@ export class SocketChannel implements Channel {
 
   #onData(chunk: Buffer): void {
     if (this.#local) return;
-    const w = this.#waiters.shift();
-    if (w !== undefined) {
-      w.resolve(chunk);
+    if (this.#direct !== undefined && this.#head === this.#queue.length) {
+      this.#direct(chunk);
+      return;
+    }
+    if (this.#waiters.length !== 0) {
+      (this.#waiters.shift() as Waiter).resolve(chunk);
       return;
     }
     this.#queue.push(chunk);
@@ -211,6 +235,10 @@ export class SocketChannel implements Channel {
     return new Promise<Uint8Array | null>((resolve, reject) => {
       this.#waiters.push({ resolve, reject });
     });
+  }
+
+  readDirect(consume: (chunk: Uint8Array) => void): void {
+    this.#direct = consume;
   }
 
   onReadReady(listener: () => void): () => void {

@@ -1,3 +1,5 @@
+import { allocBytes, copyBytes } from './copy-bytes.js';
+
 /**
  * The shape shared by every framing codec (length prefix, ONC RPC record
  * marking, later the GIOP header): no I/O, `push(chunk)` bytes as they come,
@@ -69,17 +71,35 @@ export class ByteQueue {
       if (this.#offset === first.byteLength) this.#advance();
       return view;
     }
-    const out = new Uint8Array(n);
+    // One copy, into memory that is not zero-filled first.
+    const out = allocBytes(n);
     let filled = 0;
     while (filled < n) {
       const c = this.#chunks[this.#head] as Uint8Array;
       const part = Math.min(c.byteLength - this.#offset, n - filled);
-      out.set(c.subarray(this.#offset, this.#offset + part), filled);
+      copyBytes(out, c.subarray(this.#offset, this.#offset + part), filled);
       filled += part;
       this.#offset += part;
       if (this.#offset === c.byteLength) this.#advance();
     }
     return out;
+  }
+
+  /**
+   * Consume n bytes as views of the chunks they sit in, appended to `into`
+   * (no copy): for a frame assembled from pieces, copied once when whole.
+   */
+  takeViews(n: number, into: Uint8Array[]): void {
+    if (n > this.#length) throw new RangeError('ByteQueue.takeViews past the end');
+    this.#length -= n;
+    while (n > 0) {
+      const c = this.#chunks[this.#head] as Uint8Array;
+      const part = Math.min(c.byteLength - this.#offset, n);
+      into.push(c.subarray(this.#offset, this.#offset + part));
+      n -= part;
+      this.#offset += part;
+      if (this.#offset === c.byteLength) this.#advance();
+    }
   }
 
   /** Drop n bytes from the front. */

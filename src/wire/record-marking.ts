@@ -4,6 +4,7 @@
  * says "last fragment" and whose low 31 bits give the fragment's length.
  */
 import { ArgumentError, ProtocolError } from '../errors.js';
+import { allocBytes, copyBytes } from './copy-bytes.js';
 import { ByteQueue, type FrameDecoder, type FrameEncoder } from './frame-decoder.js';
 
 export const LAST_FRAGMENT = 0x8000_0000;
@@ -21,7 +22,9 @@ export class RecordMarkingDecoder implements FrameDecoder {
   readonly maxRecordSize: number;
   readonly maxFragments: number;
   #q = new ByteQueue();
+  /** The fragments of the record so far, as views of the chunks they arrived in. */
   #parts: Uint8Array[] = [];
+  #fragments = 0;
   #recordBytes = 0;
   #failed: ProtocolError | undefined;
 
@@ -61,22 +64,24 @@ export class RecordMarkingDecoder implements FrameDecoder {
       }
       if (q.length < 4 + len) return undefined;
       q.skip(4);
-      const part = q.take(len);
       if (!last) {
-        if (this.#parts.length + 1 >= this.maxFragments) this.#fail(`record has more than ${this.maxFragments} fragments`, 'EPROTO');
-        this.#parts.push(part);
+        if (this.#fragments + 1 >= this.maxFragments) this.#fail(`record has more than ${this.maxFragments} fragments`, 'EPROTO');
+        // Views of the socket's chunks until the record is whole: each byte is copied once, at the end.
+        q.takeViews(len, this.#parts);
+        this.#fragments++;
         this.#recordBytes += len;
         continue;
       }
-      if (this.#parts.length === 0) return part;
-      const out = new Uint8Array(this.#recordBytes + len);
+      if (this.#fragments === 0) return q.take(len);
+      q.takeViews(len, this.#parts);
+      const out = allocBytes(this.#recordBytes + len);
       let at = 0;
       for (const p of this.#parts) {
-        out.set(p, at);
+        copyBytes(out, p, at);
         at += p.byteLength;
       }
-      out.set(part, at);
       this.#parts = [];
+      this.#fragments = 0;
       this.#recordBytes = 0;
       return out;
     }

@@ -37,6 +37,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 let slowRuns = 0;
 let deposits = 0;
 let batched: number[] = [];
+const pair = xdr.struct<{ a: Uint8Array; n: number; b: Uint8Array }>([['a', xdr.opaque()], ['n', xdr.uint], ['b', xdr.opaque()]]);
 const procs: Record<number, Procedure<any, any>> = {
   1: { name: 'BALANCE', args: xdr.string(64), result: xdr.hyper, handler: (name: string) => (name === 'alice' ? 1000n : 0n) },
   2: { name: 'ECHO', args: xdr.opaque(), result: xdr.opaque(), handler: (b: Uint8Array) => b },
@@ -46,6 +47,7 @@ const procs: Record<number, Procedure<any, any>> = {
   6: { name: 'LOG', args: xdr.int, result: xdr.void, handler: (n: number) => { batched.push(n); return NO_REPLY; } },
   8: { name: 'DEPOSIT', args: xdr.uint, result: xdr.uint, handler: async (ms: number) => { deposits++; await new Promise((r) => setTimeout(r, ms)); return deposits; } },
   9: { name: 'BIG', args: xdr.uint, result: xdr.opaque(), handler: (n: number) => new Uint8Array(n) },
+  10: { name: 'PAIR', args: pair, result: pair, handler: (v: unknown) => v },
   7: { name: 'ASYNC_ERR', args: xdr.void, result: xdr.void, handler: async () => { throw new GarbageArgsError('no'); } },
 };
 
@@ -284,6 +286,33 @@ test('multi-fragment records and the maximum record size', async () => {
     await c2.close();
     await small.close();
   }
+});
+
+test('big opaque arguments go out from the caller\'s arrays: calls in one tick, fragments, batching, copying', async () => {
+  const arrays = Array.from({ length: 6 }, (_, k) => new Uint8Array(20_000 + k * 4097).map((_, i) => (i + k * 11) & 0xff));
+  for (const t of ['tcp', 'unix'] as const) {
+    for (const opts of [{}, { referenceBytes: 1 }, { referenceBytes: Infinity }, { maxFragment: 5000 }]) {
+      const c = await RpcClient.connect(addrs[t] as Address, opts);
+      try {
+        // calls made in one tick leave corked in one writev, each with its own array
+        const echoed = await Promise.all(arrays.map((a) => c.call(PROG, 1, 2, xdr.opaque(), a, xdr.opaque())));
+        echoed.forEach((e, k) => assert.equal(Buffer.compare(Buffer.from(e), Buffer.from(arrays[k] as Uint8Array)), 0, `${t} ${JSON.stringify(opts)} array ${k}`));
+        // two references, with the writer's own bytes (padding, an int) between and after them
+        const v = { a: (arrays[0] as Uint8Array).subarray(1), n: 7, b: (arrays[1] as Uint8Array).subarray(2) };
+        const back = await c.call(PROG, 1, 10, pair, v, pair);
+        assert.equal(back.n, 7);
+        assert.equal(Buffer.compare(Buffer.from(back.a), Buffer.from(v.a)), 0);
+        assert.equal(Buffer.compare(Buffer.from(back.b), Buffer.from(v.b)), 0);
+        batched = [];
+        await c.send(PROG, 1, 6, xdr.int, 5);
+        await c.ping(PROG, 1);
+        assert.deepEqual(batched, [5]);
+      } finally {
+        await c.close();
+      }
+    }
+  }
+  await assert.rejects(RpcClient.connect(addrs.tcp as Address, { referenceBytes: 0 }), (e: unknown) => (e as RpcError).code === 'EINVAL');
 });
 
 test('many concurrent clients on every transport', async () => {

@@ -141,3 +141,29 @@ test('record marking: the decoder refuses a record growing past the maximum befo
   assert.throws(() => dec.next(), (e: ProtocolError) => e.code === 'EMSGSIZE');
   assert.throws(() => dec.push(Uint8Array.of(1)), ProtocolError, 'stays failed');
 });
+
+test('record marking: fragments spanning many chunks are copied once into a plain Uint8Array, whole', () => {
+  // 3 fragments of a 70 KiB record fed in chunks of 1000 bytes; the record comes out as one plain Uint8Array.
+  const rec = new Uint8Array(70_000).map((_, i) => (i * 13) & 0xff);
+  const wire = concat(new RecordMarkingEncoder({ maxFragment: 30_000 }).encode(rec));
+  const dec = new RecordMarkingDecoder();
+  const got = feed(dec, wire, Array.from({ length: Math.ceil(wire.length / 1000) }, (_, i) => i * 1000));
+  assert.equal(got.length, 1);
+  assert.equal(Object.getPrototypeOf(got[0]), Uint8Array.prototype);
+  assert.equal(Buffer.compare(Buffer.from(got[0] as Uint8Array), Buffer.from(rec)), 0);
+  assert.equal(dec.pending, 0);
+  // a record inside one chunk is a view of that chunk (no copy)
+  const one = encodeRecord(Uint8Array.of(1, 2, 3, 4));
+  const d2 = new RecordMarkingDecoder();
+  d2.push(one);
+  const view = d2.next() as Uint8Array;
+  assert.equal(view.buffer, one.buffer);
+});
+
+test('length prefix: a message spanning chunks comes out whole, as a plain Uint8Array', () => {
+  const msg = new Uint8Array(10_000).map((_, i) => i & 0xff);
+  const got = feed(new LengthPrefixDecoder(), encodeLengthPrefix(msg), [5, 4000, 4001, 9000]);
+  assert.equal(got.length, 1);
+  assert.equal(Object.getPrototypeOf(got[0]), Uint8Array.prototype);
+  assert.equal(Buffer.compare(Buffer.from(got[0] as Uint8Array), Buffer.from(msg)), 0);
+});

@@ -184,3 +184,92 @@ test('a hostile, deeply nested list is a typed error, not a stack overflow', () 
   w.uint(0);
   assert.throws(() => decodeXdr(xdr.optional(nodeCodec), w.finish()), XdrError);
 });
+
+// ---- a writer with referenceBytes: big opaques kept as references, not copied ----
+
+type WriteOp = { k: 'uint'; v: number } | { k: 'opaque'; v: Uint8Array } | { k: 'fixed'; v: Uint8Array } | { k: 'raw'; v: Uint8Array } | { k: 'string'; v: string };
+const writeOp: fc.Arbitrary<WriteOp> = fc.oneof(
+  fc.record({ k: fc.constant('uint' as const), v: fc.nat() }),
+  fc.record({ k: fc.constant('opaque' as const), v: fc.uint8Array({ maxLength: 40 }) }),
+  fc.record({ k: fc.constant('fixed' as const), v: fc.uint8Array({ maxLength: 40 }) }),
+  fc.record({ k: fc.constant('raw' as const), v: fc.integer({ min: 0, max: 10 }).chain((n) => fc.uint8Array({ minLength: n * 4, maxLength: n * 4 })) }),
+  fc.record({ k: fc.constant('string' as const), v: fc.string({ maxLength: 20 }) }),
+);
+function apply(w: XdrWriter, ops: readonly WriteOp[]): void {
+  for (const op of ops) {
+    if (op.k === 'uint') w.uint(op.v);
+    else if (op.k === 'opaque') w.opaque(op.v);
+    else if (op.k === 'fixed') w.opaqueFixed(op.v, op.v.length);
+    else if (op.k === 'raw') w.raw(op.v);
+    else w.string(op.v);
+  }
+}
+
+test('referenced opaques: view, finish, copyTo and the joined segments are the bytes a copying writer makes', () => {
+  fc.assert(
+    fc.property(fc.array(writeOp, { maxLength: 12 }), fc.integer({ min: 1, max: 24 }), (ops, ref) => {
+      const plain = new XdrWriter(16);
+      apply(plain, ops);
+      const expected = hex(plain.view());
+      const w = new XdrWriter(16, { referenceBytes: ref });
+      apply(w, ops);
+      assert.equal(w.length, plain.length);
+      assert.equal(hex(w.view()), expected);
+      assert.equal(hex(Buffer.concat(w.segments())), expected);
+      const dst = new Uint8Array(w.length + 3);
+      w.copyTo(dst, 3);
+      assert.equal(hex(dst.subarray(3)), expected);
+      // every referenced array is passed on as it is, not copied
+      const big = ops.flatMap((o) => (o.k === 'opaque' || o.k === 'fixed' || o.k === 'raw') && o.v.length >= ref ? [o.v] : []);
+      assert.equal(w.hasReferences, big.length > 0);
+      const segs = new Set(w.segments());
+      for (const b of big) assert.ok(segs.has(b), 'a referenced array is one of the segments');
+      assert.equal(hex(w.finish()), expected);
+      assert.equal(w.length, 0);
+      assert.equal(w.hasReferences, false);
+    }),
+  );
+});
+
+test('referenced opaques: setUintAt patches the same word as in a copying writer, and refuses one inside a reference', () => {
+  fc.assert(
+    fc.property(fc.array(writeOp, { minLength: 1, maxLength: 10 }), fc.integer({ min: 1, max: 16 }), fc.nat(), fc.nat(), (ops, ref, pick, v) => {
+      const plain = new XdrWriter(16);
+      apply(plain, ops);
+      const w = new XdrWriter(16, { referenceBytes: ref });
+      apply(w, ops);
+      // word offsets that lie in the writer's own bytes (outside every reference)
+      const own: number[] = [];
+      let at = 0;
+      const segs = w.segments();
+      const refs = new Set(ops.flatMap((o) => (o.k === 'opaque' || o.k === 'fixed' || o.k === 'raw') && o.v.length >= ref ? [o.v] : []));
+      for (const s of segs) {
+        if (!refs.has(s)) for (let i = 0; i + 4 <= s.length; i += 4) own.push(at + i);
+        else if (s.length >= 4) assert.throws(() => w.setUintAt(at, 1), XdrValueError);
+        at += s.length;
+      }
+      if (own.length === 0) return;
+      const offset = own[pick % own.length] as number;
+      plain.setUintAt(offset, v);
+      w.setUintAt(offset, v);
+      assert.equal(hex(w.view()), hex(plain.view()));
+    }),
+  );
+  assert.throws(() => new XdrWriter(16, { referenceBytes: 0 }), XdrValueError);
+  assert.throws(() => new XdrWriter(16).uint(1).setUintAt(1, 0), XdrValueError);
+});
+
+test('big opaques (copied in pieces) roundtrip at every size around the piece size and at odd offsets', () => {
+  for (const n of [2047, 2048, 2049, 4099, 65536, 65537, 200_003]) {
+    const data = new Uint8Array(n + 5).map((_, i) => (i * 31 + 7) & 0xff).subarray(3, 3 + n);
+    for (const ref of [undefined, 4096]) {
+      const w = new XdrWriter(16, { referenceBytes: ref }).uint(1).opaque(data).uint(2);
+      const bytes = w.finish();
+      const r = new XdrReader(bytes);
+      assert.equal(r.uint(), 1);
+      assert.equal(hex(r.opaque()), hex(data), `opaque of ${n} bytes`);
+      assert.equal(r.uint(), 2);
+      r.done();
+    }
+  }
+});
