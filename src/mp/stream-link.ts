@@ -11,7 +11,7 @@ import { readNonblock } from '../transport/fd.js';
 import type { Channel } from '../transport/index.js';
 import { ArgumentError } from '../errors.js';
 import { PeerLostError } from './errors.js';
-import { FIRST_HEADER, MORE_HEADER, Reassembler, writeFirstHeader, writeMoreHeader } from './frame.js';
+import { FIRST_HEADER, MORE_HEADER, RING_PAD, Reassembler, writeFirstHeader, writeMoreHeader } from './frame.js';
 import type { Envelope, Link, LinkHandlers } from './link.js';
 
 export const DEFAULT_FRAGMENT = 1024 * 1024;
@@ -51,6 +51,11 @@ const EAGAIN = -11;
 interface Reader {
   drain(direct: boolean): boolean;
   pump(): void;
+}
+
+/** What a ring Channel lends for reading without a copy (src/shm RingChannel's consumer). */
+interface RingConsumerLike {
+  consume(fn: (message: Uint8Array) => void, max?: number): number;
 }
 
 /** What a ring Channel offers for a synchronous write (src/shm RingChannel's producer). */
@@ -139,8 +144,16 @@ export class StreamLink implements Link {
       if (!this.closing) h.lost(j, new PeerLostError(j, `rank ${j} is gone: ${(err as Error).message}`, false, { cause: err }));
       ch.destroy();
     };
+    // Message channels (rings) carry one frame per message after RING_PAD bytes (frame.ts).
+    const start = dec === undefined ? RING_PAD : 0;
     const frame = (f: Uint8Array): void => {
-      const m = re.push(f);
+      const m = re.push(f, start);
+      if (m !== undefined) h.message(j, m);
+    };
+    // A ring's consumer lends each message as a view for the call: copied out once, no slice first.
+    const consumer = dec === undefined ? (ch as { consumer?: RingConsumerLike }).consumer : undefined;
+    const lent = (v: Uint8Array): void => {
+      const m = re.push(v, RING_PAD, true);
       if (m !== undefined) h.message(j, m);
     };
     const deliver = (): void => {
@@ -151,6 +164,7 @@ export class StreamLink implements Link {
       if (dead) return false;
       let got = false;
       try {
+        if (consumer !== undefined && !ch.isClosed) while (consumer.consume(lent, 64) > 0) got = true;
         for (;;) {
           const chunk = ch.tryRead();
           if (chunk === undefined) break;
@@ -215,13 +229,13 @@ export class StreamLink implements Link {
     const total = bytes.byteLength;
     if (ch.messages) {
       const ring = this.ringWriters[to];
-      const size = FIRST_HEADER + total;
+      const size = RING_PAD + FIRST_HEADER + total;
       if (ring !== undefined && this.tails[to] === undefined && size <= this.ringRecord) {
         // Nothing queued before it: straight into the ring, no allocation, nothing to wait for.
         if (this.scratch.byteLength < size) this.scratch = new Uint8Array(Math.max(size, this.scratch.byteLength * 2));
         const msg = this.scratch.subarray(0, size);
-        writeFirstHeader(msg, { kind: env.kind, dtype: env.dtype, ctx: env.ctx, tag: env.tag, total, last: true });
-        msg.set(bytes, FIRST_HEADER);
+        writeFirstHeader(msg, { kind: env.kind, dtype: env.dtype, ctx: env.ctx, tag: env.tag, total, last: true }, RING_PAD);
+        msg.set(bytes, RING_PAD + FIRST_HEADER);
         if (ring.tryWrite(msg)) return undefined;
       } else if (ring !== undefined && this.tails[to] === undefined && this.spinUs > 0 && size > this.ringRecord) {
         // Polling progress: a big message goes as FIRST/MORE frames written synchronously while the
@@ -233,9 +247,9 @@ export class StreamLink implements Link {
       }
       // One message per envelope, built now (the caller may reuse its buffer), and written
       // after the previous one so that a full ring holds one waiting writer, not a crowd.
-      const msg = new Uint8Array(FIRST_HEADER + total);
-      writeFirstHeader(msg, { kind: env.kind, dtype: env.dtype, ctx: env.ctx, tag: env.tag, total, last: true });
-      msg.set(bytes, FIRST_HEADER);
+      const msg = new Uint8Array(RING_PAD + FIRST_HEADER + total);
+      writeFirstHeader(msg, { kind: env.kind, dtype: env.dtype, ctx: env.ctx, tag: env.tag, total, last: true }, RING_PAD);
+      msg.set(bytes, RING_PAD + FIRST_HEADER);
       const prev = this.tails[to];
       const done = prev === undefined ? ch.write(msg) : prev.then(() => ch.write(msg));
       const tail = done.catch(() => undefined);
@@ -292,7 +306,7 @@ export class StreamLink implements Link {
   private ringFramesSync(ring: SyncRingWriter, env: Envelope): number {
     const bytes = env.bytes;
     const total = bytes.byteLength;
-    const chunk = this.ringRecord - FIRST_HEADER;
+    const chunk = this.ringRecord - RING_PAD - FIRST_HEADER;
     if (this.scratch.byteLength < this.ringRecord) this.scratch = new Uint8Array(this.ringRecord);
     const end = performance.now() + this.spinUs / 1000;
     let off = 0;
@@ -300,10 +314,10 @@ export class StreamLink implements Link {
     while (off < total) {
       const n = Math.min(chunk, total - off);
       const last = off + n === total;
-      const hdr = off === 0 ? FIRST_HEADER : MORE_HEADER;
+      const hdr = RING_PAD + (off === 0 ? FIRST_HEADER : MORE_HEADER);
       const f = this.scratch.subarray(0, hdr + n);
-      if (off === 0) writeFirstHeader(f, { kind: env.kind, dtype: env.dtype, ctx: env.ctx, tag: env.tag, total, last });
-      else writeMoreHeader(f, last);
+      if (off === 0) writeFirstHeader(f, { kind: env.kind, dtype: env.dtype, ctx: env.ctx, tag: env.tag, total, last }, RING_PAD);
+      else writeMoreHeader(f, last, RING_PAD);
       f.set(bytes.subarray(off, off + n), hdr);
       if (ring.tryWrite(f)) {
         off += n;
@@ -318,13 +332,13 @@ export class StreamLink implements Link {
   /** The rest of a message whose first frames went synchronously: MORE frames, queued in order. */
   private queueRingFrames(to: number, ch: Channel, bytes: Uint8Array, from: number): Promise<void> {
     const total = bytes.byteLength;
-    const chunk = this.ringRecord - FIRST_HEADER;
+    const chunk = this.ringRecord - RING_PAD - FIRST_HEADER;
     let done: Promise<void> = Promise.resolve();
     for (let off = from; off < total; off += chunk) {
       const n = Math.min(chunk, total - off);
-      const f = new Uint8Array(MORE_HEADER + n);
-      writeMoreHeader(f, off + n === total);
-      f.set(bytes.subarray(off, off + n), MORE_HEADER);
+      const f = new Uint8Array(RING_PAD + MORE_HEADER + n);
+      writeMoreHeader(f, off + n === total, RING_PAD);
+      f.set(bytes.subarray(off, off + n), RING_PAD + MORE_HEADER);
       done = done.then(() => ch.write(f));
     }
     const tail = done.catch(() => undefined);

@@ -70,6 +70,11 @@ export class RingChannel implements Channel {
     return this.#out;
   }
 
+  /** The ring this channel reads from, for a caller that polls it synchronously (see producer). */
+  get consumer(): RingConsumer {
+    return this.#in;
+  }
+
   get readReady(): boolean {
     return this.#error !== undefined || this.#isClosed || this.#in.readReady;
   }
