@@ -152,6 +152,32 @@ static napi_value js_read_nonblock(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * writeNonblock(fd, data): one non-blocking send of as much of `data` as the
+ * kernel takes now. Returns the byte count or a negative errno (-EAGAIN when
+ * the socket buffer is full); never raises SIGPIPE, never throws on I/O errors.
+ */
+static napi_value js_write_nonblock(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out;
+  int32_t fd = -1;
+  void *data = NULL;
+  size_t len = 0;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], NULL, &len, &data, NULL, NULL) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "writeNonblock(fd, Uint8Array)");
+    return NULL;
+  }
+  ssize_t n;
+  do {
+    n = send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && errno == ENOTSOCK) n = write(fd, data, len);
+  } while (n < 0 && errno == EINTR);
+  napi_create_int32(env, n < 0 ? -errno : (int32_t)n, &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_default, NULL},
@@ -161,6 +187,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"setCloexec", NULL, js_set_cloexec, NULL, NULL, NULL, napi_default, NULL},
     {"fdType", NULL, js_fd_type, NULL, NULL, NULL, napi_default, NULL},
     {"readNonblock", NULL, js_read_nonblock, NULL, NULL, NULL, napi_default, NULL},
+    {"writeNonblock", NULL, js_write_nonblock, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -53,6 +53,11 @@ interface Reader {
   pump(): void;
 }
 
+/** A socket channel's one-system-call write (src/transport SocketChannel.writeNow). */
+interface DirectWriter {
+  writeNow(data: Uint8Array): Promise<void> | undefined;
+}
+
 /** What a ring Channel lends for reading without a copy (src/shm RingChannel's consumer). */
 interface RingConsumerLike {
   consume(fn: (message: Uint8Array) => void, max?: number): number;
@@ -259,7 +264,6 @@ export class StreamLink implements Link {
       });
       return done;
     }
-    this.tickDebt = true;
     const frag = this.maxFragment;
     const first = Math.min(total, frag);
     const head = { kind: env.kind, dtype: env.dtype, ctx: env.ctx, tag: env.tag, total, last: first === total };
@@ -269,10 +273,20 @@ export class StreamLink implements Link {
     if (copy) {
       const f = new Uint8Array(4 + FIRST_HEADER + first);
       prefix(f, FIRST_HEADER + first);
-      writeFirstHeader(f.subarray(4), head);
+      writeFirstHeader(f, head, 4);
       f.set(first === total ? bytes : bytes.subarray(0, first), 4 + FIRST_HEADER);
+      const direct = this.spinUs > 0 && first === total ? (ch as Partial<DirectWriter>).writeNow : undefined;
+      if (direct !== undefined) {
+        // Polling progress: one system call, no stream machinery, nothing held until the next tick.
+        const rest = direct.call(ch, f);
+        if (rest === undefined) return undefined;
+        this.tickDebt = true;
+        return rest;
+      }
+      this.tickDebt = true;
       writes.push(ch.write(f));
     } else {
+      this.tickDebt = true;
       const h = new Uint8Array(4 + FIRST_HEADER);
       prefix(h, FIRST_HEADER + first);
       writeFirstHeader(h.subarray(4), head);

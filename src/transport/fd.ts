@@ -11,6 +11,7 @@ interface FdAddon {
   setCloexec(fd: number, on: number): void;
   fdType(fd: number): 'fifo' | 'socket' | 'file' | 'char' | 'other';
   readNonblock(fd: number, target: Uint8Array, offset?: number): number;
+  writeNonblock(fd: number, data: Uint8Array): number;
 }
 
 const addon = (): FdAddon => loadAddon<FdAddon>('sb_fd');
@@ -40,6 +41,15 @@ export const fdType = (fd: number): ReturnType<FdAddon['fdType']> => sys('fstat'
  */
 export function readNonblock(fd: number, target: Uint8Array, offset = 0): number {
   return addon().readNonblock(fd, target, offset);
+}
+
+/**
+ * One non-blocking send of as much of `data` as the kernel takes now: the
+ * byte count or a negative errno (-11, EAGAIN, when the buffer is full).
+ * No SIGPIPE. Only in order when nothing else is queued for the descriptor.
+ */
+export function writeNonblock(fd: number, data: Uint8Array): number {
+  return addon().writeNonblock(fd, data);
 }
 
 /** SO_PEERCRED of a connected Unix socket; {} where the OS cannot tell. */

@@ -11,6 +11,7 @@
 import type { Socket } from 'node:net';
 import { SwitchboardError, TimeoutError, fromSystemError } from '../errors.js';
 import type { Channel, ChannelKind, PeerInfo } from './channel.js';
+import { writeNonblock } from './fd.js';
 
 export class ChannelClosedError extends SwitchboardError {
   override name = 'ChannelClosedError';
@@ -314,6 +315,25 @@ export class SocketChannel implements Channel, DirectReadable {
     if (data.byteLength === 0) return RESOLVED;
     this.#batch();
     return this.#socket.write(data) ? RESOLVED : this.#waitDrain();
+  }
+
+  /**
+   * write(), but with one system call straight to the descriptor when nothing
+   * is queued before it (no buffered or corked bytes, no pending libuv
+   * write), skipping the stream machinery: undefined when the kernel took
+   * every byte, else the promise of write() for the rest. For latency-bound
+   * callers that poll (message passing); order is kept either way.
+   */
+  writeNow(data: Uint8Array): Promise<void> | undefined {
+    const fd = this.fd;
+    const s = this.#socket as Socket & { _handle?: { writeQueueSize?: number } | null };
+    if (fd === undefined || this.#corked || s.writableLength !== 0 || (s._handle?.writeQueueSize ?? 1) !== 0 || this.#writeBlocked() !== undefined || data.byteLength === 0) {
+      return this.write(data);
+    }
+    const n = writeNonblock(fd, data);
+    if (n === data.byteLength) return undefined;
+    // Full buffer or an error: the stream takes the rest (and reports the error its own way).
+    return this.write(n > 0 ? data.subarray(n) : data);
   }
 
   /**
