@@ -137,7 +137,11 @@ export class Reassembler {
         else if (n <= 64) {
           bytes = new Uint8Array(n);
           for (let i = 0; i < n; i++) bytes[i] = frame[from + i] as number;
-        } else bytes = frame.slice(from);
+        } else {
+          // new + set, not slice(): V8's slice() of shared memory takes a much slower path.
+          bytes = new Uint8Array(n);
+          bytes.set(frame.subarray(from));
+        }
         return { ctx: h.ctx, tag: h.tag, kind: h.kind, dtype: h.dtype, bytes };
       }
       const buf = new Uint8Array(h.total);

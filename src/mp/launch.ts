@@ -70,6 +70,19 @@ export interface LaunchResult {
   transport?: string | undefined;
 }
 
+/**
+ * glibc settings for rank processes, unless the environment already has
+ * some: keep freed memory in the heap for reuse (no trimming, no mmap for
+ * big blocks). Every received message is a fresh buffer; without this each
+ * one of 64 KiB or more is a new mapping that page-faults as it is filled
+ * (measured: a 64 KiB ring round trip spends 60 of its 120 us in the
+ * kernel). MPI launchers do the same with their own memory hooks.
+ */
+export function mallocTuning(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (Object.keys(env).some((k) => k.startsWith('MALLOC_') && k.endsWith('_'))) return {};
+  return { MALLOC_MMAP_THRESHOLD_: String(32 << 20), MALLOC_TRIM_THRESHOLD_: String(256 << 20), MALLOC_TOP_PAD_: String(16 << 20) };
+}
+
 /** 'poll' when no host runs more ranks than this machine has cores (hosts are assumed alike). */
 export function progressFor(mode: LaunchOptions['progress'], ranks: number, hostCount: number): 'poll' | 'yield' {
   if (mode === 'poll' || mode === 'yield') return mode;
@@ -174,6 +187,7 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
       ...(o.timeoutMs !== undefined ? { [ENV.timeout]: String(o.timeoutMs) } : {}),
     };
     if (env[ENV.progress] === undefined) env[ENV.progress] = progressFor(o.progress, n, hosts?.length ?? 1);
+    Object.assign(env, mallocTuning(env));
     const failures: { rank: number; status: number; reason: string; secondary: boolean }[] = [];
     const exits: Promise<void>[] = [];
     for (let rank = 0; rank < n; rank++) {

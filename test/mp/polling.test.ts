@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { Communicator, FileDirectory, PeerLostError, joinJob, type CommunicatorOptions } from '../../src/mp/index.js';
 import { Engine } from '../../src/mp/engine.js';
 import { SelfLink } from '../../src/mp/port-link.js';
-import { progressFor } from '../../src/mp/launch.js';
+import { mallocTuning, progressFor } from '../../src/mp/launch.js';
 import { collectives, pointToPoint } from './fixtures/ranks.js';
 import { expected } from './fixtures/expected.js';
 
@@ -129,7 +129,7 @@ test('polling progress: a peer that dies while we spin fails the receive at once
   }
 });
 
-test('polling progress settings: bad values are refused; yield means no spinning; the launcher polls only when cores suffice', () => {
+test('polling progress settings: bad values are refused; yield means no spinning; the launcher polls only when cores suffice and keeps freed memory for reuse', () => {
   assert.throws(() => new Communicator(new Engine(new SelfLink()), [0], 0, { progress: 'spin' as 'poll' }), { code: 'EINVAL' });
   assert.throws(() => new Communicator(new Engine(new SelfLink()), [0], 0, { progress: 'poll', spinUs: -1 }), { code: 'EINVAL' });
   assert.equal(new Communicator(new Engine(new SelfLink()), [0], 0, { progress: 'yield', spinUs: 500 }).engine.spinUs, 0);
@@ -139,4 +139,6 @@ test('polling progress settings: bad values are refused; yield means no spinning
   assert.equal(progressFor('auto', 1000, 1000), 'poll', 'one rank per host polls');
   assert.equal(progressFor('yield', 1, 1), 'yield');
   assert.equal(progressFor('poll', 1000, 1), 'poll');
+  assert.deepEqual(Object.keys(mallocTuning({ PATH: '/bin' })).sort(), ['MALLOC_MMAP_THRESHOLD_', 'MALLOC_TOP_PAD_', 'MALLOC_TRIM_THRESHOLD_']);
+  assert.deepEqual(mallocTuning({ MALLOC_ARENA_MAX_: '2' }), {}, "the user's own malloc settings win");
 });
