@@ -193,13 +193,18 @@ export class Engine {
   private spinFor(ctx: number, src: number, tag: number, consume: boolean, ms: number): Msg | undefined {
     const poll = this.link.poll;
     if (poll === undefined) return undefined;
-    const end = performance.now() + ms;
+    // The clock is read only once the first 16 polls found nothing (a reply usually beats them).
+    let end = Infinity;
     for (let i = 1; ; i++) {
       if (poll.call(this.link)) {
         const m = this.peek(ctx, src, tag, consume);
         if (m !== undefined || this.hopeless(ctx, src) !== undefined) return m;
       }
-      if ((i & 15) === 0 && performance.now() >= end) return undefined;
+      if ((i & 15) === 0) {
+        const now = performance.now();
+        if (end === Infinity) end = now + ms;
+        else if (now >= end) return undefined;
+      }
     }
   }
 
@@ -236,11 +241,11 @@ export class Engine {
     const no = this.hopeless(ctx, src);
     if (no !== undefined) return Promise.reject(no);
     if (this.spinUs > 0 && this.link.poll !== undefined && opts.signal?.aborted !== true) {
-      const start = performance.now();
-      if (this.link.takeTickDebt?.() === true) return this.spinThenWait(ctx, src, tag, consume, opts, start, true);
+      if (this.link.takeTickDebt?.() === true) return this.spinThenWait(ctx, src, tag, consume, opts, performance.now(), true);
       const m = this.spinFor(ctx, src, tag, consume, Math.min(SLICE_MS, this.spinUs / 1000));
       if (m !== undefined) return Promise.resolve(m);
-      if (this.spinUs / 1000 > SLICE_MS) return this.spinThenWait(ctx, src, tag, consume, opts, start);
+      // The first slice's length comes off the budget (start is approximate by at most 16 polls).
+      if (this.spinUs / 1000 > SLICE_MS) return this.spinThenWait(ctx, src, tag, consume, opts, performance.now() - SLICE_MS);
     }
     return this.sleep(ctx, src, tag, consume, opts);
   }
