@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -497,6 +498,9 @@ void StartJob(const FunctionCallbackInfo<Value> &a, std::shared_ptr<Job> job, in
 
 void JsGettid(const FunctionCallbackInfo<Value> &a) { a.GetReturnValue().Set((int32_t)syscall(SYS_gettid)); }
 
+/* yield(): give the CPU to another runnable thread (a spinning ring end whose peer may be waiting for this CPU). */
+void JsYield(const FunctionCallbackInfo<Value> &) { sched_yield(); }
+
 /* alive(id): is the thread or process `id` still running (a zombie counts as dead)? */
 void JsAlive(const FunctionCallbackInfo<Value> &a) {
   int64_t id;
@@ -780,6 +784,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
 
   Set(iso, context, exports, data, "gettid", JsGettid);
   Set(iso, context, exports, data, "alive", JsAlive);
+  Set(iso, context, exports, data, "yield", JsYield);
   Set(iso, context, exports, data, "shmOpen", JsShmOpen);
   Set(iso, context, exports, data, "shmUnlink", JsShmUnlink);
   Set(iso, context, exports, data, "ftruncate", JsFtruncate);

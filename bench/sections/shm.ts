@@ -36,6 +36,7 @@ import {
   ringBytes,
   type WaitMode,
 } from '../../src/shm/index.js';
+import { yieldCpu } from '../../src/shm/native.js';
 
 const CHILD_ENV = 'SB_SHM_BENCH_CHILD';
 const CAPACITY = 1 << 20;
@@ -44,7 +45,7 @@ const PAIR_BYTES = 2 * ringBytes(CAPACITY);
 const BATCH = 64;
 
 interface EndConfig {
-  role: 'echo' | 'sink' | 'atomics-echo' | 'unix-echo' | 'channel-echo';
+  role: 'echo' | 'sink' | 'atomics-echo' | 'unix-echo' | 'channel-echo' | 'bare-spin-echo';
   mode?: WaitMode;
   name?: string;
   path?: string;
@@ -52,13 +53,15 @@ interface EndConfig {
 
 // ------------------------------------------------------------ the far ends
 
-/** Echo every message back (ring A -> ring B). */
+/** Echo every message back (ring A -> ring B), with no allocation per message (like the C echo). */
 function echoLoop(a: RingConsumer, b: RingProducer): void {
   const buf = new Uint8Array(1 << 17);
+  let view = buf.subarray(0, 0);
   for (;;) {
     const n = a.readIntoSync(buf);
     if (n === null) break;
-    b.writeSync(buf.subarray(0, n));
+    if (view.byteLength !== n) view = buf.subarray(0, n);
+    b.writeSync(view);
   }
   b.close();
 }
@@ -67,18 +70,45 @@ function echoLoop(a: RingConsumer, b: RingProducer): void {
 function sinkLoop(a: RingConsumer, b: RingProducer): void {
   const ack = Uint8Array.of(1);
   let acks = 0;
-  const onMessage = (m: Uint8Array): void => {
-    if (m[0] === 1) acks++;
+  const onMessage = (bytes: Uint8Array, offset: number): void => {
+    if (bytes[offset] === 1) acks++;
   };
   for (;;) {
     a.readableSync();
-    if (a.consume(onMessage) === 0) {
+    if (a.consumeRaw(onMessage) === 0) {
       if (a.tryRead() === null) break;
       continue;
     }
     for (; acks > 0; acks--) b.writeSync(ack);
   }
   b.close();
+}
+
+/**
+ * The JavaScript floor: the C spin handshake written in JS (word 0 = request
+ * seq, word 16 = reply seq, 64 bytes copied each way, sched_yield every 2048
+ * polls), no ring at all.
+ */
+function bareSpinEcho(sab: SharedArrayBuffer): void {
+  const w = new Int32Array(sab, 0, 32);
+  const req = new Uint8Array(sab, 128, 64);
+  const resp = new Uint8Array(sab, 192, 64);
+  const local = new Uint8Array(64);
+  const parent = process.ppid;
+  let seq = 0;
+  for (;;) {
+    let v: number;
+    // (yields every 2048 polls like the C handshake; every 2^20 polls: stop if the parent is gone)
+    for (let i = 1; (v = Atomics.load(w, 0)) === seq; i++) {
+      if ((i & 2047) === 0) yieldCpu();
+      if ((i & 0xfffff) === 0 && process.ppid !== parent) return;
+    }
+    seq = v;
+    if (seq < 0) break;
+    local.set(req);
+    resp.set(local);
+    Atomics.store(w, 16, seq);
+  }
 }
 
 /** Plain SharedArrayBuffer + Atomics ping-pong: word 0 = request seq, word 1 = reply seq, bytes 64.. = data. */
@@ -113,6 +143,10 @@ async function runEnd(cfg: EndConfig, sab?: SharedArrayBuffer): Promise<void> {
   }
   if (cfg.role === 'atomics-echo') {
     atomicsEcho(sab as SharedArrayBuffer);
+    return;
+  }
+  if (cfg.role === 'bare-spin-echo') {
+    bareSpinEcho(openRegion(cfg.name as string).buffer);
     return;
   }
   const memory = sab ?? openRegion(cfg.name as string);
@@ -184,18 +218,36 @@ interface Pair {
   done(): Promise<void>;
 }
 
+/**
+ * Where both ends run: unpinned (undefined), or both on one CPU, pinned
+ * before the ends start ('before': each end sees an affinity of one CPU and
+ * adaptive mode never spins) or after they attached ('after': the ends
+ * believe they have two CPUs, so only adaptive mode's spin scoring can find
+ * out that spinning does not pay).
+ */
+interface Placement {
+  cpu: string;
+  when: 'before' | 'after';
+}
+
+function pin(pid: number, cpu: string, allThreads: boolean): void {
+  const r = spawnSync('taskset', [allThreads ? '-acp' : '-cp', cpu, String(pid)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`taskset failed: ${r.stderr}`);
+}
+
 /** Rings A (us -> far end) and B (back), with the far end in a process or a worker. */
-async function startPair(kind: 'process' | 'worker', role: 'echo' | 'sink', mode: WaitMode, cpu?: string): Promise<Pair> {
+async function startPair(kind: 'process' | 'worker', role: 'echo' | 'sink', mode: WaitMode, place?: Placement): Promise<Pair> {
   let memory: SharedArrayBuffer;
   let far: ChildProcess | Worker;
   let cleanup = (): void => undefined;
+  if (place) pin(process.pid, place.when === 'before' ? place.cpu : '0-1023', false);
   if (kind === 'process') {
     const name = uniqueName();
     const region = createRegion(name, PAIR_BYTES);
     initRing(region, 0, { capacity: CAPACITY });
     initRing(region, B_OFFSET, { capacity: CAPACITY });
     memory = region.buffer;
-    far = spawnEnd({ role, mode, name }, cpu);
+    far = spawnEnd({ role, mode, name }, place?.when === 'before' ? place.cpu : undefined);
     cleanup = () => {
       region.close();
       region.unlink();
@@ -216,6 +268,10 @@ async function startPair(kind: 'process' | 'worker', role: 'echo' | 'sink', mode
     if (Date.now() > until) throw new Error('the far end did not start');
     await new Promise((r) => setTimeout(r, 5));
   }
+  if (place?.when === 'after' && !(far instanceof Worker)) {
+    pin((far as ChildProcess).pid as number, place.cpu, true);
+    pin(process.pid, place.cpu, false);
+  }
   return {
     out,
     in: input,
@@ -224,12 +280,13 @@ async function startPair(kind: 'process' | 'worker', role: 'echo' | 'sink', mode
       await gone;
       input.close();
       cleanup();
+      if (place) pin(process.pid, '0-1023', false);
     },
   };
 }
 
-async function ringRtt(ctx: BenchContext, kind: 'process' | 'worker', mode: WaitMode, size: number, cpu?: string): Promise<number> {
-  const pair = await startPair(kind, 'echo', mode, cpu);
+async function ringRtt(ctx: BenchContext, kind: 'process' | 'worker', mode: WaitMode, size: number, place?: Placement): Promise<number> {
+  const pair = await startPair(kind, 'echo', mode, place);
   const msg = new Uint8Array(size).fill(7);
   const buf = new Uint8Array(size);
   try {
@@ -239,6 +296,34 @@ async function ringRtt(ctx: BenchContext, kind: 'process' | 'worker', mode: Wait
     });
   } finally {
     await pair.done();
+  }
+}
+
+/** The C spin handshake in JS between two processes: what any ring in JS is measured against. */
+async function bareSpinRtt(ctx: BenchContext): Promise<number> {
+  const name = uniqueName();
+  const region = createRegion(name, 4096);
+  const w = new Int32Array(region.buffer, 0, 32);
+  const req = new Uint8Array(region.buffer, 128, 64);
+  const resp = new Uint8Array(region.buffer, 192, 64);
+  const out = new Uint8Array(64).fill(5);
+  const buf = new Uint8Array(64);
+  const far = spawnEnd({ role: 'bare-spin-echo', name });
+  const gone = exited(far);
+  await new Promise((r) => setTimeout(r, 300)); // the child maps the region and starts polling
+  let s = 0;
+  try {
+    return syncLatency(ctx, () => {
+      req.set(out);
+      Atomics.store(w, 0, ++s);
+      for (let i = 1; Atomics.load(w, 16) !== s; i++) if ((i & 2047) === 0) yieldCpu();
+      buf.set(resp);
+    });
+  } finally {
+    Atomics.store(w, 0, -1);
+    await gone;
+    region.close();
+    region.unlink();
   }
 }
 
@@ -271,10 +356,14 @@ async function channelRtt(ctx: BenchContext, size: number): Promise<number> {
   const ch = await listener.accept({ timeoutMs: 20_000 });
   const msg = new Uint8Array(size).fill(3);
   try {
-    return await ctx.latency(async () => {
-      await ch.write(msg);
-      await ch.read();
-    });
+    // a longer warm-up: the JIT and both ends' adaptive spinning settle in a few hundred ms
+    return await ctx.latency(
+      async () => {
+        await ch.write(msg);
+        await ch.read();
+      },
+      { warmupMs: 1200 },
+    );
   } finally {
     await ch.close();
     await gone;
@@ -447,6 +536,7 @@ export const section: BenchSection = {
         const g = 'shm round trip 64 B, spin';
         const base = cval('shm-spin', 64);
         rows.push({ group: g, name: 'C shm_open+mmap spin handshake', value: base.value, unit: 'us/op', baseline: true, note: base.note });
+        rows.push({ group: g, name: 'JS floor: the same handshake in JS (Atomics, no ring), 2 processes', value: await bareSpinRtt(ctx), unit: 'us/op' });
         rows.push({ group: g, name: 'ring, 2 Node processes, spin', value: await ringRtt(ctx, 'process', 'spin', 64), unit: 'us/op', target: '<= 2 (a core each)', note: load });
         rows.push({ group: g, name: 'ring, 2 Node processes, adaptive', value: await ringRtt(ctx, 'process', 'adaptive', 64), unit: 'us/op' });
         rows.push({ group: g, name: 'ring, 2 workers, spin', value: await ringRtt(ctx, 'worker', 'spin', 64), unit: 'us/op' });
@@ -473,15 +563,12 @@ export const section: BenchSection = {
       ctx.progress('spinning when it cannot succeed: both ends on CPU 0');
       {
         const g = 'shm round trip 64 B, both ends on CPU 0';
-        const pin = spawnSync('taskset', ['-cp', '0', String(process.pid)], { encoding: 'utf8' });
-        if (pin.status === 0) {
-          try {
-            rows.push({ group: g, name: 'ring, block', value: await ringRtt(ctx, 'process', 'block', 64, '0'), unit: 'us/op', baseline: true });
-            rows.push({ group: g, name: 'ring, adaptive (stops spinning)', value: await ringRtt(ctx, 'process', 'adaptive', 64, '0'), unit: 'us/op' });
-            rows.push({ group: g, name: 'ring, spin (forced)', value: await ringRtt(ctx, 'process', 'spin', 64, '0'), unit: 'us/op' });
-          } finally {
-            spawnSync('taskset', ['-cp', '0-1023', String(process.pid)]);
-          }
+        if (spawnSync('taskset', ['-p', String(process.pid)]).status === 0) {
+          const before = (cpu: string): Placement => ({ cpu, when: 'before' });
+          rows.push({ group: g, name: 'ring, block', value: await ringRtt(ctx, 'process', 'block', 64, before('0')), unit: 'us/op', baseline: true });
+          rows.push({ group: g, name: 'ring, adaptive, pinned before start (sees 1 CPU: no spin)', value: await ringRtt(ctx, 'process', 'adaptive', 64, before('0')), unit: 'us/op' });
+          rows.push({ group: g, name: 'ring, adaptive, pinned after start (spin scoring alone)', value: await ringRtt(ctx, 'process', 'adaptive', 64, { cpu: '0', when: 'after' }), unit: 'us/op' });
+          rows.push({ group: g, name: 'ring, spin (forced, yields between slices)', value: await ringRtt(ctx, 'process', 'spin', 64, before('0')), unit: 'us/op' });
         }
       }
     } finally {

@@ -10,6 +10,7 @@ export type WaitResult = 'ok' | 'not-equal' | 'timed-out';
 export interface ShmAddon {
   gettid(): number;
   alive(id: number): boolean;
+  yield(): void;
   shmOpen(name: string, create: 0 | 1 | 2, mode: number): number;
   shmUnlink(name: string): void;
   ftruncate(fd: number, size: number): void;
@@ -92,4 +93,9 @@ export function threadId(): number {
 /** Is the process or thread `id` still running? Zombies count as dead. */
 export function isAlive(id: number): boolean {
   return addon().alive(id);
+}
+
+/** sched_yield(): let another runnable thread have this CPU (a spinner whose peer may be waiting for it). */
+export function yieldCpu(): void {
+  addon().yield();
 }

@@ -12,21 +12,22 @@
  * a read copies out (readInto) or hands a view (consume) without
  * allocating. Batches (cork/uncork, writeMany) publish once.
  *
- * Waiting: spin briefly, then sleep on a futex. In 'adaptive' mode the
- * spinner keeps score and stops spinning when spinning rarely pays (both
- * ends on one core, as on a loaded machine); 'spin' and 'block' force either.
+ * Waiting (spin-policy.ts): poll for up to a futex wake-up's time, then
+ * sleep on a futex. In 'adaptive' mode the spinner keeps score and stops
+ * spinning when it rarely pays (both ends on one core, as on a loaded
+ * machine), probing again now and then; 'spin' and 'block' force either.
  * Every index read from shared memory is bounds-checked, a corrupted header
  * or record is a RingCorruptError (EPROTO), and a peer that dies is noticed
  * by a liveness check while waiting: a dead producer gives the consumer
  * ECONNRESET (after every complete message), a dead consumer gives producers
  * EPIPE, never a hang.
  */
-import { availableParallelism } from 'node:os';
 import { AbortError, ArgumentError, ProtocolError, SwitchboardError, TimeoutError } from '../errors.js';
 import { deadlineOf, remaining, type MemoryLike } from './cells.js';
 import { futexWait, futexWaitCallback, futexWake } from './futex.js';
 import { Mutex, OwnerDeadError } from './mutex.js';
 import { isAlive, threadId } from './native.js';
+import { SpinPolicy, noteWake, type WaitMode } from './spin-policy.js';
 import {
   CLOSED_BY_CONSUMER,
   FIRST_EXTRA,
@@ -56,7 +57,7 @@ export class RingCorruptError extends ProtocolError {
   }
 }
 
-export type WaitMode = 'adaptive' | 'spin' | 'block';
+export type { WaitMode } from './spin-policy.js';
 
 export interface RingCreateOptions {
   /** Data bytes, a power of two in 256..2^30 (default 1 MiB). */
@@ -68,7 +69,9 @@ export interface RingCreateOptions {
 export interface RingEndOptions {
   /** 'adaptive' (default), 'spin' (never sleep) or 'block' (never spin). */
   wait?: WaitMode | undefined;
-  /** Polls before sleeping in adaptive mode (default 2000, a few microseconds). */
+  /** Adaptive mode: longest spin before sleeping, in microseconds (default 50, about one futex wake-up; 0 = never spin). */
+  spinMicros?: number | undefined;
+  /** Polls before the spinner first yields and reads the clock (default 128, one or two microseconds). */
   spinIterations?: number | undefined;
   /** How often a sleeping end checks that its peer is alive (default 100 ms). */
   livenessMs?: number | undefined;
@@ -127,52 +130,6 @@ export function initRing(memory: MemoryLike, byteOffset = 0, options: RingCreate
   return RING_HEADER_SIZE + capacity;
 }
 
-/** Decides how long to spin before sleeping. */
-class SpinPolicy {
-  readonly #mode: WaitMode;
-  readonly #iterations: number;
-  #attempts = 0;
-  #hits = 0;
-  #offFor = 0;
-
-  constructor(mode: WaitMode, iterations: number) {
-    this.#mode = mode;
-    // With one CPU, spinning only delays the peer that must run for us to succeed.
-    this.#iterations = mode === 'adaptive' && availableParallelism() < 2 ? 0 : iterations;
-  }
-
-  get forever(): boolean {
-    return this.#mode === 'spin';
-  }
-
-  /** Polls to spend now (0: go to sleep at once). */
-  budget(): number {
-    if (this.#mode === 'block') return 0;
-    if (this.#mode === 'spin') return this.#iterations;
-    if (this.#offFor > 0) {
-      this.#offFor--;
-      return 0;
-    }
-    return this.#iterations;
-  }
-
-  /** Scores one spin: in adaptive mode, fewer than 1 in 8 hits over 32 spins turns spinning off for 1024 waits. */
-  record(hit: boolean): void {
-    if (this.#mode !== 'adaptive') return;
-    this.#attempts++;
-    if (hit) this.#hits++;
-    if (this.#attempts >= 32) {
-      if (this.#hits * 8 < this.#attempts) this.#offFor = 1024;
-      this.#attempts = 0;
-      this.#hits = 0;
-    }
-  }
-
-  get spinning(): boolean {
-    return this.#mode !== 'block' && this.#offFor === 0 && this.#iterations > 0;
-  }
-}
-
 /** What both ends share: the validated header view and the data area. */
 abstract class RingEnd {
   protected readonly h: Int32Array;
@@ -186,6 +143,7 @@ abstract class RingEnd {
   protected readonly livenessMs: number;
   protected closedLocal = false;
   protected readonly me: number;
+  protected wakes = 0;
 
   constructor(memory: MemoryLike, byteOffset: number, options: RingEndOptions) {
     const buffer = bufferOf(memory);
@@ -208,7 +166,7 @@ abstract class RingEnd {
     this.mpsc = (Atomics.load(h, W.flags) & RING_MPSC) !== 0;
     this.u8 = new Uint8Array(buffer, byteOffset + RING_HEADER_SIZE, cap);
     this.d32 = new Int32Array(buffer, byteOffset + RING_HEADER_SIZE, cap / 4);
-    this.spin = new SpinPolicy(options.wait ?? 'adaptive', options.spinIterations ?? 2000);
+    this.spin = new SpinPolicy(options.wait ?? 'adaptive', options);
     this.livenessMs = options.livenessMs ?? 100;
     this.me = threadId();
   }
@@ -227,6 +185,16 @@ abstract class RingEnd {
     return this.cap;
   }
 
+  /** Times this end woke its sleeping peer (a futex wake system call each): batching keeps it low. */
+  get wakeups(): number {
+    return this.wakes;
+  }
+
+  /** Waits that spun, and those that saw the peer while spinning (the adaptive policy's evidence). */
+  get spinStats(): { spins: number; hits: number } {
+    return this.spin.stats;
+  }
+
   get multiProducer(): boolean {
     return this.mpsc;
   }
@@ -237,8 +205,15 @@ abstract class RingEnd {
   }
 }
 
+const NO_BYTES = new Uint8Array(0);
+const DONE = Promise.resolve();
+/** A fast path declines: take the general one. */
+const SLOW = -2;
+
 /** The writing end of a ring. */
 export class RingProducer extends RingEnd {
+  /** Largest payload of a one-record message. */
+  readonly #maxWhole = this.maxRecord - REC_HEADER;
   #tail = 0;
   #headCache = 0;
   #slot = -1;
@@ -298,18 +273,77 @@ export class RingProducer extends RingEnd {
   }
 
   uncork(): void {
-    if (this.#corked > 0 && --this.#corked === 0) this.#publish();
+    if (this.#corked > 0 && --this.#corked === 0) this.flush();
   }
 
   /** Publish what was written (corked writes) and wake the consumer if it sleeps. */
   flush(): void {
-    this.#publish();
+    // MPSC writes are published before the producers' lock is released; storing our
+    // tail now, outside the lock, could move it back over another producer's messages.
+    if (!this.mpsc) this.#publish();
   }
 
-  /** Write without waiting: false (nothing written) when the message does not fit now. Only whole-record messages. */
+  /**
+   * Write without waiting: false (nothing written) when the message does not
+   * fit now. Only messages of one record (at most capacity/4 - 8 bytes).
+   */
   tryWrite(data: Uint8Array): boolean {
+    const r = this.#fastWrite(data, NO_BYTES);
+    return r === SLOW ? this.#tryWriteSlow(data, NO_BYTES) : r === 1;
+  }
+
+  /**
+   * tryWrite() of one message made of `head` followed by `body`, gathered
+   * straight into the ring (no concatenation, no allocation).
+   */
+  tryWriteParts(head: Uint8Array, body: Uint8Array): boolean {
+    const r = this.#fastWrite(head, body);
+    return r === SLOW ? this.#tryWriteSlow(head, body) : r === 1;
+  }
+
+  /** Write one message, blocking this thread while the ring is full. EPIPE if the consumer is gone. */
+  writeSync(data: Uint8Array, options?: { timeoutMs?: number | undefined }): void {
+    if (options?.timeoutMs === undefined && this.#fastWrite(data, NO_BYTES) === 1) return;
+    this.#writeSyncSlow(data, NO_BYTES, options?.timeoutMs);
+  }
+
+  /** writeSync() of one message made of `head` followed by `body` (any size: large ones are fragmented). */
+  writePartsSync(head: Uint8Array, body: Uint8Array, options?: { timeoutMs?: number | undefined }): void {
+    if (options?.timeoutMs === undefined && this.#fastWrite(head, body) === 1) return;
+    this.#writeSyncSlow(head, body, options?.timeoutMs);
+  }
+
+  /**
+   * The hot path: an SPSC producer, open, nothing owed, a one-record message
+   * that fits before the end of the data area in the room we already know
+   * of. 1 = written, SLOW = let the general path decide (it may wait, pad,
+   * re-read the consumer's index, or throw).
+   */
+  #fastWrite(a: Uint8Array, b: Uint8Array): number {
+    if (this.mpsc || this.closedLocal || this.#abortPending || !(a instanceof Uint8Array) || !(b instanceof Uint8Array)) return SLOW;
+    const alen = a.byteLength;
+    const len = alen + b.byteLength;
+    if (len > this.#maxWhole) return SLOW;
+    const size = (len + (REC_HEADER + 7)) & ~7;
+    const tail = this.#tail;
+    const pos = tail & this.mask;
+    if (pos + size > this.cap || this.cap - ((tail - this.#headCache) >>> 0) < size) return SLOW;
+    // A plain read: the closed flag only ever gains a bit; EPIPE is thrown by the general path.
+    if (((this.h[W.closed] as number) & CLOSED_BY_CONSUMER) !== 0) return SLOW;
+    const w = pos >> 2;
+    this.d32[w] = len;
+    this.d32[w + 1] = REC_WHOLE;
+    this.u8.set(a, pos + REC_HEADER);
+    if (len !== alen) this.u8.set(b, pos + REC_HEADER + alen);
+    this.#tail = (tail + size) >>> 0;
+    if (this.#corked === 0) this.#publish();
+    return 1;
+  }
+
+  #tryWriteSlow(a: Uint8Array, b: Uint8Array): boolean {
     this.#checkOpen();
-    const size = REC_HEADER + align8(data.byteLength);
+    if (!(a instanceof Uint8Array) || !(b instanceof Uint8Array)) throw new ArgumentError('ring messages are Uint8Arrays');
+    const size = REC_HEADER + align8(a.byteLength + b.byteLength);
     if (size > this.maxRecord) throw new ArgumentError(`tryWrite() takes messages of at most ${this.maxRecord - REC_HEADER} bytes; use writeSync() or write()`);
     if (this.mpsc && !this.#lockSync(0)) return false;
     try {
@@ -318,21 +352,21 @@ export class RingProducer extends RingEnd {
         this.#payAbortSync(0);
       }
       if (!this.#tryReserve(size)) return false;
-      this.#whole(data, size, true);
-      if (this.#corked === 0) this.#publish();
+      this.#whole(a, b, size, true);
+      // MPSC: the shared tail must be stored before the lock is released.
+      if (this.#corked === 0 || this.mpsc) this.#publish();
       return true;
     } finally {
       if (this.mpsc) this.#unlock();
     }
   }
 
-  /** Write one message, blocking this thread while the ring is full. EPIPE if the consumer is gone. */
-  writeSync(data: Uint8Array, options: { timeoutMs?: number | undefined } = {}): void {
+  #writeSyncSlow(a: Uint8Array, b: Uint8Array, timeoutMs: number | undefined): void {
     this.#checkOpen();
-    const deadline = deadlineOf(options.timeoutMs);
+    const deadline = deadlineOf(timeoutMs);
     if (this.mpsc) this.#lockSync(deadline);
     try {
-      this.#writeSyncLocked(data, deadline);
+      this.#writeSyncLocked(a, b, deadline);
       if (this.#corked === 0 || this.mpsc) this.#publish();
     } finally {
       if (this.mpsc) this.#unlock();
@@ -340,12 +374,21 @@ export class RingProducer extends RingEnd {
   }
 
   /** Write several messages with one publish (one wake-up at most). */
-  writeManySync(messages: readonly Uint8Array[], options: { timeoutMs?: number | undefined } = {}): void {
+  writeManySync(messages: readonly Uint8Array[], options?: { timeoutMs?: number | undefined }): void {
     this.#checkOpen();
-    const deadline = deadlineOf(options.timeoutMs);
+    const deadline = deadlineOf(options?.timeoutMs);
     if (this.mpsc) this.#lockSync(deadline);
     try {
-      for (const m of messages) this.#writeSyncLocked(m, deadline);
+      if (this.mpsc) {
+        for (const m of messages) this.#writeSyncLocked(m, NO_BYTES, deadline);
+      } else {
+        this.#corked++;
+        try {
+          for (const m of messages) if (this.#fastWrite(m, NO_BYTES) !== 1) this.#writeSyncLocked(m, NO_BYTES, deadline);
+        } finally {
+          this.#corked--;
+        }
+      }
       this.#publish();
     } finally {
       if (this.mpsc) this.#unlock();
@@ -353,7 +396,9 @@ export class RingProducer extends RingEnd {
   }
 
   /** Write one message without blocking the event loop; writes are queued in order. */
-  write(data: Uint8Array, options: WaitOptions = {}): Promise<void> {
+  write(data: Uint8Array, options?: WaitOptions): Promise<void> {
+    // Nothing queued and room now: write at once, no batch array, no new promise.
+    if (this.#busy === 0 && this.#fastWrite(data, NO_BYTES) === 1) return DONE;
     return this.writeMany([data], options);
   }
 
@@ -368,7 +413,7 @@ export class RingProducer extends RingEnd {
         return this.#writeAsyncSlow(messages, options);
       }
       try {
-        for (const m of messages) this.#whole(m, REC_HEADER + align8(m.byteLength));
+        for (const m of messages) this.#whole(m, NO_BYTES, REC_HEADER + align8(m.byteLength));
         if (this.#corked === 0 || this.mpsc) this.#publish();
       } finally {
         if (this.mpsc) this.#unlock();
@@ -479,19 +524,36 @@ export class RingProducer extends RingEnd {
     this.d32[w + 1] = type;
   }
 
-  /** Write a whole-message record (room checked by #fitsNow, or reserved with #tryReserve). */
-  #whole(data: Uint8Array, size: number, reserved = false): void {
+  /** Write a whole-message record of a then b (room checked by #fitsNow, or reserved with #tryReserve). */
+  #whole(a: Uint8Array, b: Uint8Array, size: number, reserved = false): void {
     if (!reserved && !this.#tryReserve(size)) throw new RingCorruptError('reserved room vanished');
     const pos = this.#tail & this.mask;
-    this.#record(pos, data.byteLength, REC_WHOLE);
-    this.u8.set(data, pos + REC_HEADER);
+    this.#record(pos, a.byteLength + b.byteLength, REC_WHOLE);
+    this.u8.set(a, pos + REC_HEADER);
+    if (b.byteLength > 0) this.u8.set(b, pos + REC_HEADER + a.byteLength);
     this.#tail = (this.#tail + size) >>> 0;
+  }
+
+  /** Copy bytes [from, to) of the concatenation a + b to `at` in the data area. */
+  #copyIn(at: number, a: Uint8Array, b: Uint8Array, from: number, to: number): void {
+    const alen = a.byteLength;
+    if (from < alen) {
+      const end = Math.min(to, alen);
+      this.u8.set(from === 0 && end === alen ? a : a.subarray(from, end), at);
+      at += end - from;
+      from = end;
+    }
+    if (from < to) this.u8.set(b.subarray(from - alen, to - alen), at);
   }
 
   #publish(): void {
     const h = this.h;
     Atomics.store(h, W.tail, this.#tail | 0);
-    if (Atomics.load(h, W.consumerSleeping) !== 0 && Atomics.compareExchange(h, W.consumerSleeping, 1, 0) === 1) futexWake(h, W.tail, 1);
+    if (Atomics.load(h, W.consumerSleeping) !== 0 && Atomics.compareExchange(h, W.consumerSleeping, 1, 0) === 1) {
+      this.wakes++;
+      noteWake();
+      futexWake(h, W.tail, 1);
+    }
   }
 
   /**
@@ -506,41 +568,42 @@ export class RingProducer extends RingEnd {
     return (this.maxRecord - REC_HEADER - (type === REC_FIRST ? FIRST_EXTRA : 0)) & ~7;
   }
 
-  /** Write fragment `type` with bytes [from, to) of data; room must be reserved. */
-  #fragment(data: Uint8Array, type: number, from: number, to: number): void {
+  /** Write fragment `type` with bytes [from, to) of a + b; room must be reserved. */
+  #fragment(a: Uint8Array, b: Uint8Array, type: number, from: number, to: number): void {
     const size = this.#fragmentSize(type, to - from);
     const pos = this.#tail & this.mask;
     let at = pos + REC_HEADER;
     if (type === REC_FIRST) {
       this.#record(pos, to - from + FIRST_EXTRA, type);
-      this.d32[(pos >> 2) + 2] = data.byteLength;
+      this.d32[(pos >> 2) + 2] = a.byteLength + b.byteLength;
       this.d32[(pos >> 2) + 3] = 0;
       at += FIRST_EXTRA;
     } else {
       this.#record(pos, to - from, type);
     }
-    this.u8.set(data.subarray(from, to), at);
+    this.#copyIn(at, a, b, from, to);
     this.#tail = (this.#tail + size) >>> 0;
   }
 
-  #writeSyncLocked(data: Uint8Array, deadline: number): void {
-    if (!(data instanceof Uint8Array)) throw new ArgumentError('ring messages are Uint8Arrays');
+  #writeSyncLocked(a: Uint8Array, b: Uint8Array, deadline: number): void {
+    if (!(a instanceof Uint8Array) || !(b instanceof Uint8Array)) throw new ArgumentError('ring messages are Uint8Arrays');
     this.#payAbortSync(deadline);
-    const whole = REC_HEADER + align8(data.byteLength);
+    const total = a.byteLength + b.byteLength;
+    const whole = REC_HEADER + align8(total);
     if (whole <= this.maxRecord) {
       while (!this.#tryReserve(whole)) this.#waitSpaceSync(deadline);
-      this.#whole(data, whole, true);
+      this.#whole(a, b, whole, true);
       return;
     }
     let from = 0;
     let type = REC_FIRST;
     try {
-      while (from < data.byteLength) {
-        const to = Math.min(data.byteLength, from + this.#chunkMax(type));
-        const t = type === REC_FIRST ? REC_FIRST : to === data.byteLength ? REC_LAST : REC_MIDDLE;
+      while (from < total) {
+        const to = Math.min(total, from + this.#chunkMax(type));
+        const t = type === REC_FIRST ? REC_FIRST : to === total ? REC_LAST : REC_MIDDLE;
         const size = this.#fragmentSize(t, to - from);
         while (!this.#tryReserve(size)) this.#waitSpaceSync(deadline);
-        this.#fragment(data, t, from, to);
+        this.#fragment(a, b, t, from, to);
         this.#partialOpen = t !== REC_LAST;
         // Publish each fragment so the consumer drains a message larger than the ring.
         this.#publish();
@@ -600,7 +663,7 @@ export class RingProducer extends RingEnd {
         const whole = REC_HEADER + align8(data.byteLength);
         if (whole <= this.maxRecord) {
           while (!this.#tryReserve(whole)) await this.#waitSpaceAsync(deadline, options.signal);
-          this.#whole(data, whole, true);
+          this.#whole(data, NO_BYTES, whole, true);
           continue;
         }
         let from = 0;
@@ -611,7 +674,7 @@ export class RingProducer extends RingEnd {
           const t = first ? REC_FIRST : to === data.byteLength ? REC_LAST : REC_MIDDLE;
           const size = this.#fragmentSize(t, to - from);
           while (!this.#tryReserve(size)) await this.#waitSpaceAsync(deadline, options.signal);
-          this.#fragment(data, t, from, to);
+          this.#fragment(data, NO_BYTES, t, from, to);
           this.#partialOpen = t !== REC_LAST;
           this.#publish();
           from = to;
@@ -640,15 +703,12 @@ export class RingProducer extends RingEnd {
     this.#publish(); // the consumer must see what we wrote to make room
     if (this.closedLocal) throw new SwitchboardError('ECLOSED', 'ring producer is closed');
     const head = Atomics.load(h, W.head);
-    let n = this.spin.budget();
-    for (; n > 0; n--) if (Atomics.load(h, W.head) !== head) break;
-    if (this.spin.forever || n > 0) {
-      this.spin.record(n > 0);
-      if (n === 0 && this.livenessDue()) this.#checkConsumer();
-      if (n === 0 && remaining(deadline) === 0) throw new TimeoutError('timed out waiting for room in the ring');
+    if (this.spin.spinWhile(h, W.head, head)) return;
+    if (this.spin.forever) {
+      if (this.livenessDue()) this.#checkConsumer();
+      if (remaining(deadline) === 0) throw new TimeoutError('timed out waiting for room in the ring');
       return;
     }
-    this.spin.record(false);
     Atomics.store(h, W.producerSleeping, 1);
     if (Atomics.load(h, W.head) !== head) {
       Atomics.store(h, W.producerSleeping, 0);
@@ -668,6 +728,7 @@ export class RingProducer extends RingEnd {
     if (signal?.aborted) throw new AbortError();
     if (this.closedLocal) throw new SwitchboardError('ECLOSED', 'ring producer is closed');
     const head = Atomics.load(h, W.head);
+    if (this.spin.spinWhile(h, W.head, head)) return;
     Atomics.store(h, W.producerSleeping, 1);
     if (Atomics.load(h, W.head) !== head) {
       Atomics.store(h, W.producerSleeping, 0);
@@ -758,10 +819,14 @@ export class RingProducer extends RingEnd {
 }
 
 const EMPTY = -1;
+/** Messages up to this size are copied out word by word. */
+const SMALL_COPY = 256;
 
 /** The reading end of a ring. */
 export class RingConsumer extends RingEnd {
   #head = 0;
+  /** The head as last stored in the shared header. */
+  #published = 0;
   #tailCache = 0;
   readonly #maxMessage: number;
   #partial: Uint8Array | null = null;
@@ -777,10 +842,20 @@ export class RingConsumer extends RingEnd {
   #cancelWait: (() => void) | undefined;
   #wakeWaiter: (() => void) | undefined;
   #aborted = 0;
+  /** Largest message #peek() takes: within both the ring and maxMessageSize. */
+  readonly #maxWhole: number;
+  readonly #sab: SharedArrayBuffer;
+  readonly #dataOffset: number;
+  /** The last target of #copyOut() and a word view over it. */
+  #t8: Uint8Array | null = null;
+  #t32: Int32Array<ArrayBufferLike> | null = null;
 
   constructor(memory: MemoryLike, byteOffset = 0, options: RingConsumerOptions = {}) {
     super(memory, byteOffset, options);
     this.#maxMessage = options.maxMessageSize ?? 64 * 1024 * 1024;
+    this.#maxWhole = Math.min(this.#maxMessage, this.maxRecord - REC_HEADER);
+    this.#sab = this.u8.buffer as SharedArrayBuffer;
+    this.#dataOffset = this.u8.byteOffset;
     const h = this.h;
     const prev = Atomics.load(h, W.consumerTid);
     let tookOver = false;
@@ -788,6 +863,7 @@ export class RingConsumer extends RingEnd {
     if (prev !== 0) tookOver = true;
     if (Atomics.compareExchange(h, W.consumerTid, prev, this.me) !== prev) throw new SwitchboardError('EADDRINUSE', 'another consumer attached at the same time');
     this.#head = Atomics.load(h, W.head) >>> 0;
+    this.#published = this.#head;
     this.#tailCache = this.#head;
     // After a dead consumer, its partial message is lost: skip to the next message start.
     this.#synced = !tookOver;
@@ -820,6 +896,13 @@ export class RingConsumer extends RingEnd {
 
   /** The next message as a new Uint8Array, null at the end, undefined if none is there yet. */
   tryRead(): Uint8Array | null | undefined {
+    const at = this.#peek();
+    if (at >= 0) {
+      const out = this.u8.slice(at, at + this.#readyLen);
+      this.#take();
+      return out;
+    }
+    if (at === EMPTY) return this.#eofOrUndefined();
     const n = this.#poll();
     if (n === EMPTY) return this.#eofOrUndefined();
     let out: Uint8Array;
@@ -839,6 +922,17 @@ export class RingConsumer extends RingEnd {
    * `target` is too small.
    */
   tryReadInto(target: Uint8Array): number | null | undefined {
+    const at = this.#peek();
+    if (at >= 0) {
+      const n = this.#readyLen;
+      if (n <= target.byteLength) {
+        this.#copyOut(at, n, target);
+        this.#take();
+        return n;
+      }
+    } else if (at === EMPTY) {
+      return this.#eofOrUndefined();
+    }
     const n = this.#poll();
     if (n === EMPTY) return this.#eofOrUndefined();
     if (n > target.byteLength) throw new ProtocolError(`message of ${n} bytes does not fit in a ${target.byteLength}-byte buffer`, { code: 'EMSGSIZE' });
@@ -846,34 +940,78 @@ export class RingConsumer extends RingEnd {
       target.set(this.#ready);
       this.#ready = null;
     } else {
-      const u8 = this.u8;
-      const off = this.#readyOff;
-      if (n <= 64) for (let i = 0; i < n; i++) target[i] = u8[off + i] as number;
-      else target.set(u8.subarray(off, off + n));
+      this.#copyOut(this.#readyOff, n, target);
       this.#release();
     }
     return n;
   }
 
   /**
-   * Hand every message already in the ring to `fn` as a view valid only
-   * during the call (no copy, one head update for the batch). Returns the
-   * count; stops after `max`.
+   * Hand every message already in the ring to `fn` (at most `max`), with one
+   * head update for the batch; returns the count. The view is valid only
+   * during the call (the bytes are reused once it returns): copy what you
+   * keep. Each message costs one small view object (a fragmented message,
+   * its reassembly buffer); consumeRaw() allocates nothing at all.
    */
   consume(fn: (message: Uint8Array) => void, max = Infinity): number {
     let count = 0;
     try {
       while (count < max) {
-        const n = this.#poll(false);
-        if (n === EMPTY) break;
-        if (this.#ready !== null) {
-          const m = this.#ready;
-          this.#ready = null;
-          fn(m);
+        const at = this.#peek();
+        if (at >= 0) {
+          const view = new Uint8Array(this.#sab, this.#dataOffset + at, this.#readyLen);
+          this.#skip();
+          fn(view);
         } else {
-          const off = this.#readyOff;
-          this.#release(false);
-          fn(this.u8.subarray(off, off + n));
+          if (at === EMPTY) break;
+          const n = this.#poll(false);
+          if (n === EMPTY) break;
+          if (this.#ready !== null) {
+            const m = this.#ready;
+            this.#ready = null;
+            fn(m);
+          } else {
+            const off = this.#readyOff;
+            this.#release(false);
+            fn(new Uint8Array(this.#sab, this.#dataOffset + off, n));
+          }
+        }
+        count++;
+      }
+    } finally {
+      this.#publishHead();
+    }
+    return count;
+  }
+
+  /**
+   * consume() without any allocation: `fn(bytes, offset, length)` gets the
+   * message as `bytes[offset .. offset + length)`, where `bytes` is the
+   * ring's data area (or a reassembly buffer for a fragmented message),
+   * valid only during the call.
+   */
+  consumeRaw(fn: (bytes: Uint8Array, offset: number, length: number) => void, max = Infinity): number {
+    let count = 0;
+    try {
+      while (count < max) {
+        const at = this.#peek();
+        if (at >= 0) {
+          const n = this.#readyLen;
+          this.#skip();
+          fn(this.u8, at, n);
+        } else {
+          if (at === EMPTY) break;
+          const n = this.#poll(false);
+          if (n === EMPTY) break;
+          if (this.#ready !== null) {
+            const m = this.#ready;
+            this.#ready = null;
+            fn(m, 0, n);
+          } else {
+            const off = this.#readyOff;
+            this.#release(false);
+            fn(this.u8, off, n);
+          }
         }
         count++;
       }
@@ -884,8 +1022,8 @@ export class RingConsumer extends RingEnd {
   }
 
   /** Block this thread until a message is there: the message, or null at the end. */
-  readSync(options: { timeoutMs?: number | undefined } = {}): Uint8Array | null {
-    const deadline = deadlineOf(options.timeoutMs);
+  readSync(options?: { timeoutMs?: number | undefined }): Uint8Array | null {
+    const deadline = deadlineOf(options?.timeoutMs);
     for (;;) {
       const r = this.tryRead();
       if (r !== undefined) return r;
@@ -894,8 +1032,8 @@ export class RingConsumer extends RingEnd {
   }
 
   /** readSync() into a caller's buffer: the length, or null at the end. */
-  readIntoSync(target: Uint8Array, options: { timeoutMs?: number | undefined } = {}): number | null {
-    const deadline = deadlineOf(options.timeoutMs);
+  readIntoSync(target: Uint8Array, options?: { timeoutMs?: number | undefined }): number | null {
+    const deadline = deadlineOf(options?.timeoutMs);
     for (;;) {
       const r = this.tryReadInto(target);
       if (r !== undefined) return r;
@@ -944,6 +1082,75 @@ export class RingConsumer extends RingEnd {
   }
 
   // ----------------------------------------------------------------- internals
+
+  /**
+   * The hot path of every read: with nothing pending (no error, no message
+   * half taken, no fragments held), the offset in the data area of a whole
+   * message at the head, after the checks that matter done once: the
+   * published byte count, record type, length (within the ring and
+   * maxMessageSize) and extent. EMPTY when nothing is published; SLOW for
+   * anything else (padding, fragments, aborts, or corruption, which #next()
+   * then reports). Sets #readyLen and #readySize, not #readyOff.
+   */
+  #peek(): number {
+    if (this.#readyOff >= 0 || this.#ready !== null || this.#partial !== null || this.#error !== undefined || this.closedLocal) return SLOW;
+    const head = this.#head;
+    let used = (this.#tailCache - head) >>> 0;
+    if (used === 0) {
+      // Read the producer's line only when what we saw last is used up.
+      this.#tailCache = Atomics.load(this.h, W.tail) >>> 0;
+      used = (this.#tailCache - head) >>> 0;
+      if (used === 0) return EMPTY;
+    }
+    const pos = head & this.mask;
+    const w = pos >> 2;
+    const len = (this.d32[w] as number) >>> 0;
+    if (this.d32[w + 1] !== REC_WHOLE || len > this.#maxWhole || used > this.cap) return SLOW;
+    const size = (len + (REC_HEADER + 7)) & ~7;
+    if (size > used || pos + size > this.cap || (used & 7) !== 0 || !this.#synced) return SLOW;
+    this.#readyLen = len;
+    this.#readySize = size;
+    return pos + REC_HEADER;
+  }
+
+  /** Consume the message #peek() found and publish the head. */
+  #take(): void {
+    this.#head = (this.#head + this.#readySize) >>> 0;
+    this.#publishHead();
+  }
+
+  /** Consume the message #peek() found; the caller publishes the head. */
+  #skip(): void {
+    this.#head = (this.#head + this.#readySize) >>> 0;
+  }
+
+  /**
+   * Copy n bytes at `at` (8-aligned) of the data area to the start of
+   * `target`. Small messages go word by word through an Int32Array over the
+   * target, kept while the caller reuses the same buffer, so there is no
+   * view to allocate; larger ones through one subarray and set().
+   */
+  #copyOut(at: number, n: number, target: Uint8Array): void {
+    if (n === 0) return;
+    if (n <= SMALL_COPY) {
+      if (this.#t8 !== target) {
+        this.#t8 = target;
+        this.#t32 = (target.byteOffset & 3) === 0 ? new Int32Array(target.buffer, target.byteOffset, target.byteLength >> 2) : null;
+      }
+      const t32 = this.#t32;
+      const words = n >> 2;
+      // (a view over a buffer shrunk since is empty: then the set() below)
+      if (t32 !== null && words <= t32.length) {
+        const d32 = this.d32;
+        const w0 = at >> 2;
+        for (let i = 0; i < words; i++) t32[i] = d32[w0 + i] as number;
+        const u8 = this.u8;
+        for (let i = words << 2; i < n; i++) target[i] = u8[at + i] as number;
+        return;
+      }
+    }
+    target.set(this.u8.subarray(at, at + n));
+  }
 
   #eofOrUndefined(): null | undefined {
     if (this.#eof) return null;
@@ -1074,10 +1281,16 @@ export class RingConsumer extends RingEnd {
   }
 
   #publishHead(): void {
+    // Only this consumer stores the shared head: compare with what we stored last, not the shared word.
+    if (this.#published === this.#head) return;
     const h = this.h;
-    if ((Atomics.load(h, W.head) >>> 0) === this.#head) return;
+    this.#published = this.#head;
     Atomics.store(h, W.head, this.#head | 0);
-    if (Atomics.load(h, W.producerSleeping) !== 0 && Atomics.compareExchange(h, W.producerSleeping, 1, 0) === 1) futexWake(h, W.head, 1);
+    if (Atomics.load(h, W.producerSleeping) !== 0 && Atomics.compareExchange(h, W.producerSleeping, 1, 0) === 1) {
+      this.wakes++;
+      noteWake();
+      futexWake(h, W.head, 1);
+    }
   }
 
   /**
@@ -1115,15 +1328,12 @@ export class RingConsumer extends RingEnd {
   #waitDataSync(deadline: number): void {
     const h = this.h;
     const head = this.#head | 0;
-    let n = this.spin.budget();
-    for (; n > 0; n--) if (Atomics.load(h, W.tail) !== head) break;
-    if (this.spin.forever || n > 0) {
-      this.spin.record(n > 0);
-      if (n === 0 && this.livenessDue()) this.#reapDeadProducers();
-      if (n === 0 && remaining(deadline) === 0) throw new TimeoutError('timed out waiting for a ring message');
+    if (this.spin.spinWhile(h, W.tail, head)) return;
+    if (this.spin.forever) {
+      if (this.livenessDue()) this.#reapDeadProducers();
+      if (remaining(deadline) === 0) throw new TimeoutError('timed out waiting for a ring message');
       return;
     }
-    this.spin.record(false);
     Atomics.store(h, W.consumerSleeping, 1);
     if (Atomics.load(h, W.tail) !== head || this.#ended()) {
       Atomics.store(h, W.consumerSleeping, 0);
@@ -1144,13 +1354,9 @@ export class RingConsumer extends RingEnd {
     if (signal?.aborted) throw new AbortError();
     if (this.closedLocal) throw new SwitchboardError('ECLOSED', 'ring consumer is closed');
     const head = this.#head | 0;
-    // Spin a little on the loop first (adaptive), then sleep on a helper thread.
-    let n = this.spin.spinning ? Math.min(this.spin.budget(), 4000) : 0;
-    if (n > 0) {
-      for (; n > 0; n--) if (Atomics.load(h, W.tail) !== head) break;
-      this.spin.record(n > 0);
-      if (n > 0) return;
-    }
+    // Spin on the loop first (time-bounded, adaptive): a reply that comes within a futex
+    // wake-up's time is taken at once instead of through the helper thread and the loop.
+    if (this.spin.spinWhile(h, W.tail, head)) return;
     Atomics.store(h, W.consumerSleeping, 1);
     if (Atomics.load(h, W.tail) !== head || this.#ended()) {
       Atomics.store(h, W.consumerSleeping, 0);

@@ -9,6 +9,7 @@ import {
   createRegion,
   initRing,
   ringBytes,
+  ringChannel,
 } from '../../src/shm/index.js';
 import { SwitchboardError } from '../../src/errors.js';
 import { checkMessage, makeMessage } from './fixtures/messages.js';
@@ -356,4 +357,171 @@ test('waiting for room many times with one AbortSignal leaves no abort listeners
   assert.equal(EventEmitter.getEventListeners(ac.signal, 'abort').length, 0);
   p.close();
   c.close();
+});
+
+const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => {
+  const out = new Uint8Array(a.byteLength + b.byteLength);
+  out.set(a);
+  out.set(b, a.byteLength);
+  return out;
+};
+
+test('tryWriteParts() and writePartsSync() gather a head and a body into one message', () => {
+  const sab = localRing(1024);
+  const p = new RingProducer(sab);
+  const c = new RingConsumer(sab);
+  const head = Uint8Array.of(1, 2, 3);
+  const body = Uint8Array.from({ length: 37 }, (_, i) => 100 + i);
+  const cases: [Uint8Array, Uint8Array][] = [
+    [head, body],
+    [new Uint8Array(0), body],
+    [head, new Uint8Array(0)],
+    [new Uint8Array(0), new Uint8Array(0)],
+    [body.subarray(5, 9), head.subarray(1)],
+  ];
+  for (const [a, b] of cases) {
+    assert.equal(p.tryWriteParts(a, b), true);
+    assert.deepEqual(c.tryRead(), concat(a, b));
+  }
+  const bigHead = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
+  const bigBody = Uint8Array.from({ length: 3000 }, (_, i) => (i * 7) & 0xff);
+  assert.throws(() => p.tryWriteParts(bigHead, bigBody), code('EINVAL'), 'tryWriteParts takes one-record messages only');
+  c.close();
+  p.close();
+
+  // writePartsSync of messages over one record (256 bytes) but under the ring: fragments, the split in the head and in the body
+  const sab2 = localRing(1024);
+  const p2 = new RingProducer(sab2);
+  const c2 = new RingConsumer(sab2);
+  const got: Uint8Array[] = [];
+  // 700 bytes: over one record (256), under the ring (1024): fragments, no waiting
+  const h2 = bigHead.subarray(0, 200);
+  const b2 = bigBody.subarray(0, 500);
+  p2.writePartsSync(h2, b2);
+  p2.writePartsSync(b2.subarray(0, 50), h2);
+  for (let m = c2.tryRead(); m !== undefined && m !== null; m = c2.tryRead()) got.push(m);
+  assert.deepEqual(got, [concat(h2, b2), concat(b2.subarray(0, 50), h2)]);
+  // full: tryWriteParts says false and writes nothing
+  while (p2.tryWriteParts(head, body));
+  assert.equal(p2.tryWriteParts(head, body), false);
+  assert.throws(() => p2.tryWriteParts(head, [1, 2] as unknown as Uint8Array), code('EINVAL'));
+  let n = 0;
+  c2.consumeRaw((bytes, off, len) => {
+    assert.deepEqual(bytes.subarray(off, off + len), concat(head, body));
+    n++;
+  });
+  assert.ok(n > 5);
+  p2.close();
+  assert.equal(c2.tryRead(), null);
+});
+
+test('writePartsSync() of a message larger than the ring, read by another thread', async () => {
+  const sab = localRing(1024);
+  const p = new RingProducer(sab, 0, { wait: 'block' });
+  const consumer = startWorker({ role: 'ring-collect', sab });
+  const got = new Promise<Uint8Array[]>((resolve) => consumer.once('message', resolve));
+  // block this thread only once the worker is up (starting it needs this thread's loop)
+  const h = new Int32Array(sab, 0, RING_HEADER_SIZE / 4);
+  while (Atomics.load(h, 6) === 0) await new Promise((r) => setTimeout(r, 5));
+  const head = Uint8Array.from({ length: 700 }, (_, i) => i & 0xff);
+  const body = Uint8Array.from({ length: 9000 }, (_, i) => (i * 3) & 0xff);
+  p.writePartsSync(head, body);
+  p.writePartsSync(body.subarray(0, 10), head);
+  p.close();
+  const messages = await got;
+  assert.deepEqual(await workerExit(consumer), 0);
+  assert.deepEqual(messages.map((m) => new Uint8Array(m)), [concat(head, body), concat(body.subarray(0, 10), head)]);
+});
+
+test('consumeRaw() hands (bytes, offset, length) spans, whole and reassembled, without copying', () => {
+  const sab = localRing(1024);
+  const p = new RingProducer(sab);
+  const c = new RingConsumer(sab);
+  const sizes = [0, 1, 8, 64, 200, 600];
+  for (const n of sizes) p.writeSync(new Uint8Array(n).fill(n & 0xff));
+  const seen: number[] = [];
+  const ring = new Uint8Array(sab, RING_HEADER_SIZE);
+  const count = c.consumeRaw((bytes, off, len) => {
+    seen.push(len);
+    assert.ok(bytes.subarray(off, off + len).every((x) => x === (len & 0xff)));
+    if (len <= 200) assert.equal(bytes.buffer, ring.buffer, 'a whole message is read in place');
+  }, 5);
+  assert.equal(count, 5);
+  assert.equal(c.consumeRaw(() => undefined), 1);
+  assert.deepEqual(seen, sizes.slice(0, 5));
+  assert.equal(c.consumeRaw(() => undefined), 0);
+});
+
+test('readInto() copies into any target: aligned or not, reused or not, exact size', () => {
+  const sab = localRing(4096);
+  const p = new RingProducer(sab);
+  const c = new RingConsumer(sab);
+  const backing = new Uint8Array(600);
+  for (const n of [0, 1, 3, 4, 5, 63, 64, 65, 255, 256, 257, 500]) {
+    const msg = Uint8Array.from({ length: n }, (_, i) => (i * 31 + n) & 0xff);
+    for (const target of [new Uint8Array(n), backing.subarray(1, 1 + n), backing.subarray(4), backing]) {
+      p.writeSync(msg);
+      target.fill(0xee);
+      assert.equal(c.readIntoSync(target), n);
+      assert.deepEqual(target.subarray(0, n), msg, `${n} bytes into ${target.byteOffset}+${target.byteLength}`);
+      assert.ok(target.subarray(n).every((x) => x === 0xee), 'nothing written past the message');
+    }
+  }
+});
+
+test('a burst written in one tick wakes a sleeping consumer once', async () => {
+  const sab = localRing(4096);
+  const c = new RingConsumer(sab, 0, { wait: 'block' });
+  const p = new RingProducer(sab, 0, { wait: 'block' });
+  const first = c.read(); // asleep on the futex now
+  const channel = ringChannel(p, new RingConsumer(localRing(256), 0));
+  for (let i = 0; i < 50; i++) void channel.write(Uint8Array.of(i));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(p.wakeups, 1, 'one futex wake for 50 messages');
+  assert.deepEqual(await first, Uint8Array.of(0));
+  let n = 1;
+  while (c.tryRead() !== undefined) n++;
+  assert.equal(n, 50);
+  assert.equal(c.wakeups, 0);
+  await channel.close();
+  c.close();
+});
+
+test('adaptive waiting stops spinning when spins never pay, and a forced spin still times out', () => {
+  const sab = localRing(256);
+  const c = new RingConsumer(sab, 0, { wait: 'adaptive', spinMicros: 20 });
+  const p = new RingProducer(sab, 0, { wait: 'block' });
+  let waits = 0;
+  for (let i = 0; i < 60; i++) {
+    assert.throws(() => c.readSync({ timeoutMs: 1 }), code('ETIMEDOUT'));
+    waits++;
+  }
+  const { spins, hits } = c.spinStats;
+  assert.equal(hits, 0);
+  // availableParallelism() may be 1 (then it never spins); else 16 spins turn it off, then rarer probes
+  assert.ok(spins <= 16 + 4, `spun ${spins} times in ${waits} waits`);
+  const s = new RingConsumer(localRing(256), 0, { wait: 'spin' });
+  assert.throws(() => s.readSync({ timeoutMs: 5 }), code('ETIMEDOUT'));
+  const b = new RingConsumer(localRing(256), 0, { wait: 'block' });
+  assert.throws(() => b.readSync({ timeoutMs: 1 }), code('ETIMEDOUT'));
+  assert.equal(b.spinStats.spins, 0);
+  s.close();
+  b.close();
+  p.close();
+  c.close();
+});
+
+test('MPSC: a corked tryWrite() is published before the producers\' lock is released', () => {
+  const sab = localRing(4096, true);
+  const c = new RingConsumer(sab);
+  const p1 = new RingProducer(sab);
+  const p2 = new RingProducer(sab);
+  p1.cork();
+  assert.equal(p1.tryWrite(Uint8Array.of(1)), true);
+  assert.equal(p2.tryWrite(Uint8Array.of(2)), true);
+  p1.uncork();
+  assert.deepEqual([c.tryRead(), c.tryRead()], [Uint8Array.of(1), Uint8Array.of(2)]);
+  p1.close();
+  p2.close();
+  assert.equal(c.tryRead(), null);
 });
