@@ -66,6 +66,8 @@ interface RingConsumerLike {
 /** What a ring Channel offers for a synchronous write (src/shm RingChannel's producer). */
 interface SyncRingWriter {
   tryWrite(data: Uint8Array): boolean;
+  /** One message made of head then body, copied straight into the ring. */
+  tryWriteParts(head: Uint8Array, body: Uint8Array): boolean;
 }
 
 export class StreamLink implements Link {
@@ -82,8 +84,9 @@ export class StreamLink implements Link {
   private readers: (Reader | null)[] = [];
   /** Per peer: the ring's producer when the channel is a shared-memory ring pair. */
   private readonly ringWriters: (SyncRingWriter | undefined)[];
-  /** Reused to build a small ring message (tryWrite copies it into the ring). */
-  private scratch = new Uint8Array(4096);
+  /** Reused ring frame headers (padding + FIRST, padding + MORE); tryWriteParts copies them into the ring. */
+  private readonly ringHead = new Uint8Array(RING_PAD + FIRST_HEADER);
+  private readonly ringMoreHead = new Uint8Array(RING_PAD + MORE_HEADER);
   private readonly ringRecord: number;
   /** Polling progress budget (us), set by the engine: big ring messages are then written synchronously. */
   spinUs = 0;
@@ -236,12 +239,11 @@ export class StreamLink implements Link {
       const ring = this.ringWriters[to];
       const size = RING_PAD + FIRST_HEADER + total;
       if (ring !== undefined && this.tails[to] === undefined && size <= this.ringRecord) {
-        // Nothing queued before it: straight into the ring, no allocation, nothing to wait for.
-        if (this.scratch.byteLength < size) this.scratch = new Uint8Array(Math.max(size, this.scratch.byteLength * 2));
-        const msg = this.scratch.subarray(0, size);
-        writeFirstHeader(msg, { kind: env.kind, dtype: env.dtype, ctx: env.ctx, tag: env.tag, total, last: true }, RING_PAD);
-        msg.set(bytes, RING_PAD + FIRST_HEADER);
-        if (ring.tryWrite(msg)) return undefined;
+        // Nothing queued before it: header and payload straight into the ring (one copy, no
+        // allocation), nothing to wait for.
+        const head = this.ringHead;
+        writeFirstHeader(head, { kind: env.kind, dtype: env.dtype, ctx: env.ctx, tag: env.tag, total, last: true }, RING_PAD);
+        if (ring.tryWriteParts(head, bytes)) return undefined;
       } else if (ring !== undefined && this.tails[to] === undefined && this.spinUs > 0 && size > this.ringRecord) {
         // Polling progress: a big message goes as FIRST/MORE frames written synchronously while the
         // receiver (spinning too) drains them, so the copies overlap; what does not get in within the
@@ -321,19 +323,16 @@ export class StreamLink implements Link {
     const bytes = env.bytes;
     const total = bytes.byteLength;
     const chunk = this.ringRecord - RING_PAD - FIRST_HEADER;
-    if (this.scratch.byteLength < this.ringRecord) this.scratch = new Uint8Array(this.ringRecord);
     const end = performance.now() + this.spinUs / 1000;
     let off = 0;
     let spins = 0;
     while (off < total) {
       const n = Math.min(chunk, total - off);
       const last = off + n === total;
-      const hdr = RING_PAD + (off === 0 ? FIRST_HEADER : MORE_HEADER);
-      const f = this.scratch.subarray(0, hdr + n);
-      if (off === 0) writeFirstHeader(f, { kind: env.kind, dtype: env.dtype, ctx: env.ctx, tag: env.tag, total, last }, RING_PAD);
-      else writeMoreHeader(f, last, RING_PAD);
-      f.set(bytes.subarray(off, off + n), hdr);
-      if (ring.tryWrite(f)) {
+      const head = off === 0 ? this.ringHead : this.ringMoreHead;
+      if (off === 0) writeFirstHeader(head, { kind: env.kind, dtype: env.dtype, ctx: env.ctx, tag: env.tag, total, last }, RING_PAD);
+      else writeMoreHeader(head, last, RING_PAD);
+      if (ring.tryWriteParts(head, bytes.subarray(off, off + n))) {
         off += n;
         continue;
       }
