@@ -53,11 +53,11 @@ export interface CommunicatorOptions {
    * (MessagePorts) always yield.
    */
   progress?: 'poll' | 'yield' | undefined;
-  /** With progress 'poll': how long one receive spins before sleeping, in microseconds (default 200). */
+  /** With progress 'poll': how long one receive spins before sleeping, in microseconds (default 1000). */
   spinUs?: number | undefined;
 }
 
-export const DEFAULT_SPIN_US = 200;
+export const DEFAULT_SPIN_US = 1000;
 
 export interface OpOptions {
   timeoutMs?: number | undefined;

@@ -133,7 +133,7 @@ test('polling progress settings: bad values are refused; yield means no spinning
   assert.throws(() => new Communicator(new Engine(new SelfLink()), [0], 0, { progress: 'spin' as 'poll' }), { code: 'EINVAL' });
   assert.throws(() => new Communicator(new Engine(new SelfLink()), [0], 0, { progress: 'poll', spinUs: -1 }), { code: 'EINVAL' });
   assert.equal(new Communicator(new Engine(new SelfLink()), [0], 0, { progress: 'yield', spinUs: 500 }).engine.spinUs, 0);
-  assert.equal(new Communicator(new Engine(new SelfLink()), [0], 0, { progress: 'poll' }).engine.spinUs, 200);
+  assert.equal(new Communicator(new Engine(new SelfLink()), [0], 0, { progress: 'poll' }).engine.spinUs, 1000);
   assert.equal(progressFor('auto', 2, 1), 2 <= availableParallelism() ? 'poll' : 'yield');
   assert.equal(progressFor('auto', 1000, 1), 'yield', 'oversubscribed hosts yield');
   assert.equal(progressFor('auto', 1000, 1000), 'poll', 'one rank per host polls');
