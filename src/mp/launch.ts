@@ -31,10 +31,10 @@ export interface LaunchOptions {
    */
   hosts?: string[] | undefined;
   /**
-   * How processes on one host connect: Unix sockets (default),
-   * shared-memory rings ('shm'), or TCP loopback. Across hosts it is always
-   * TCP. (Rings are opt-in: on this 2-core shared machine their spinning
-   * made them slower than Unix sockets; see the benchmark.)
+   * How processes on one host connect: shared-memory rings ('shm'), Unix
+   * sockets, or TCP loopback. Default: rings when the ranks poll (see
+   * `progress`) and /dev/shm and the addon are there, else Unix sockets.
+   * Across hosts it is always TCP.
    */
   transport?: 'shm' | 'unix' | 'tcp' | undefined;
   /**
@@ -166,7 +166,10 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
       server = await startNameServer({ listen: [hosts === undefined ? `unix://${join(tmp, 'ns.sock')}` : `tcp://${hostAddress()}:0`], graceMs: 0 });
       ns = server.addresses.join(',');
     }
-    const transport = hosts !== undefined ? 'tcp' : (o.transport ?? 'unix');
+    // One host, polling: shared-memory rings when this machine has them (fastest there); yielding
+    // ranks sleep between messages, and a Unix socket wakes them sooner than a ring's futex.
+    const progress = (o.env?.[ENV.progress] as 'poll' | 'yield' | undefined) ?? progressFor(o.progress, n, hosts?.length ?? 1);
+    const transport = hosts !== undefined ? 'tcp' : (o.transport ?? (progress === 'poll' && (await shmAvailable()) ? 'shm' : 'unix'));
     if (transport === 'shm' && !(await shmAvailable())) throw new SwitchboardError('EUNSUPPORTED', 'shared-memory rings are not available here (the sb_shm addon or /dev/shm)');
     const entry = entryFile();
     const nodeArgs = [...process.execArgv, entry, app, ...(o.args ?? [])];
@@ -186,7 +189,7 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
             : {}),
       ...(o.timeoutMs !== undefined ? { [ENV.timeout]: String(o.timeoutMs) } : {}),
     };
-    if (env[ENV.progress] === undefined) env[ENV.progress] = progressFor(o.progress, n, hosts?.length ?? 1);
+    if (env[ENV.progress] === undefined) env[ENV.progress] = progress;
     Object.assign(env, mallocTuning(env));
     const failures: { rank: number; status: number; reason: string; secondary: boolean }[] = [];
     const exits: Promise<void>[] = [];
