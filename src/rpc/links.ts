@@ -186,7 +186,11 @@ export class ChannelLink implements Link {
 
   send(batch: Uint8Array): Promise<void> | undefined {
     const ch = this.channel;
-    if (!ch.messages) return ch.write(batch);
+    if (!ch.messages) {
+      // A socket with nothing queued takes the batch in one system call, without the stream machinery.
+      const now = (ch as { writeNow?: (data: Uint8Array) => Promise<void> | undefined }).writeNow;
+      return now !== undefined ? now.call(ch, batch) : ch.write(batch);
+    }
     if (this.batches) {
       // A ring holds a bounded amount: big batches go as several messages, split between frames.
       if (batch.length <= RING_BATCH) return ch.write(batch);
