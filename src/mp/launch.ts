@@ -168,7 +168,9 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
     }
     // One host, polling: shared-memory rings when this machine has them (fastest there); yielding
     // ranks sleep between messages, and a Unix socket wakes them sooner than a ring's futex.
-    const progress = (o.env?.[ENV.progress] as 'poll' | 'yield' | undefined) ?? progressFor(o.progress, n, hosts?.length ?? 1);
+    const given = o.env?.[ENV.progress] ?? process.env[ENV.progress];
+    if (given !== undefined && given !== '' && given !== 'poll' && given !== 'yield') throw new ArgumentError(`${ENV.progress}=${given}: expected poll or yield`);
+    const progress = given === 'poll' || given === 'yield' ? given : progressFor(o.progress, n, hosts?.length ?? 1);
     const transport = hosts !== undefined ? 'tcp' : (o.transport ?? (progress === 'poll' && (await shmAvailable()) ? 'shm' : 'unix'));
     if (transport === 'shm' && !(await shmAvailable())) throw new SwitchboardError('EUNSUPPORTED', 'shared-memory rings are not available here (the sb_shm addon or /dev/shm)');
     const entry = entryFile();
@@ -189,7 +191,7 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
             : {}),
       ...(o.timeoutMs !== undefined ? { [ENV.timeout]: String(o.timeoutMs) } : {}),
     };
-    if (env[ENV.progress] === undefined) env[ENV.progress] = progress;
+    env[ENV.progress] = progress;
     Object.assign(env, mallocTuning(env));
     const failures: { rank: number; status: number; reason: string; secondary: boolean }[] = [];
     const exits: Promise<void>[] = [];

@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { Communicator, FileDirectory, PeerLostError, joinJob, type CommunicatorOptions } from '../../src/mp/index.js';
 import { Engine } from '../../src/mp/engine.js';
 import { SelfLink } from '../../src/mp/port-link.js';
-import { mallocTuning, progressFor } from '../../src/mp/launch.js';
+import { launch, mallocTuning, progressFor } from '../../src/mp/launch.js';
 import { collectives, pointToPoint } from './fixtures/ranks.js';
 import { expected } from './fixtures/expected.js';
 
@@ -141,4 +141,8 @@ test('polling progress settings: bad values are refused; yield means no spinning
   assert.equal(progressFor('poll', 1000, 1), 'poll');
   assert.deepEqual(Object.keys(mallocTuning({ PATH: '/bin' })).sort(), ['MALLOC_MMAP_THRESHOLD_', 'MALLOC_TOP_PAD_', 'MALLOC_TRIM_THRESHOLD_']);
   assert.deepEqual(mallocTuning({ MALLOC_ARENA_MAX_: '2' }), {}, "the user's own malloc settings win");
+});
+
+test('switchboard run refuses a progress mode it does not know before starting any rank', async () => {
+  await assert.rejects(launch({ n: 2, app: 'never-started.js', env: { SWITCHBOARD_MP_PROGRESS: 'fast' }, log: () => undefined }), { code: 'EINVAL', message: /SWITCHBOARD_MP_PROGRESS=fast/ });
 });
