@@ -546,8 +546,19 @@ export class RpcConnection implements Caller {
   private readonly flush = (): void => {
     this.flushQueued = false;
     if (this.writing !== undefined || this.out.pos === 0 || this.state === 'closed') return;
+    // Sockets with nothing queued take the batch straight from the encoder's buffer: no copy.
+    let sent = -1;
+    if (this.link.sendNow !== undefined && this.attachmentsOut === undefined && this.transferOut === undefined) {
+      sent = this.link.sendNow(this.out.buf.subarray(0, this.out.pos));
+      if (sent === this.out.pos) {
+        this.out.reset();
+        this.writing = SENT;
+        queueMicrotask(this.written);
+        return;
+      }
+    }
     // Ports move the batch's buffer, so it must be its own; channels copy it into the kernel.
-    const batch = this.link.attachments ? this.out.copy() : this.out.copyPooled();
+    const batch = sent > 0 ? this.out.copy(sent) : this.link.attachments ? this.out.copy() : this.out.copyPooled();
     const att = this.attachmentsOut;
     const tr = this.transferOut;
     this.attachmentsOut = undefined;

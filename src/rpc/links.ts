@@ -33,6 +33,12 @@ export interface Link {
   start(sink: LinkSink): void;
   /** Send one batch; a promise while the link is busy (the next batch waits for it). */
   send(batch: Uint8Array, attachments: unknown[] | undefined, transfer: ArrayBuffer[] | undefined): Promise<void> | undefined;
+  /**
+   * Optional: hand `view` to the transport at once, without keeping it: the
+   * number of bytes taken (the rest goes through send()), or -1 when not
+   * possible now. Spares the copy of a batch out of the encoder's buffer.
+   */
+  sendNow?(view: Uint8Array): number;
   /** Orderly close after what was sent. */
   close(): Promise<void>;
   /** Drop the connection at once. */
@@ -182,6 +188,16 @@ export class ChannelLink implements Link {
     this.sink?.closed(err);
     // The connection is over once the peer has ended or failed: free the socket.
     if (!this.channel.isClosed) this.channel.destroy();
+  }
+
+  /**
+   * Bytes of `view` a byte-stream socket took at once with one system call
+   * (the caller sends the rest with send()), or -1 when that is not possible
+   * now. `view` may be reused when this returns: nothing keeps it.
+   */
+  sendNow(view: Uint8Array): number {
+    const ch = this.channel as { writeNowSync?: (data: Uint8Array) => number; messages: boolean };
+    return ch.messages || ch.writeNowSync === undefined ? -1 : ch.writeNowSync(view);
   }
 
   send(batch: Uint8Array): Promise<void> | undefined {

@@ -325,15 +325,26 @@ export class SocketChannel implements Channel, DirectReadable {
    * callers that poll (message passing); order is kept either way.
    */
   writeNow(data: Uint8Array): Promise<void> | undefined {
+    const n = this.writeNowSync(data);
+    if (n === data.byteLength) return undefined;
+    // Not possible now, a full buffer or an error: the stream takes the rest (and reports errors its own way).
+    return this.write(n > 0 ? data.subarray(n) : data);
+  }
+
+  /**
+   * The direct part of writeNow(): how many bytes of `data` the kernel took
+   * in one non-blocking send, or -1 when a direct write would overtake queued
+   * bytes (or the channel cannot write). The caller writes the rest, if any,
+   * with write(); `data` may be reused as soon as this returns.
+   */
+  writeNowSync(data: Uint8Array): number {
     const fd = this.fd;
     const s = this.#socket as Socket & { _handle?: { writeQueueSize?: number } | null };
     if (fd === undefined || this.#corked || s.writableLength !== 0 || (s._handle?.writeQueueSize ?? 1) !== 0 || this.#writeBlocked() !== undefined || data.byteLength === 0) {
-      return this.write(data);
+      return -1;
     }
     const n = writeNonblock(fd, data);
-    if (n === data.byteLength) return undefined;
-    // Full buffer or an error: the stream takes the rest (and reports the error its own way).
-    return this.write(n > 0 ? data.subarray(n) : data);
+    return n > 0 ? n : 0;
   }
 
   /**
