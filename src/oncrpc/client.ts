@@ -326,7 +326,18 @@ export class RpcClient {
 
   /** Hand a record to the channel; a burst of calls in one tick leaves as one writev (the channel corks). */
   #enqueue(ch: Channel, record: Uint8Array | Uint8Array[]): void {
-    const done = Array.isArray(record) ? ch.writev(record) : ch.write(record);
+    let done: Promise<void>;
+    if (Array.isArray(record)) done = ch.writev(record);
+    else {
+      // An idle socket takes a lone record in one system call, without the stream machinery.
+      const now = (ch as { writeNow?: (data: Uint8Array) => Promise<void> | undefined }).writeNow;
+      if (now === undefined) done = ch.write(record);
+      else {
+        const rest = now.call(ch, record);
+        if (rest === undefined) return;
+        done = rest;
+      }
+    }
     // A channel hands back the same settled promise for every write the socket took at once:
     // one failure handler per distinct promise is enough, and saves a promise per call.
     if (done !== this.#lastWrite) {

@@ -206,9 +206,12 @@ export class RpcServer {
     // once: a failure handler per distinct promise is enough (not a new promise per reply).
     const onWriteError = () => ch.destroy();
     let lastWrite: Promise<void> | undefined;
+    const now = (ch as { writeNow?: (data: Uint8Array) => Promise<void> | undefined }).writeNow;
     const send = (reply: Uint8Array | undefined) => {
       if (reply === undefined || ch.isClosed) return;
-      const done = ch.write(reply);
+      // An idle socket takes the reply in one system call, without the stream machinery.
+      const done = now !== undefined ? now.call(ch, reply) : ch.write(reply);
+      if (done === undefined) return;
       if (done !== lastWrite) {
         lastWrite = done;
         done.catch(onWriteError);
