@@ -565,14 +565,8 @@ test('a server that dies mid-call rejects every pending call at once with ECONNR
   }
 });
 
-test('connecting to a name in the name service', async (t) => {
-  let naming: typeof import('../../src/naming/index.js');
-  try {
-    naming = await import('../../src/naming/index.js');
-  } catch (err) {
-    t.skip(`the name service is not available: ${String(err)}`);
-    return;
-  }
+test('connecting to a name in the name service', async () => {
+  const naming = await import('../../src/naming/index.js');
   const ns = await naming.startNameServer({ listen: [`unix://${join(dir, 'ns.sock')}`] });
   const nameServer = ns.addresses[0] as string;
   const server = await expose(bankImpl(), { on: 'test-bank', nameServer });
@@ -604,15 +598,9 @@ test('a framed (message) channel on one side talks to the byte-stream side', asy
   }
 });
 
-test('over a shared-memory ring pair (shm:name)', async (t) => {
-  let server: RpcServer;
+test('over a shared-memory ring pair (shm:name)', async () => {
   const name = `sb-rpc-test-${process.pid}-${Date.now()}`;
-  try {
-    server = await expose(bankImpl(), { on: `shm:${name}` });
-  } catch (err) {
-    t.skip(`shared-memory rings are not available here: ${String(err)}`);
-    return;
-  }
+  const server: RpcServer = await expose(bankImpl(), { on: `shm:${name}` });
   try {
     const remote = await connect<Bank>(`shm:${name}`);
     assert.equal(await remote.balance('alice'), 100);
