@@ -40,6 +40,20 @@ export function scaledIters(base: number, n: number): number {
   return Math.max(5, Math.floor(it));
 }
 
+/** `count` round trips of `buf` between ranks 0 and 1 (rank 0 sends first); other ranks do nothing. */
+async function exchange(comm: Communicator, buf: Uint8Array, count: number): Promise<void> {
+  const r = comm.rank;
+  for (let i = 0; i < count; i++) {
+    if (r === 0) {
+      await comm.send(1, buf, { tag: 1 });
+      await comm.receive({ from: 1, tag: 2, buffer: buf });
+    } else if (r === 1) {
+      await comm.receive({ from: 0, tag: 1, buffer: buf });
+      await comm.send(0, buf, { tag: 2 });
+    }
+  }
+}
+
 /** Ranks 0 and 1 measure; other ranks only join the barriers. Rank 0 returns the figures. */
 export async function pingpong(comm: Communicator, o: PingPongOptions): Promise<PingPongResult | undefined> {
   const r = comm.rank;
@@ -51,15 +65,7 @@ export async function pingpong(comm: Communicator, o: PingPongOptions): Promise<
     const warm = new Uint8Array(8);
     const until = performance.now() + (o.warmupMs ?? 1000);
     for (let go = 1; go !== 0; ) {
-      for (let i = 0; i < 200; i++) {
-        if (r === 0) {
-          await comm.send(1, warm, { tag: 1 });
-          await comm.receive({ from: 1, tag: 2, buffer: warm });
-        } else if (r === 1) {
-          await comm.receive({ from: 0, tag: 1, buffer: warm });
-          await comm.send(0, warm, { tag: 2 });
-        }
-      }
+      await exchange(comm, warm, 200);
       // Rank 0 keeps the time; everyone learns whether to go on.
       go = (await comm.bcast(r === 0 ? (performance.now() < until ? 1 : 0) : undefined, { root: 0 })) as number;
     }
@@ -71,15 +77,7 @@ export async function pingpong(comm: Communicator, o: PingPongOptions): Promise<
     for (let round = -1; round < o.rounds; round++) {
       await comm.barrier();
       const t0 = performance.now();
-      for (let i = 0; i < it; i++) {
-        if (r === 0) {
-          await comm.send(1, buf, { tag: 1 });
-          await comm.receive({ from: 1, tag: 2, buffer: buf });
-        } else if (r === 1) {
-          await comm.receive({ from: 0, tag: 1, buffer: buf });
-          await comm.send(0, buf, { tag: 2 });
-        }
-      }
+      await exchange(comm, buf, it);
       if (round >= 0) per.push(((performance.now() - t0) * 1000) / it);
     }
     latency.push({ size: n, usPerRtt: median(per) });

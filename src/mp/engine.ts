@@ -229,9 +229,9 @@ export class Engine {
       const q = this.peek(ctx, src, tag, consume);
       if (q !== undefined) return q;
     }
-    if (limit === Infinity) return this.sleep(ctx, src, tag, consume, opts);
+    if (limit === Infinity) return this.afterSpin(ctx, src, tag, consume, opts);
     const left = Math.max(1, limit - (performance.now() - start));
-    return this.sleep(ctx, src, tag, consume, { ...opts, timeoutMs: left }, limit);
+    return this.afterSpin(ctx, src, tag, consume, { ...opts, timeoutMs: left }, limit);
   }
 
   /** Wait for a matching message: receive (consume) or probe (leave it queued). */
@@ -246,19 +246,26 @@ export class Engine {
       if (m !== undefined) return Promise.resolve(m);
       // The first slice's length comes off the budget (start is approximate by at most 16 polls).
       if (this.spinUs / 1000 > SLICE_MS) return this.spinThenWait(ctx, src, tag, consume, opts, performance.now() - SLICE_MS);
+      return this.afterSpin(ctx, src, tag, consume, opts);
     }
     return this.sleep(ctx, src, tag, consume, opts);
   }
 
-  /**
-   * Post a waiter and let the event loop deliver (or time out, or abort).
-   * `reportMs`: the timeout to name in the error (the caller's whole limit, when part of it went to spinning).
-   */
-  private sleep(ctx: number, src: number, tag: number, consume: boolean, opts: WaitOptions, reportMs?: number): Promise<Msg> {
+  /** After spinning, the polls may have delivered what we wait for, or news of a lost peer: look again, then sleep. */
+  private afterSpin(ctx: number, src: number, tag: number, consume: boolean, opts: WaitOptions, reportMs?: number): Promise<Msg> {
     const now = this.peek(ctx, src, tag, consume);
     if (now !== undefined) return Promise.resolve(now);
     const no = this.hopeless(ctx, src);
     if (no !== undefined) return Promise.reject(no);
+    return this.sleep(ctx, src, tag, consume, opts, reportMs);
+  }
+
+  /**
+   * Post a waiter and let the event loop deliver (or time out, or abort); the
+   * caller has just looked for a match and for a lost peer.
+   * `reportMs`: the timeout to name in the error (the caller's whole limit, when part of it went to spinning).
+   */
+  private sleep(ctx: number, src: number, tag: number, consume: boolean, opts: WaitOptions, reportMs?: number): Promise<Msg> {
     const { timeoutMs, signal } = opts;
     if (signal?.aborted) return Promise.reject(new AbortError());
     return new Promise<Msg>((resolve, reject) => {

@@ -216,8 +216,9 @@ function num(name: string): number | undefined {
   return n;
 }
 
-function progressFromEnv(): 'poll' | 'yield' | undefined {
-  const v = process.env[ENV.progress];
+/** The progress mode in an environment (SWITCHBOARD_MP_PROGRESS): undefined when unset, EINVAL when unknown. */
+export function progressFromEnv(env: NodeJS.ProcessEnv = process.env): 'poll' | 'yield' | undefined {
+  const v = env[ENV.progress];
   if (v === undefined || v === '') return undefined;
   if (v !== 'poll' && v !== 'yield') throw new ArgumentError(`${ENV.progress}=${v}: expected poll or yield`);
   return v;

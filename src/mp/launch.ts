@@ -16,7 +16,7 @@ import { constants as osConstants } from 'node:os';
 import type { Writable } from 'node:stream';
 import { ArgumentError, SwitchboardError } from '../errors.js';
 import { PEER_LOST_EXIT, RankFailedError } from './errors.js';
-import { ENV, hostAddress } from './join.js';
+import { ENV, hostAddress, progressFromEnv } from './join.js';
 import { moduleUrl, runThreads } from './threads.js';
 
 export interface LaunchOptions {
@@ -168,9 +168,7 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
     }
     // One host, polling: shared-memory rings when this machine has them (fastest there); yielding
     // ranks sleep between messages, and a Unix socket wakes them sooner than a ring's futex.
-    const given = o.env?.[ENV.progress] ?? process.env[ENV.progress];
-    if (given !== undefined && given !== '' && given !== 'poll' && given !== 'yield') throw new ArgumentError(`${ENV.progress}=${given}: expected poll or yield`);
-    const progress = given === 'poll' || given === 'yield' ? given : progressFor(o.progress, n, hosts?.length ?? 1);
+    const progress = progressFromEnv({ ...process.env, ...o.env }) ?? progressFor(o.progress, n, hosts?.length ?? 1);
     const transport = hosts !== undefined ? 'tcp' : (o.transport ?? (progress === 'poll' && (await shmAvailable()) ? 'shm' : 'unix'));
     if (transport === 'shm' && !(await shmAvailable())) throw new SwitchboardError('EUNSUPPORTED', 'shared-memory rings are not available here (the sb_shm addon or /dev/shm)');
     const entry = entryFile();

@@ -8,6 +8,7 @@
  */
 import { LengthPrefixDecoder } from '../wire/length-prefix.js';
 import { readNonblock } from '../transport/fd.js';
+import { isDirectWritable } from '../transport/socket-channel.js';
 import type { Channel } from '../transport/index.js';
 import { ArgumentError } from '../errors.js';
 import { PeerLostError } from './errors.js';
@@ -51,11 +52,6 @@ const EAGAIN = -11;
 interface Reader {
   drain(direct: boolean): boolean;
   pump(): void;
-}
-
-/** A socket channel's one-system-call write (src/transport SocketChannel.writeNow). */
-interface DirectWriter {
-  writeNow(data: Uint8Array): Promise<void> | undefined;
 }
 
 /** What a ring Channel lends for reading without a copy (src/shm RingChannel's consumer). */
@@ -277,10 +273,9 @@ export class StreamLink implements Link {
       prefix(f, FIRST_HEADER + first);
       writeFirstHeader(f, head, 4);
       f.set(first === total ? bytes : bytes.subarray(0, first), 4 + FIRST_HEADER);
-      const direct = this.spinUs > 0 && first === total ? (ch as Partial<DirectWriter>).writeNow : undefined;
-      if (direct !== undefined) {
+      if (this.spinUs > 0 && first === total && isDirectWritable(ch)) {
         // Polling progress: one system call, no stream machinery, nothing held until the next tick.
-        const rest = direct.call(ch, f);
+        const rest = ch.writeNow(f);
         if (rest === undefined) return undefined;
         this.tickDebt = true;
         return rest;

@@ -5,7 +5,7 @@
  * calls that expect no reply. Calls made in the same tick leave in one write.
  */
 import { AbortError, ArgumentError, ProtocolError, SwitchboardError, TimeoutError } from '../errors.js';
-import { MAX_UDP_PAYLOAD, connect, toAddress, formatAddress, type Address, type AddressLike, type Channel } from '../transport/index.js';
+import { MAX_UDP_PAYLOAD, connect, toAddress, formatAddress, writeSoon, type Address, type AddressLike, type Channel } from '../transport/index.js';
 import { RecordMarkingDecoder, XdrReader, XdrWriter, decodeFrom, xdrVoid, type XdrCodec } from '../wire/index.js';
 import { AuthError, rpcErrorFromReply } from './rpc-errors.js';
 import { takeSegments, takeWritten } from './message-bytes.js';
@@ -326,18 +326,9 @@ export class RpcClient {
 
   /** Hand a record to the channel; a burst of calls in one tick leaves as one writev (the channel corks). */
   #enqueue(ch: Channel, record: Uint8Array | Uint8Array[]): void {
-    let done: Promise<void>;
-    if (Array.isArray(record)) done = ch.writev(record);
-    else {
-      // An idle socket takes a lone record in one system call, without the stream machinery.
-      const now = (ch as { writeNow?: (data: Uint8Array) => Promise<void> | undefined }).writeNow;
-      if (now === undefined) done = ch.write(record);
-      else {
-        const rest = now.call(ch, record);
-        if (rest === undefined) return;
-        done = rest;
-      }
-    }
+    // An idle socket takes a lone record in one system call, without the stream machinery.
+    const done = Array.isArray(record) ? ch.writev(record) : writeSoon(ch, record);
+    if (done === undefined) return;
     // A channel hands back the same settled promise for every write the socket took at once:
     // one failure handler per distinct promise is enough, and saves a promise per call.
     if (done !== this.#lastWrite) {

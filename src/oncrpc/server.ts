@@ -13,6 +13,7 @@ import {
   formatAddress,
   listen,
   toAddress,
+  writeSoon,
   type Address,
   type AddressLike,
   type Channel,
@@ -206,11 +207,10 @@ export class RpcServer {
     // once: a failure handler per distinct promise is enough (not a new promise per reply).
     const onWriteError = () => ch.destroy();
     let lastWrite: Promise<void> | undefined;
-    const now = (ch as { writeNow?: (data: Uint8Array) => Promise<void> | undefined }).writeNow;
     const send = (reply: Uint8Array | undefined) => {
       if (reply === undefined || ch.isClosed) return;
       // An idle socket takes the reply in one system call, without the stream machinery.
-      const done = now !== undefined ? now.call(ch, reply) : ch.write(reply);
+      const done = writeSoon(ch, reply);
       if (done === undefined) return;
       if (done !== lastWrite) {
         lastWrite = done;

@@ -9,7 +9,7 @@
 import { parentPort, type MessagePort, type Worker } from 'node:worker_threads';
 import { ProtocolError, SwitchboardError, fromSystemError } from '../errors.js';
 import type { Channel, PeerInfo } from '../transport/channel.js';
-import { isDirectReadable } from '../transport/socket-channel.js';
+import { isDirectReadable, isDirectWritable } from '../transport/socket-channel.js';
 import { FrameSplitter } from './frame-splitter.js';
 
 export interface LinkSink {
@@ -196,17 +196,14 @@ export class ChannelLink implements Link {
    * now. `view` may be reused when this returns: nothing keeps it.
    */
   sendNow(view: Uint8Array): number {
-    const ch = this.channel as { writeNowSync?: (data: Uint8Array) => number; messages: boolean };
-    return ch.messages || ch.writeNowSync === undefined ? -1 : ch.writeNowSync(view);
+    const ch = this.channel;
+    return !ch.messages && isDirectWritable(ch) ? ch.writeNowSync(view) : -1;
   }
 
   send(batch: Uint8Array): Promise<void> | undefined {
     const ch = this.channel;
-    if (!ch.messages) {
-      // A socket with nothing queued takes the batch in one system call, without the stream machinery.
-      const now = (ch as { writeNow?: (data: Uint8Array) => Promise<void> | undefined }).writeNow;
-      return now !== undefined ? now.call(ch, batch) : ch.write(batch);
-    }
+    // (A direct write was already tried on the encoder's buffer: sendNow().)
+    if (!ch.messages) return ch.write(batch);
     if (this.batches) {
       // A ring holds a bounded amount: big batches go as several messages, split between frames.
       if (batch.length <= RING_BATCH) return ch.write(batch);

@@ -9,7 +9,7 @@ export type { Channel, ChannelKind, DatagramEndpoint, PeerInfo } from './channel
 export { formatAddress, parseAddress, toAddress, validateAddress, type Address, type AddressLike } from './address.js';
 export { connect, type ConnectOptions } from './connect.js';
 export { listen, type ListenOptions, type Listener } from './listener.js';
-export { ChannelClosedError } from './socket-channel.js';
+export { ChannelClosedError, isDirectReadable, isDirectWritable, writeSoon, type DirectReadable, type DirectWritable } from './socket-channel.js';
 export { fromFd, pipe, socketpair, type FromFdOptions } from './pipes.js';
 export { createFifo, openFifo, removeFifo, type FifoOpenOptions } from './fifo.js';
 export { MAX_UDP_PAYLOAD, bindUdp, connectUdp, type UdpOptions } from './udp.js';

@@ -65,12 +65,33 @@ export function isDirectReadable(x: object): x is DirectReadable {
   return typeof (x as Partial<DirectReadable>).readDirect === 'function';
 }
 
+/**
+ * A channel that can also write with one system call straight to its
+ * descriptor when nothing is queued (SocketChannel): for latency-bound
+ * callers. Order is kept either way.
+ */
+export interface DirectWritable {
+  /** undefined when the kernel took every byte at once, else the promise of write() for the rest. */
+  writeNow(data: Uint8Array): Promise<void> | undefined;
+  /** Bytes the kernel took at once, or -1 when a direct write would overtake queued bytes. */
+  writeNowSync(data: Uint8Array): number;
+}
+
+export function isDirectWritable(x: object): x is DirectWritable {
+  return typeof (x as Partial<DirectWritable>).writeNowSync === 'function';
+}
+
+/** write(), directly when the channel can (see DirectWritable): undefined when nothing is left to wait for. */
+export function writeSoon(ch: Channel, data: Uint8Array): Promise<void> | undefined {
+  return isDirectWritable(ch) ? ch.writeNow(data) : ch.write(data);
+}
+
 interface Waiter {
   resolve(v: Uint8Array | null): void;
   reject(e: Error): void;
 }
 
-export class SocketChannel implements Channel, DirectReadable {
+export class SocketChannel implements Channel, DirectReadable, DirectWritable {
   readonly kind: ChannelKind;
   readonly messages = false;
   readonly description: string;

@@ -13,35 +13,17 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { Communicator, FileDirectory, PeerLostError, joinJob, type CommunicatorOptions } from '../../src/mp/index.js';
+import { Communicator, PeerLostError, type CommunicatorOptions } from '../../src/mp/index.js';
+import { world as joinWorld, type WorldKind } from './fixtures/world.js';
 import { Engine } from '../../src/mp/engine.js';
 import { SelfLink } from '../../src/mp/port-link.js';
 import { launch, mallocTuning, progressFor } from '../../src/mp/launch.js';
 import { collectives, pointToPoint } from './fixtures/ranks.js';
 import { expected } from './fixtures/expected.js';
 
-type Kind = 'unix' | 'tcp' | 'shm';
-
-async function world(n: number, kind: Kind, dir: string, extra: CommunicatorOptions = {}): Promise<Communicator[]> {
-  const job = randomBytes(4).toString('hex');
-  return Promise.all(
-    Array.from({ length: n }, (_, rank) =>
-      joinJob({
-        job,
-        rank,
-        size: n,
-        directory: new FileDirectory(join(dir, 'names')),
-        listen: kind === 'tcp' ? 'tcp://127.0.0.1:0' : kind === 'shm' ? `shm:sbmpp-${job}` : `unix://${join(dir, `${job}-${rank}.sock`)}`,
-        connectTimeoutMs: 10_000,
-        timeoutMs: 30_000,
-        allreduceRingBytes: 64 * 1024,
-        progress: 'poll',
-        spinUs: 100,
-        ...extra,
-      }),
-    ),
-  );
+/** Ranks with polling progress and a 100 us spin budget unless told otherwise. */
+function world(n: number, kind: WorldKind, dir: string, extra: CommunicatorOptions = {}): Promise<Communicator[]> {
+  return joinWorld(n, kind, dir, { progress: 'poll', spinUs: 100, ...extra });
 }
 
 for (const kind of ['unix', 'tcp', 'shm'] as const) {

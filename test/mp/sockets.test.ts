@@ -9,29 +9,10 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { FileDirectory, PeerLostError, joinJob, type Communicator } from '../../src/mp/index.js';
+import { PeerLostError } from '../../src/mp/index.js';
+import { world } from './fixtures/world.js';
 import { collectives, pointToPoint } from './fixtures/ranks.js';
 import { expected } from './fixtures/expected.js';
-
-async function world(n: number, transport: 'unix' | 'tcp', dir: string, extra: { maxMessageSize?: number } = {}): Promise<Communicator[]> {
-  const job = randomBytes(4).toString('hex');
-  const directory = (): FileDirectory => new FileDirectory(join(dir, 'names'));
-  return Promise.all(
-    Array.from({ length: n }, (_, rank) =>
-      joinJob({
-        job,
-        rank,
-        size: n,
-        directory: directory(),
-        listen: transport === 'tcp' ? 'tcp://127.0.0.1:0' : `unix://${join(dir, `${job}-${rank}.sock`)}`,
-        connectTimeoutMs: 10_000,
-        timeoutMs: 30_000,
-        allreduceRingBytes: 64 * 1024,
-        ...extra,
-      }),
-    ),
-  );
-}
 
 for (const transport of ['unix', 'tcp'] as const) {
   test(`collectives over ${transport} sockets (3 and 4 ranks)`, async () => {
@@ -114,11 +95,7 @@ test('collectives and point to point over shared-memory rings', async () => {
   const job = randomBytes(4).toString('hex');
   try {
     const n = 3;
-    const comms = await Promise.all(
-      Array.from({ length: n }, (_, rank) =>
-        joinJob({ job, rank, size: n, directory: new FileDirectory(join(dir, 'names')), listen: `shm:sbmpt-${job}`, connectTimeoutMs: 10_000, timeoutMs: 30_000, allreduceRingBytes: 64 * 1024 }),
-      ),
-    );
+    const comms = await world(n, 'shm', dir, { job });
     assert.equal(comms[0]!.transport, 'ring');
     const results = await Promise.all(comms.map((c) => collectives(c)));
     for (let r = 0; r < n; r++) {
