@@ -396,14 +396,28 @@ async function atomicsRtt(ctx: BenchContext): Promise<number> {
   }
 }
 
-async function unixRtt(ctx: BenchContext, size: number): Promise<number> {
+/** A Unix socket to an echo process: the socket, and how to stop both. */
+async function unixEcho(): Promise<{ sock: net.Socket; close(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'sb-bench-shm-'));
   const path = join(dir, 's');
   const server = net.createServer();
   await new Promise<void>((r) => server.listen(path, r));
-  const far = spawnEnd({ role: 'unix-echo', path });
-  const gone = exited(far);
+  const gone = exited(spawnEnd({ role: 'unix-echo', path }));
   const sock = await new Promise<net.Socket>((r) => server.once('connection', r));
+  return {
+    sock,
+    async close() {
+      sock.destroy();
+      server.close();
+      await gone;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function unixRtt(ctx: BenchContext, size: number): Promise<number> {
+  const echo = await unixEcho();
+  const sock = echo.sock;
   sock.setNoDelay(true);
   const msg = Buffer.alloc(size, 1);
   let pending: (() => void) | undefined;
@@ -426,21 +440,13 @@ async function unixRtt(ctx: BenchContext, size: number): Promise<number> {
         }),
     );
   } finally {
-    sock.destroy();
-    server.close();
-    await gone;
-    rmSync(dir, { recursive: true, force: true });
+    await echo.close();
   }
 }
 
 async function unixOneWay(ctx: BenchContext): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'sb-bench-shm-'));
-  const path = join(dir, 's');
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(path, r));
-  const far = spawnEnd({ role: 'unix-echo', path });
-  const gone = exited(far);
-  const sock = await new Promise<net.Socket>((r) => server.once('connection', r));
+  const echo = await unixEcho();
+  const sock = echo.sock;
   const msg = Buffer.alloc(64, 1);
   let want = 0;
   let got = 0;
@@ -462,10 +468,7 @@ async function unixOneWay(ctx: BenchContext): Promise<number> {
       { rounds: ctx.quick ? 2 : 3 },
     );
   } finally {
-    sock.destroy();
-    server.close();
-    await gone;
-    rmSync(dir, { recursive: true, force: true });
+    await echo.close();
   }
 }
 
