@@ -954,34 +954,7 @@ export class RingConsumer extends RingEnd {
    * its reassembly buffer); consumeRaw() allocates nothing at all.
    */
   consume(fn: (message: Uint8Array) => void, max = Infinity): number {
-    let count = 0;
-    try {
-      while (count < max) {
-        const at = this.#peek();
-        if (at >= 0) {
-          const view = new Uint8Array(this.#sab, this.#dataOffset + at, this.#readyLen);
-          this.#skip();
-          fn(view);
-        } else {
-          if (at === EMPTY) break;
-          const n = this.#poll(false);
-          if (n === EMPTY) break;
-          if (this.#ready !== null) {
-            const m = this.#ready;
-            this.#ready = null;
-            fn(m);
-          } else {
-            const off = this.#readyOff;
-            this.#release(false);
-            fn(new Uint8Array(this.#sab, this.#dataOffset + off, n));
-          }
-        }
-        count++;
-      }
-    } finally {
-      this.#publishHead();
-    }
-    return count;
+    return this.consumeRaw((bytes, offset, length) => fn(offset === 0 && length === bytes.byteLength ? bytes : bytes.subarray(offset, offset + length)), max);
   }
 
   /**
