@@ -954,8 +954,20 @@ export class RingConsumer extends RingEnd {
    * its reassembly buffer); consumeRaw() allocates nothing at all.
    */
   consume(fn: (message: Uint8Array) => void, max = Infinity): number {
-    return this.consumeRaw((bytes, offset, length) => fn(offset === 0 && length === bytes.byteLength ? bytes : bytes.subarray(offset, offset + length)), max);
+    const outer = this.#viewFn;
+    this.#viewFn = fn;
+    try {
+      return this.consumeRaw(this.#asView, max);
+    } finally {
+      this.#viewFn = outer;
+    }
   }
+
+  /** consume()'s callback, and the one adapter (made once, not per call) that hands it views. */
+  #viewFn: ((message: Uint8Array) => void) | undefined;
+  readonly #asView = (bytes: Uint8Array, offset: number, length: number): void => {
+    (this.#viewFn as (message: Uint8Array) => void)(offset === 0 && length === bytes.byteLength ? bytes : bytes.subarray(offset, offset + length));
+  };
 
   /**
    * consume() without any allocation: `fn(bytes, offset, length)` gets the
