@@ -63,22 +63,18 @@ export function writeFirstHeader(out: Uint8Array, h: FirstHeader, at = 0): void 
   out[at + 1] = h.kind;
   out[at + 2] = h.dtype;
   out[at + 3] = h.last ? FLAG_LAST : 0;
-  out[at + 4] = ctx >>> 24;
-  out[at + 5] = ctx >>> 16;
-  out[at + 6] = ctx >>> 8;
-  out[at + 7] = ctx;
-  out[at + 8] = tag >>> 24;
-  out[at + 9] = tag >>> 16;
-  out[at + 10] = tag >>> 8;
-  out[at + 11] = tag;
-  out[at + 12] = hi >>> 24;
-  out[at + 13] = hi >>> 16;
-  out[at + 14] = hi >>> 8;
-  out[at + 15] = hi;
-  out[at + 16] = lo >>> 24;
-  out[at + 17] = lo >>> 16;
-  out[at + 18] = lo >>> 8;
-  out[at + 19] = lo;
+  putU32(out, at + 4, ctx);
+  putU32(out, at + 8, tag);
+  putU32(out, at + 12, hi);
+  putU32(out, at + 16, lo);
+}
+
+/** Big-endian u32 `v` at `i` (no DataView: a frame header is written per message). */
+function putU32(b: Uint8Array, i: number, v: number): void {
+  b[i] = v >>> 24;
+  b[i + 1] = v >>> 16;
+  b[i + 2] = v >>> 8;
+  b[i + 3] = v;
 }
 
 /** Big-endian u32 at `i` (the caller checked the bounds). */
