@@ -120,36 +120,42 @@ static napi_value js_fd_type(napi_env env, napi_callback_info info) {
   return v;
 }
 
+/* (fd, Uint8Array) arguments of the non-blocking calls; 0, or -1 with a TypeError thrown naming `usage`. */
+static int fd_and_bytes(napi_env env, napi_callback_info info, const char *usage, int32_t *fd, void **data, size_t *len) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 || napi_get_value_int32(env, argv[0], fd) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], NULL, len, data, NULL, NULL) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", usage);
+    return -1;
+  }
+  return 0;
+}
+
+static napi_value int_or_errno(napi_env env, ssize_t n) {
+  napi_value out;
+  napi_create_int32(env, n < 0 ? -errno : (int32_t)n, &out);
+  return out;
+}
+
 /*
- * readNonblock(fd, target[, offset]): read what is there now, never waiting.
+ * readNonblock(fd, target): read what is there now, never waiting.
  * Returns the byte count (0 at end of stream) or a negative errno
  * (-EAGAIN when nothing is there). Never throws on I/O errors: the caller
  * polls in a hot loop and leaves errors to the event loop's own read.
  */
 static napi_value js_read_nonblock(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3], out;
-  int32_t fd = -1, off = 0;
-  void *data = NULL;
-  size_t len = 0;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
-      napi_get_typedarray_info(env, argv[1], NULL, &len, &data, NULL, NULL) != napi_ok) {
-    napi_throw_type_error(env, "EINVAL", "readNonblock(fd, Uint8Array[, offset])");
-    return NULL;
-  }
-  if (argc > 2 && napi_get_value_int32(env, argv[2], &off) != napi_ok) off = -1;
-  if (off < 0 || (size_t)off > len) {
-    napi_throw_range_error(env, "EINVAL", "readNonblock: offset out of range");
-    return NULL;
-  }
+  int32_t fd;
+  void *data;
+  size_t len;
+  if (fd_and_bytes(env, info, "readNonblock(fd, Uint8Array)", &fd, &data, &len) != 0) return NULL;
   ssize_t n;
   do {
-    n = recv(fd, (char *)data + off, len - (size_t)off, MSG_DONTWAIT);
-    if (n < 0 && errno == ENOTSOCK) n = read(fd, (char *)data + off, len - (size_t)off);
+    n = recv(fd, data, len, MSG_DONTWAIT);
+    if (n < 0 && errno == ENOTSOCK) n = read(fd, data, len);
   } while (n < 0 && errno == EINTR);
-  napi_create_int32(env, n < 0 ? -errno : (int32_t)n, &out);
-  return out;
+  return int_or_errno(env, n);
 }
 
 /*
@@ -158,24 +164,16 @@ static napi_value js_read_nonblock(napi_env env, napi_callback_info info) {
  * the socket buffer is full); never raises SIGPIPE, never throws on I/O errors.
  */
 static napi_value js_write_nonblock(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], out;
-  int32_t fd = -1;
-  void *data = NULL;
-  size_t len = 0;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
-      napi_get_typedarray_info(env, argv[1], NULL, &len, &data, NULL, NULL) != napi_ok) {
-    napi_throw_type_error(env, "EINVAL", "writeNonblock(fd, Uint8Array)");
-    return NULL;
-  }
+  int32_t fd;
+  void *data;
+  size_t len;
+  if (fd_and_bytes(env, info, "writeNonblock(fd, Uint8Array)", &fd, &data, &len) != 0) return NULL;
   ssize_t n;
   do {
     n = send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n < 0 && errno == ENOTSOCK) n = write(fd, data, len);
   } while (n < 0 && errno == EINTR);
-  napi_create_int32(env, n < 0 ? -errno : (int32_t)n, &out);
-  return out;
+  return int_or_errno(env, n);
 }
 
 static napi_value init(napi_env env, napi_value exports) {

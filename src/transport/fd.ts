@@ -10,7 +10,7 @@ interface FdAddon {
   peerCred(fd: number): { pid: number; uid: number; gid: number };
   setCloexec(fd: number, on: number): void;
   fdType(fd: number): 'fifo' | 'socket' | 'file' | 'char' | 'other';
-  readNonblock(fd: number, target: Uint8Array, offset?: number): number;
+  readNonblock(fd: number, target: Uint8Array): number;
   writeNonblock(fd: number, data: Uint8Array): number;
 }
 
@@ -33,14 +33,14 @@ export const setCloexec = (fd: number, on: boolean): void => sys('fcntl', () => 
 export const fdType = (fd: number): ReturnType<FdAddon['fdType']> => sys('fstat', () => addon().fdType(fd));
 
 /**
- * Read what the descriptor holds now into `target` from `offset`, never
- * waiting: the byte count, 0 at end of stream, or a negative errno (-11,
- * EAGAIN, when nothing is there). For polling progress loops on a socket
- * that libuv also watches: bytes taken here never reach the socket's
- * 'data' events, so the caller must be the only reader of those bytes.
+ * Read what the descriptor holds now into `target`, never waiting: the
+ * byte count, 0 at end of stream, or a negative errno (-11, EAGAIN, when
+ * nothing is there). For polling progress loops on a socket that libuv also
+ * watches: bytes taken here never reach the socket's 'data' events, so the
+ * caller must be the only reader of those bytes.
  */
-export function readNonblock(fd: number, target: Uint8Array, offset = 0): number {
-  return addon().readNonblock(fd, target, offset);
+export function readNonblock(fd: number, target: Uint8Array): number {
+  return addon().readNonblock(fd, target);
 }
 
 /**
