@@ -898,7 +898,7 @@ export class RingConsumer extends RingEnd {
   tryRead(): Uint8Array | null | undefined {
     const at = this.#peek();
     if (at >= 0) {
-      const out = this.u8.slice(at, at + this.#readyLen);
+      const out = this.#copyOutNew(at, this.#readyLen);
       this.#take();
       return out;
     }
@@ -910,9 +910,21 @@ export class RingConsumer extends RingEnd {
       out = this.#ready;
       this.#ready = null;
     } else {
-      out = this.u8.slice(this.#readyOff, this.#readyOff + n);
+      out = this.#copyOutNew(this.#readyOff, n);
       this.#release();
     }
+    return out;
+  }
+
+  /**
+   * n bytes of the data area from `at`, in a new array. slice() of shared
+   * memory takes a much slower path in V8 than set() once past a few hundred
+   * bytes (64 KiB: 37 us against 13 us here).
+   */
+  #copyOutNew(at: number, n: number): Uint8Array {
+    if (n <= 256) return this.u8.slice(at, at + n);
+    const out = new Uint8Array(n);
+    out.set(this.u8.subarray(at, at + n));
     return out;
   }
 
