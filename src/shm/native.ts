@@ -11,6 +11,7 @@ export interface ShmAddon {
   gettid(): number;
   alive(id: number): boolean;
   yield(): void;
+  copy(target: ArrayBufferView, targetOffset: number, source: ArrayBufferView, sourceOffset: number, length: number): void;
   shmOpen(name: string, create: 0 | 1 | 2, mode: number): number;
   shmUnlink(name: string): void;
   ftruncate(fd: number, size: number): void;
@@ -98,4 +99,13 @@ export function isAlive(id: number): boolean {
 /** sched_yield(): let another runnable thread have this CPU (a spinner whose peer may be waiting for it). */
 export function yieldCpu(): void {
   addon().yield();
+}
+
+/**
+ * memmove `length` bytes from `source[sourceOffset..]` to `target[targetOffset..]`
+ * (byte offsets within the views; either may be shared memory). Much faster than
+ * `TypedArray.set` for big copies touching a SharedArrayBuffer; bounds are checked.
+ */
+export function copyBytes(target: Uint8Array, targetOffset: number, source: Uint8Array, sourceOffset: number, length: number): void {
+  addon().copy(target, targetOffset, source, sourceOffset, length);
 }
