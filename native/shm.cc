@@ -55,6 +55,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "../include/switchboard-ring.h"
+
 using v8::Array;
 using v8::ArrayBuffer;
 using v8::BackingStore;
@@ -542,7 +544,26 @@ void JsCopy(const FunctionCallbackInfo<Value> &a) {
     ThrowRange(a.GetIsolate(), "copy: range out of bounds");
     return;
   }
-  if (n > 0) memmove(dst + doff, src + soff, (size_t)n);
+  uint8_t *d = dst + doff;
+  const uint8_t *s = src + soff;
+  size_t len = (size_t)n;
+  /*
+   * glibc copies big blocks with `rep movsb`, which runs 10x slower when the
+   * target lies just past the source modulo 4096 (4K aliasing: every load
+   * seems to depend on the store before it). Blocks of 2 KiB stay on the
+   * vector loop, which does not care. Overlapping ranges keep memmove.
+   */
+  if (len > 2048 && (s + len <= d || d + len <= s)) {
+    while (len > 0) {
+      size_t k = len < 2048 ? len : 2048;
+      memcpy(d, s, k);
+      d += k;
+      s += k;
+      len -= k;
+    }
+  } else if (len > 0) {
+    memmove(d, s, len);
+  }
 }
 
 void JsAlive(const FunctionCallbackInfo<Value> &a) {
@@ -805,6 +826,233 @@ void JsSemWaitAsync(const FunctionCallbackInfo<Value> &a) {
   StartJob(a, job, 2, 3);
 }
 
+/* ---------------------------------------------------- ring waits, in C
+ *
+ * A spinning ring end polls one word of shared memory. From JS each poll is
+ * an Atomics.load builtin call (10-13 ns) in an interpreted-then-optimised
+ * loop, and the message is then taken with a few more; here the poll is a
+ * plain load and a pause, and ringRead() also takes the message (checks,
+ * copy, head publish, wake) in the same call. The spin policy (whether to
+ * spin, for how long, scoring) stays in src/shm/spin-policy.ts: these
+ * functions only carry out one spin with the parameters it chose.
+ */
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+inline uint64_t NowNs() {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Polls between yields (and clock reads), as in spin-policy.ts. */
+constexpr int kPollsPerRound = 128;
+
+enum SpinOutcome { SPIN_HIT = 1, SPIN_LATE = 2, SPIN_MISS = 3 };
+
+/*
+ * Poll *p while it equals `old`; *seen gets the last value read.
+ * budgetNs > 0 (adaptive): `first` polls, then rounds of sched_yield and
+ * kPollsPerRound polls until budgetNs have passed: HIT when the change came
+ * within the budget, LATE after it (the CPU was lost to someone else), MISS
+ * when it did not come. budgetNs <= 0 (forced spin): `rounds` rounds of
+ * kPollsPerRound polls with a yield after each, no clock: HIT or MISS.
+ */
+int SpinWhile(const uint32_t *p, uint32_t old, int64_t budgetNs, int first, int rounds, uint32_t *seen) {
+  uint32_t v;
+  if (budgetNs <= 0) {
+    for (int r = rounds; r > 0; r--) {
+      for (int i = kPollsPerRound; i > 0; i--) {
+        if ((v = sb_load(p)) != old) return *seen = v, SPIN_HIT;
+        CpuRelax();
+      }
+      sched_yield();
+    }
+    *seen = old;
+    return SPIN_MISS;
+  }
+  for (int i = first; i > 0; i--) {
+    if ((v = sb_load(p)) != old) return *seen = v, SPIN_HIT;
+    CpuRelax();
+  }
+  uint64_t end = NowNs() + (uint64_t)budgetNs;
+  for (;;) {
+    sched_yield();
+    for (int i = kPollsPerRound; i > 0; i--) {
+      if ((v = sb_load(p)) != old) {
+        *seen = v;
+        return NowNs() <= end ? SPIN_HIT : SPIN_LATE;
+      }
+      CpuRelax();
+    }
+    if (NowNs() >= end) {
+      *seen = old;
+      return SPIN_MISS;
+    }
+  }
+}
+
+bool ArgSpin(const FunctionCallbackInfo<Value> &a, int i, int64_t *budgetNs, int64_t *first, int64_t *rounds) {
+  if (!ArgInt(a, i, budgetNs, "spin budget must be an integer (ns)") || !ArgInt(a, i + 1, first, "polls must be an integer") ||
+      !ArgInt(a, i + 2, rounds, "rounds must be an integer"))
+    return false;
+  if (*first < 0 || *first > (1 << 24) || *rounds < 0 || *rounds > (1 << 20) || *budgetNs > (int64_t)60e9) {
+    ThrowRange(a.GetIsolate(), "spin parameters out of range");
+    return false;
+  }
+  return true;
+}
+
+/* spinWhile(i32, index, value, budgetNs, polls, rounds) -> 1 hit | 2 late hit | 3 miss (see SpinWhile) */
+void JsSpinWhile(const FunctionCallbackInfo<Value> &a) {
+  int32_t *addr = ArgCell(a, 0, 1, nullptr);
+  if (!addr) return;
+  int64_t value, budget, first, rounds;
+  if (!ArgInt(a, 2, &value, "value must be an integer") || !ArgSpin(a, 3, &budget, &first, &rounds)) return;
+  uint32_t seen;
+  a.GetReturnValue().Set(SpinWhile(reinterpret_cast<const uint32_t *>(addr), (uint32_t)value, budget, (int)first, (int)rounds, &seen));
+}
+
+/*
+ * The ring at an Int32Array over its 256-byte header, with the capacity the
+ * JS end validated when it attached (never the one in shared memory, which
+ * anyone can overwrite): both pointers checked against the buffer.
+ */
+struct RingView {
+  sb_ring_header *hdr;
+  uint8_t *data;
+  uint32_t cap;
+};
+
+bool ArgRing(const FunctionCallbackInfo<Value> &a, int hi, int ci, RingView *r) {
+  Isolate *iso = a.GetIsolate();
+  if (hi >= a.Length() || !a[hi]->IsInt32Array()) {
+    ThrowType(iso, "ring: expected the Int32Array over the ring header");
+    return false;
+  }
+  int64_t cap;
+  if (!ArgInt(a, ci, &cap, "ring: capacity must be an integer")) return false;
+  if (cap < SB_RING_MIN_CAPACITY || cap > SB_RING_MAX_CAPACITY || (cap & (cap - 1)) != 0) {
+    ThrowRange(iso, "ring: impossible capacity");
+    return false;
+  }
+  Local<Int32Array> arr = a[hi].As<Int32Array>();
+  Local<ArrayBuffer> buf = arr->Buffer();
+  if (!Local<Value>(buf)->IsSharedArrayBuffer()) {
+    ThrowType(iso, "ring: the header must view a SharedArrayBuffer");
+    return false;
+  }
+  size_t off = arr->ByteOffset();
+  uint8_t *base = static_cast<uint8_t *>(buf->Data());
+  if (base == nullptr || arr->Length() * 4 < SB_RING_HEADER_SIZE || off % 8 != 0 ||
+      off + SB_RING_HEADER_SIZE + (uint64_t)cap > buf->ByteLength()) {
+    ThrowRange(iso, "ring: the ring does not fit in its buffer");
+    return false;
+  }
+  r->hdr = reinterpret_cast<sb_ring_header *>(base + off);
+  r->data = base + off + SB_RING_HEADER_SIZE;
+  r->cap = (uint32_t)cap;
+  return true;
+}
+
+/* An Int32Array of at least n elements (ordinary or shared memory). */
+int32_t *ArgWords(const FunctionCallbackInfo<Value> &a, int i, size_t n) {
+  if (i >= a.Length() || !a[i]->IsInt32Array()) {
+    ThrowType(a.GetIsolate(), "expected an Int32Array");
+    return nullptr;
+  }
+  Local<Int32Array> arr = a[i].As<Int32Array>();
+  void *base = arr->Buffer()->Data();
+  if (base == nullptr || arr->Length() < n) {
+    ThrowRange(a.GetIsolate(), "Int32Array too short");
+    return nullptr;
+  }
+  return reinterpret_cast<int32_t *>(static_cast<uint8_t *>(base) + arr->ByteOffset());
+}
+
+/* ringRead results (besides a length >= 0); RING_IO_* are the words of `io`. */
+enum RingReadResult { RR_EMPTY = -1, RR_SLOW = -2, RR_BAD_INDICES = -3, RR_BAD_RECORD = -4 };
+enum RingIo { IO_HEAD = 0, IO_TAIL = 1, IO_MAX_WHOLE = 2, IO_WOKE = 3, IO_SPIN = 4, IO_DETAIL = 5, IO_WORDS = 8 };
+
+/*
+ * ringRead(h, capacity, target, io, budgetNs, polls, rounds) -> length | result
+ *
+ * The consumer's fast path (RingConsumer #peek/#take) in one call: if the
+ * ring holds nothing past io[HEAD] (io[TAIL] is the tail seen last), spin
+ * on the tail as SpinWhile does (budgetNs 0 = do not spin); then if the
+ * record at the head is a whole message of at most io[MAX_WHOLE] bytes that
+ * fits in `target`, copy it there, store the new head (waking a sleeping
+ * producer) and return its length. io[HEAD] and io[TAIL] are updated,
+ * io[WOKE] = 1 when the producer was woken, io[SPIN] = the spin outcome
+ * (0 = no spin).
+ *
+ * Every index read from shared memory is checked as ring.ts checks it before
+ * anything is read through it: tail - head beyond the capacity or not a
+ * multiple of 8 is BAD_INDICES (io[DETAIL] = tail - head); a record running
+ * past the published bytes or the data area is BAD_RECORD (io[DETAIL] = its
+ * size). Anything else off the fast path (padding, fragments, aborts, a
+ * message too big for `target` or for io[MAX_WHOLE]) is SLOW: the JS
+ * consumer's general path takes it from the same head.
+ */
+void JsRingRead(const FunctionCallbackInfo<Value> &a) {
+  RingView r;
+  if (!ArgRing(a, 0, 1, &r)) return;
+  uint8_t *dst;
+  size_t dlen;
+  if (!ViewBytes(a, 2, &dst, &dlen)) return;
+  int32_t *io = ArgWords(a, 3, IO_WORDS);
+  if (!io) return;
+  int64_t budget, first, rounds;
+  if (!ArgSpin(a, 4, &budget, &first, &rounds)) return;
+  const uint32_t head = (uint32_t)io[IO_HEAD];
+  uint32_t tail = (uint32_t)io[IO_TAIL];
+  io[IO_WOKE] = 0;
+  io[IO_SPIN] = 0;
+  if (tail == head) {
+    tail = sb_load(&r.hdr->tail);
+    if (tail == head) {
+      if (budget == 0 && rounds == 0) return a.GetReturnValue().Set(RR_EMPTY);
+      io[IO_SPIN] = SpinWhile(&r.hdr->tail, head, budget, (int)first, (int)rounds, &tail);
+      if (tail == head) return a.GetReturnValue().Set(RR_EMPTY);
+    }
+    io[IO_TAIL] = (int32_t)tail;
+  }
+  const uint32_t used = tail - head;
+  if (used > r.cap || (used & 7u) != 0) {
+    io[IO_DETAIL] = (int32_t)used;
+    return a.GetReturnValue().Set(RR_BAD_INDICES);
+  }
+  const uint32_t pos = head & (r.cap - 1);
+  /* pos is 8-aligned (head is, as used is) and below cap, cap >= 256: the 8-byte record header is inside the data. */
+  const sb_ring_record *rec = reinterpret_cast<const sb_ring_record *>(r.data + pos);
+  const uint32_t len = __atomic_load_n(&rec->length, __ATOMIC_RELAXED);
+  const uint32_t type = __atomic_load_n(&rec->type, __ATOMIC_RELAXED);
+  if (type != SB_REC_WHOLE || len > (uint32_t)io[IO_MAX_WHOLE] || len > r.cap || len > dlen) return a.GetReturnValue().Set(RR_SLOW);
+  const uint32_t size = sb_ring_record_size(len);
+  if (size > used || pos + size > r.cap) {
+    io[IO_DETAIL] = (int32_t)size;
+    return a.GetReturnValue().Set(RR_BAD_RECORD);
+  }
+  if (len > 0) memcpy(dst, r.data + pos + sizeof(sb_ring_record), len);
+  const uint32_t next = head + size;
+  sb_store(&r.hdr->head, next);
+  io[IO_HEAD] = (int32_t)next;
+  if (sb_load(&r.hdr->producer_sleeping) != 0) {
+    int32_t one = 1;
+    if (__atomic_compare_exchange_n(&r.hdr->producer_sleeping, &one, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+      Futex(reinterpret_cast<int32_t *>(&r.hdr->head), FUTEX_WAKE, 1, nullptr);
+      io[IO_WOKE] = 1;
+    }
+  }
+  a.GetReturnValue().Set((int32_t)len);
+}
+
 void Set(Isolate *iso, Local<Context> ctx, Local<Object> exports, Local<External> data, const char *name,
          v8::FunctionCallback fn) {
   Local<FunctionTemplate> t = FunctionTemplate::New(iso, fn, data);
@@ -829,6 +1077,8 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   Set(iso, context, exports, data, "alive", JsAlive);
   Set(iso, context, exports, data, "yield", JsYield);
   Set(iso, context, exports, data, "copy", JsCopy);
+  Set(iso, context, exports, data, "spinWhile", JsSpinWhile);
+  Set(iso, context, exports, data, "ringRead", JsRingRead);
   Set(iso, context, exports, data, "shmOpen", JsShmOpen);
   Set(iso, context, exports, data, "shmUnlink", JsShmUnlink);
   Set(iso, context, exports, data, "ftruncate", JsFtruncate);

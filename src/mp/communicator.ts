@@ -235,7 +235,8 @@ export class Communicator {
     }
     const target = bytesOf(buffer);
     const n = Math.min(size, target.byteLength);
-    target.set(n === size ? m.bytes : m.bytes.subarray(0, n));
+    // A big message may already be in place (the link reassembled it into this buffer).
+    if (m.bytes.buffer !== target.buffer || m.bytes.byteOffset !== target.byteOffset) target.set(n === size ? m.bytes : m.bytes.subarray(0, n));
     return { source, tag: m.tag, size, truncated: size > target.byteLength, data: viewLike(buffer, n) };
   }
 
@@ -244,8 +245,12 @@ export class Communicator {
     this.checkOpen();
     const from = options.from === undefined || options.from === ANY ? ANY : this.checkRank(options.from, 'source');
     const tag = this.checkTag(options.tag ?? ANY, true);
-    if (options.buffer !== undefined) checkView(options.buffer);
-    const m = await this.engine.wait(this.ctx, from === ANY ? ANY : this.world(from), tag, true, this.waitOpts(options));
+    let into: Uint8Array | undefined;
+    if (options.buffer !== undefined) {
+      checkView(options.buffer);
+      into = bytesOf(options.buffer);
+    }
+    const m = await this.engine.wait(this.ctx, from === ANY ? ANY : this.world(from), tag, true, this.waitOpts(options), into);
     return this.status(m, options.buffer) as Status<T>;
   }
 

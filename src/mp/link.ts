@@ -25,6 +25,14 @@ export interface LinkHandlers {
   message(from: number, env: Envelope): void;
   /** The rank is unreachable from now on (died, or said goodbye). */
   lost(rank: number, err: PeerLostError): void;
+  /**
+   * A message of `total` bytes starts arriving from `from`: a buffer to
+   * reassemble it into (the posted receive it matches), or undefined. The
+   * link then delivers a view of that buffer's first `total` bytes. If the
+   * receive gives up first, the engine calls `detach`, after which the link
+   * must stop writing into the buffer (it moves what it has elsewhere).
+   */
+  place?(from: number, ctx: number, tag: number, kind: number, total: number, detach: () => void): Uint8Array | undefined;
 }
 
 export interface Link {

@@ -8,11 +8,12 @@
  */
 import { LengthPrefixDecoder } from '../wire/length-prefix.js';
 import { readNonblock } from '../transport/fd.js';
+import { copyBytes } from '../shm/native.js';
 import { isDirectWritable } from '../transport/socket-channel.js';
 import type { Channel } from '../transport/index.js';
 import { ArgumentError } from '../errors.js';
 import { PeerLostError } from './errors.js';
-import { FIRST_HEADER, MORE_HEADER, RING_PAD, Reassembler, writeFirstHeader, writeMoreHeader } from './frame.js';
+import { FIRST_HEADER, MORE_HEADER, RING_PAD, Reassembler, writeFirstHeader, writeMoreHeader, type FirstHeader } from './frame.js';
 import type { Envelope, Link, LinkHandlers } from './link.js';
 
 export const DEFAULT_FRAGMENT = 1024 * 1024;
@@ -44,6 +45,12 @@ export function newDecoder(fragmentSize = DEFAULT_FRAGMENT): LengthPrefixDecoder
 
 function prefix(out: Uint8Array, len: number): void {
   new DataView(out.buffer, out.byteOffset, 4).setUint32(0, len);
+}
+
+/** Small copies stay in JS (a native call costs more than they do); big ones use memmove. */
+function copyShared(target: Uint8Array, targetOffset: number, source: Uint8Array, sourceOffset: number, length: number): void {
+  if (length < 2048) target.set(source.subarray(sourceOffset, sourceOffset + length), targetOffset);
+  else copyBytes(target, targetOffset, source, sourceOffset, length);
 }
 
 /** -EAGAIN from readNonblock: nothing there yet. */
@@ -135,8 +142,13 @@ export class StreamLink implements Link {
    * wake-up armed: no promise per chunk on the hot path.
    */
   private reader(j: number, p: PeerStream, h: LinkHandlers): Reader {
-    const re = new Reassembler(this.max);
     const dec = p.decoder;
+    // Rings lend shared memory: copied out natively (TypedArray.set runs word by word on it).
+    // A big message may be written straight into the buffer of the receive it matches (engine place()).
+    const handPlace = h.place;
+    const detach = (): void => re.detach();
+    const place = handPlace === undefined ? undefined : (hd: FirstHeader): Uint8Array | undefined => handPlace(j, hd.ctx, hd.tag, hd.kind, hd.total, detach);
+    const re = new Reassembler(this.max, dec === undefined ? copyShared : undefined, place);
     const ch = p.channel;
     const fd = dec !== undefined ? (ch as { fd?: number | undefined }).fd : undefined;
     let scratch: Uint8Array | undefined;
@@ -168,7 +180,16 @@ export class StreamLink implements Link {
       if (dead) return false;
       let got = false;
       try {
-        if (consumer !== undefined && !ch.isClosed) while (consumer.consume(lent, 64) > 0) got = true;
+        if (consumer !== undefined && !ch.isClosed) {
+          for (;;) {
+            while (consumer.consume(lent, 64) > 0) got = true;
+            if (!ch.readReady) return got;
+            // Ready after an empty consume: a message that came in since (take it lent, not copied
+            // out by tryRead), or the end or an error, which tryRead below reports.
+            if (consumer.consume(lent, 64) === 0) break;
+            got = true;
+          }
+        }
         for (;;) {
           const chunk = ch.tryRead();
           if (chunk === undefined) break;

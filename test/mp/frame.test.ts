@@ -114,3 +114,49 @@ test('malformed frames are ProtocolErrors, and a too-large total is refused befo
   writeMoreHeader(short, true);
   assert.throws(() => re2.push(short), { name: 'ProtocolError' });
 });
+
+test('placement: a message is reassembled straight into the buffer Place lends, and detach() moves it to one of its own', () => {
+  const payload = Uint8Array.from({ length: 1000 }, (_, i) => i & 255);
+  // Whole in several frames, into a lent buffer bigger than the message.
+  const lent = new Uint8Array(1200).fill(0xee);
+  let asked = 0;
+  const re = new Reassembler(4096, undefined, (h) => {
+    asked++;
+    assert.equal(h.total, 1000, 'Place learns the total from the first frame');
+    return lent;
+  });
+  let m;
+  for (const f of frames(payload, 300)) m = re.push(f);
+  assert.equal(asked, 1, 'Place is asked once per message');
+  assert.ok(m !== undefined);
+  assert.equal(m.bytes.buffer, lent.buffer, 'the message is a view of the lent buffer');
+  assert.equal(m.bytes.byteOffset, lent.byteOffset);
+  assert.deepEqual(m.bytes, payload);
+  assert.equal(lent[1000], 0xee, 'bytes past the message are not touched');
+
+  // detach() half-way: the lent buffer keeps what it had, the rest goes to a buffer of its own.
+  const lent2 = new Uint8Array(1000);
+  const re2 = new Reassembler(4096, undefined, () => lent2);
+  const fs = frames(payload, 300);
+  re2.push(fs[0]!);
+  re2.push(fs[1]!);
+  re2.detach();
+  const snapshot = Uint8Array.from(lent2);
+  let m2;
+  for (const f of fs.slice(2)) m2 = re2.push(f);
+  assert.ok(m2 !== undefined);
+  assert.notEqual(m2.bytes.buffer, lent2.buffer, 'after detach the message has its own buffer');
+  assert.deepEqual(m2.bytes, payload, 'and it is whole: what was in the lent buffer moved over');
+  assert.deepEqual(lent2, snapshot, 'nothing was written into the lent buffer after detach');
+
+  // Borrowed single-frame messages (a ring's view) are copied into the lent buffer; sockets' frames are kept as they are.
+  const one = frames(payload, 4096)[0]!;
+  const lent3 = new Uint8Array(1000);
+  const m3 = new Reassembler(4096, undefined, () => lent3).push(one, 0, true);
+  assert.equal(m3?.bytes, lent3, 'borrowed: copied into the lent buffer');
+  const m4 = new Reassembler(4096, undefined, () => new Uint8Array(1000)).push(one, 0, false);
+  assert.equal(m4?.bytes.buffer, one.buffer, 'not borrowed: the frame itself, no copy');
+  // Place may decline: then the reassembler allocates as before.
+  const m5 = new Reassembler(4096, undefined, () => undefined).push(one, 0, true);
+  assert.deepEqual(m5?.bytes, payload);
+});

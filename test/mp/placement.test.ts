@@ -1,0 +1,154 @@
+/**
+ * Placement: a receive posted with a big buffer and a named source gets a
+ * big message reassembled straight into that buffer (engine place()), the way
+ * MPI matches a message when its header arrives. These tests prove the
+ * engine's rules with a link we drive by hand (only such receives are
+ * offered; one message per receive; structured values, messages larger than
+ * the buffer and ANY-source receives are never placed; a receive that gives
+ * up detaches the link from its buffer; a probe posted first still sees the
+ * message), and that over every transport, polling or not, big messages
+ * arrive whole in the caller's buffer, with truncation still reported.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Engine, ANY, type Msg } from '../../src/mp/engine.js';
+import type { Envelope, Link, LinkHandlers } from '../../src/mp/link.js';
+import { KIND_BYTES, KIND_VALUE } from '../../src/mp/payload.js';
+import { world, type WorldKind } from './fixtures/world.js';
+
+/** A two-rank link whose deliveries the test makes by hand. */
+class HandLink implements Link {
+  readonly kind = 'hand';
+  readonly rank = 0;
+  readonly size = 2;
+  readonly maxFragment = Infinity;
+  h!: LinkHandlers;
+  start(h: LinkHandlers): void {
+    this.h = h;
+  }
+  send(): void {}
+  setActive(): void {}
+  async close(): Promise<void> {}
+}
+
+const env = (bytes: Uint8Array, tag = 5, kind = KIND_BYTES): Envelope => ({ ctx: 0, tag, kind, dtype: 0, bytes });
+
+test('engine: only a posted receive with a named source and a big enough buffer is offered, once', async () => {
+  const link = new HandLink();
+  const engine = new Engine(link);
+  const place = (from: number, total: number, kind = KIND_BYTES, tag = 5): Uint8Array | undefined => link.h.place!(from, 0, tag, kind, total, () => assert.fail('not detached'));
+  assert.equal(place(1, 5000), undefined, 'nothing posted: nothing offered');
+
+  const anyBuf = new Uint8Array(8192);
+  const fromAny = engine.wait(0, ANY, 5, true, {}, anyBuf);
+  assert.equal(place(1, 5000), undefined, 'a receive from ANY is never offered (another sender could complete first)');
+  link.h.message(1, env(new Uint8Array(5000).fill(1)));
+  assert.equal((await fromAny).bytes.byteLength, 5000);
+
+  const small = engine.wait(0, 1, 5, true, {}, new Uint8Array(100));
+  assert.equal(place(1, 50), undefined, 'buffers under the placement size are not posted for it');
+  link.h.message(1, env(new Uint8Array(50)));
+  await small;
+
+  const into = new Uint8Array(8192);
+  const probe = engine.wait(0, 1, ANY, false, {});
+  const recv = engine.wait(0, 1, 5, true, {}, into);
+  assert.equal(place(1, 9000), undefined, 'a message larger than the buffer is not placed (it is truncated the usual way)');
+  assert.equal(place(1, 5000, KIND_VALUE), undefined, 'a structured value is not placed');
+  assert.equal(place(1, 5000, KIND_BYTES, 6), undefined, 'another tag does not match');
+  assert.equal(place(0, 5000), undefined, 'another source does not match');
+  const got = place(1, 5000);
+  assert.equal(got, into, 'the matching receive offers its buffer');
+  assert.equal(place(1, 5000), undefined, 'and only for one message at a time');
+  got!.fill(7, 0, 5000);
+  link.h.message(1, env(got!.subarray(0, 5000)));
+  const m: Msg = await recv;
+  assert.equal(m.bytes.buffer, into.buffer, 'the receive gets the message in its own buffer');
+  assert.equal(m.bytes.byteLength, 5000);
+  assert.equal((await probe).bytes.byteLength, 5000, 'a probe posted first still saw the message');
+  assert.equal(engine.placedMessages, 1);
+  await engine.close();
+});
+
+test('engine: a receive that times out or is aborted while its buffer is being filled detaches the link first', async () => {
+  const link = new HandLink();
+  const engine = new Engine(link);
+  let detached = 0;
+  const into = new Uint8Array(8192);
+  const recv = engine.wait(0, 1, 5, true, { timeoutMs: 20 }, into);
+  assert.equal(link.h.place!(1, 0, 5, KIND_BYTES, 6000, () => detached++), into);
+  await assert.rejects(recv, { name: 'TimeoutError' });
+  assert.equal(detached, 1, 'the link was told to stop writing into the buffer');
+  // The message, completed later in a buffer of the link's own, waits for the next receive.
+  link.h.message(1, env(new Uint8Array(6000).fill(3)));
+  const next = await engine.wait(0, 1, 5, true, {});
+  assert.equal(next.bytes.byteLength, 6000);
+
+  const ac = new AbortController();
+  const r2 = engine.wait(0, 1, 5, true, { signal: ac.signal }, into);
+  assert.equal(link.h.place!(1, 0, 5, KIND_BYTES, 6000, () => detached++), into);
+  ac.abort();
+  await assert.rejects(r2, { name: 'AbortError' });
+  assert.equal(detached, 2);
+
+  const r3 = engine.wait(0, 1, 5, true, {}, into);
+  assert.equal(link.h.place!(1, 0, 5, KIND_BYTES, 6000, () => detached++), into);
+  const closing = engine.close();
+  await assert.rejects(r3, { code: 'ECLOSED' });
+  await closing;
+  assert.equal(detached, 3, 'closing the communicator detaches too');
+});
+
+for (const kind of ['shm', 'unix', 'tcp'] as WorldKind[]) {
+  for (const progress of ['poll', 'yield'] as const) {
+    test(`placement over ${kind} (${progress}): big messages arrive whole in the receive's buffer`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'sbmpl-'));
+      try {
+        const [a, b] = await world(2, kind, dir, { progress, spinUs: 200, ringCapacity: 256 * 1024 });
+        // Sizes: one ring record, several records (fragmented), several socket fragments.
+        const sizes = [5000, 64 * 1024 + 5, 700 * 1024 + 3, 3 * 1024 * 1024 + 1];
+        const pattern = (n: number, seed: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255);
+        // Each big message is sent only once its receive is posted (a 'go' from the receiver), so
+        // every one of them can be placed; a message that arrives first just waits in the queue.
+        const sender = (async () => {
+          for (const [i, n] of sizes.entries()) {
+            await a!.receive({ from: 1, tag: 8 });
+            await a!.send(1, pattern(n, i), { tag: 9 });
+          }
+          await a!.send(1, pattern(100_000, 7), { tag: 10 });
+          await a!.send(1, { a: 'value' }, { tag: 11 });
+        })();
+        for (const [i, n] of sizes.entries()) {
+          const buf = new Uint8Array(n + 100).fill(0xaa);
+          const pending = b!.receive<Uint8Array>({ from: 0, tag: 9, buffer: buf });
+          await b!.send(0, new Uint8Array(1), { tag: 8 });
+          const st = await pending;
+          assert.equal(st.size, n);
+          assert.equal(st.truncated, false);
+          assert.equal(st.data.buffer, buf.buffer, 'the data is a view of the caller buffer');
+          assert.ok(buf.subarray(0, n).every((x, k) => x === ((k * 31 + i) & 255)), `${n} bytes intact`);
+          assert.ok(buf.subarray(n).every((x) => x === 0xaa), 'nothing written past the message');
+        }
+        // Bigger than the buffer: truncated, not placed past its end.
+        const small = new Uint8Array(50_000);
+        const st = await b!.receive<Uint8Array>({ from: 0, tag: 10, buffer: small });
+        assert.deepEqual([st.size, st.truncated], [100_000, true]);
+        assert.deepEqual(small, pattern(100_000, 7).subarray(0, 50_000));
+        // A structured value into a buffer is refused and leaves the buffer alone.
+        const vb = new Uint8Array(8192).fill(1);
+        await assert.rejects(b!.receive({ from: 0, tag: 11, buffer: vb }), { name: 'ArgumentError' });
+        assert.ok(vb.every((x) => x === 1));
+        await sender;
+        // Rings lend every record, so each big message went in place; sockets keep a message of
+        // one fragment as the frame they read (no copy to save), so only the 3 MiB one did.
+        assert.equal(b!.engine.placedMessages, kind === 'shm' ? sizes.length : 1, 'messages reassembled in the receive buffer');
+        await Promise.all([a!.close(), b!.close()]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+}
