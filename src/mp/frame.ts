@@ -82,9 +82,9 @@ function u32(b: Uint8Array, i: number): number {
   return (((b[i] as number) << 24) | ((b[i + 1] as number) << 16) | ((b[i + 2] as number) << 8) | (b[i + 3] as number)) >>> 0;
 }
 
-/** The header of a first frame that starts at `start` in `b` (the rest of `b` is the frame's body). */
-export function readFirstHeader(b: Uint8Array, start = 0): FirstHeader {
-  const len = b.byteLength - start;
+/** The header of a first frame that fills `b[start .. end)` (the rest after the header is its body). */
+export function readFirstHeader(b: Uint8Array, start = 0, end = b.byteLength): FirstHeader {
+  const len = end - start;
   if (len < FIRST_HEADER) throw new ProtocolError(`message frame of ${len} bytes is shorter than its header`);
   const total = u32(b, start + 12) * 0x1_0000_0000 + u32(b, start + 16);
   const last = ((b[start + 3] as number) & FLAG_LAST) !== 0;
@@ -151,25 +151,25 @@ export class Reassembler {
   }
 
   /**
-   * One frame, starting at `start` in `frame`. `borrowed`: the bytes are only
-   * lent for this call (a view into a ring), so a whole message in one frame
-   * is copied out instead of returned as a view.
+   * One frame, `frame[start .. end)`. `borrowed`: the bytes are only lent for
+   * this call (a ring's memory, a reused read buffer), so a whole message in
+   * one frame is copied out instead of returned as a view.
    */
-  push(frame: Uint8Array, start = 0, borrowed = false): Envelope | undefined {
+  push(frame: Uint8Array, start = 0, borrowed = false, end = frame.byteLength): Envelope | undefined {
     const type = frame[start];
     if (type === FRAME_FIRST) {
       if (this.cur !== undefined) throw new ProtocolError('a new message started before the previous one ended');
-      const h = readFirstHeader(frame, start);
+      const h = readFirstHeader(frame, start, end);
       if (h.total > this.max) throw new ProtocolError(`message of ${h.total} bytes exceeds the maximum of ${this.max}`, { code: 'EMSGSIZE' });
       const from = start + FIRST_HEADER;
-      const n = frame.byteLength - from;
+      const n = end - from;
       if (h.last) {
         let bytes: Uint8Array;
         const into = borrowed && n > 64 ? this.place?.(h) : undefined;
         if (into !== undefined) {
           this.copy(into, 0, frame, from, n);
           bytes = n === into.byteLength ? into : into.subarray(0, n);
-        } else if (!borrowed) bytes = frame.subarray(from);
+        } else if (!borrowed) bytes = frame.subarray(from, end);
         else if (n <= 64) {
           bytes = new Uint8Array(n);
           for (let i = 0; i < n; i++) bytes[i] = frame[from + i] as number;
@@ -188,9 +188,9 @@ export class Reassembler {
     }
     if (type === FRAME_MORE) {
       const cur = this.cur;
-      if (cur === undefined || frame.byteLength - start < MORE_HEADER) throw new ProtocolError('a continuation fragment without a message');
+      if (cur === undefined || end - start < MORE_HEADER) throw new ProtocolError('a continuation fragment without a message');
       const from = start + MORE_HEADER;
-      const n = frame.byteLength - from;
+      const n = end - from;
       const last = ((frame[start + 3] as number) & FLAG_LAST) !== 0;
       if (cur.filled + n > cur.h.total) throw new ProtocolError('fragments carry more bytes than the message announced');
       this.copy(cur.buf, cur.filled, frame, from, n);

@@ -43,9 +43,16 @@ export function newDecoder(fragmentSize = DEFAULT_FRAGMENT): LengthPrefixDecoder
   return new LengthPrefixDecoder(fragmentSize + FIRST_HEADER + 64);
 }
 
-function prefix(out: Uint8Array, len: number): void {
-  new DataView(out.buffer, out.byteOffset, 4).setUint32(0, len);
+/** The big-endian u32 length prefix at the start of `out`. */
+function putLength(out: Uint8Array, len: number): void {
+  out[0] = len >>> 24;
+  out[1] = len >>> 16;
+  out[2] = len >>> 8;
+  out[3] = len;
 }
+
+/** Size of the reused frame buffer for small messages sent with one system call (polling progress). */
+const SEND_SCRATCH = 4096;
 
 /** Small copies stay in JS (a native call costs more than they do); big ones use memmove. */
 function copyShared(target: Uint8Array, targetOffset: number, source: Uint8Array, sourceOffset: number, length: number): void {
@@ -63,7 +70,8 @@ interface Reader {
 
 /** What a ring Channel lends for reading without a copy (src/shm RingChannel's consumer). */
 interface RingConsumerLike {
-  consume(fn: (message: Uint8Array) => void, max?: number): number;
+  /** Each message as `bytes[offset .. offset + length)`, valid only during the call; no view is made. */
+  consumeRaw(fn: (bytes: Uint8Array, offset: number, length: number) => void, max?: number): number;
 }
 
 /** What a ring Channel offers for a synchronous write (src/shm RingChannel's producer). */
@@ -95,6 +103,10 @@ export class StreamLink implements Link {
   spinUs = 0;
   /** A socket write since the last spin: it may be corked until the next tick. */
   private tickDebt = false;
+  /** Small frames are built here and written at once (never handed to a channel to keep). */
+  private readonly sendScratch = new Uint8Array(SEND_SCRATCH);
+  /** The view of sendScratch used last (one frame size repeats, as in a ping-pong). */
+  private sendFrame: Uint8Array | undefined;
 
   constructor(rank: number, peers: readonly (PeerStream | null)[], options: StreamLinkOptions) {
     this.rank = rank;
@@ -166,12 +178,14 @@ export class StreamLink implements Link {
       const m = re.push(f, start);
       if (m !== undefined) h.message(j, m);
     };
-    // A ring's consumer lends each message as a view for the call: copied out once, no slice first.
+    // A ring's consumer lends each message in place for the call: copied out once, no view made.
     const consumer = dec === undefined ? (ch as { consumer?: RingConsumerLike }).consumer : undefined;
-    const lent = (v: Uint8Array): void => {
-      const m = re.push(v, RING_PAD, true);
+    const lent = (bytes: Uint8Array, offset: number, length: number): void => {
+      const m = re.push(bytes, offset + RING_PAD, true, offset + length);
       if (m !== undefined) h.message(j, m);
     };
+    // The most a decoder takes in one frame: a longer length prefix is its error to report.
+    const maxFrame = dec === undefined ? 0 : dec.maxMessageSize;
     const deliver = (): void => {
       if (dec !== undefined) for (let f = dec.next(); f !== undefined; f = dec.next()) frame(f);
     };
@@ -182,11 +196,11 @@ export class StreamLink implements Link {
       try {
         if (consumer !== undefined && !ch.isClosed) {
           for (;;) {
-            while (consumer.consume(lent, 64) > 0) got = true;
+            while (consumer.consumeRaw(lent, 64) > 0) got = true;
             if (!ch.readReady) return got;
             // Ready after an empty consume: a message that came in since (take it lent, not copied
             // out by tryRead), or the end or an error, which tryRead below reports.
-            if (consumer.consume(lent, 64) === 0) break;
+            if (consumer.consumeRaw(lent, 64) === 0) break;
             got = true;
           }
         }
@@ -211,8 +225,22 @@ export class StreamLink implements Link {
           const n = readNonblock(fd, scratch);
           if (n > 0) {
             got = true;
-            dec.push(scratch.slice(0, n));
-            deliver();
+            let at = 0;
+            if (dec.pending === 0) {
+              // Whole frames straight out of the read buffer (lent: copied out once, no chunk copy and
+              // no views); only a partial frame at the end, or a bad length, goes through the decoder.
+              while (n - at >= 4) {
+                const len = ((scratch[at]! << 24) | (scratch[at + 1]! << 16) | (scratch[at + 2]! << 8) | scratch[at + 3]!) >>> 0;
+                if (len > maxFrame || n - at - 4 < len) break;
+                const m = re.push(scratch, at + 4, true, at + 4 + len);
+                at += 4 + len;
+                if (m !== undefined) h.message(j, m);
+              }
+            }
+            if (at < n) {
+              dec.push(scratch.slice(at, n));
+              deliver();
+            }
           } else if (n === 0 || n !== EAGAIN) {
             // The end of the stream (or a reset) seen here first: every byte before it is delivered.
             dead = true;
@@ -289,9 +317,24 @@ export class StreamLink implements Link {
     // Not owned: copy into the frame, because the channel may hold the bytes after write() resolves.
     const copy = !owned || total <= 256;
     const writes: Promise<void>[] = [];
+    if (this.spinUs > 0 && first === total && total <= SEND_SCRATCH - 4 - FIRST_HEADER && isDirectWritable(ch)) {
+      // Polling progress, a small message: framed in a reused buffer and sent with one system call;
+      // only what the kernel does not take at once is copied out and queued.
+      const size = 4 + FIRST_HEADER + total;
+      let f = this.sendFrame;
+      if (f === undefined || f.byteLength !== size) f = this.sendFrame = this.sendScratch.subarray(0, size);
+      putLength(f, FIRST_HEADER + total);
+      writeFirstHeader(f, head, 4);
+      if (total <= 64) for (let i = 0; i < total; i++) f[4 + FIRST_HEADER + i] = bytes[i]!;
+      else f.set(bytes, 4 + FIRST_HEADER);
+      const n = ch.writeNowSync(f);
+      if (n === size) return undefined;
+      this.tickDebt = true;
+      return ch.write(f.slice(n > 0 ? n : 0));
+    }
     if (copy) {
       const f = new Uint8Array(4 + FIRST_HEADER + first);
-      prefix(f, FIRST_HEADER + first);
+      putLength(f, FIRST_HEADER + first);
       writeFirstHeader(f, head, 4);
       f.set(first === total ? bytes : bytes.subarray(0, first), 4 + FIRST_HEADER);
       if (this.spinUs > 0 && first === total && isDirectWritable(ch)) {
@@ -306,7 +349,7 @@ export class StreamLink implements Link {
     } else {
       this.tickDebt = true;
       const h = new Uint8Array(4 + FIRST_HEADER);
-      prefix(h, FIRST_HEADER + first);
+      putLength(h, FIRST_HEADER + first);
       writeFirstHeader(h.subarray(4), head);
       writes.push(ch.writev([h, bytes.subarray(0, first)]));
     }
@@ -315,13 +358,13 @@ export class StreamLink implements Link {
       const isLast = off + n === total;
       if (copy) {
         const f = new Uint8Array(4 + MORE_HEADER + n);
-        prefix(f, MORE_HEADER + n);
+        putLength(f, MORE_HEADER + n);
         writeMoreHeader(f.subarray(4), isLast);
         f.set(bytes.subarray(off, off + n), 4 + MORE_HEADER);
         writes.push(ch.write(f));
       } else {
         const h = new Uint8Array(4 + MORE_HEADER);
-        prefix(h, MORE_HEADER + n);
+        putLength(h, MORE_HEADER + n);
         writeMoreHeader(h.subarray(4), isLast);
         writes.push(ch.writev([h, bytes.subarray(off, off + n)]));
       }
