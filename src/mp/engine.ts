@@ -260,7 +260,10 @@ export class Engine {
     for (let i = 0; i < q.length; i++) {
       const m = q[i] as Msg;
       if ((src === ANY || src === m.src) && (tag === ANY || tag === m.tag)) {
-        if (consume) q.splice(i, 1);
+        if (consume) {
+          if (i === 0) q.shift();
+          else q.splice(i, 1);
+        }
         return m;
       }
     }
@@ -331,8 +334,14 @@ export class Engine {
    * `into`: the receive's buffer, which a big message may be written into directly.
    */
   wait(ctx: number, src: number, tag: number, consume: boolean, opts: WaitOptions = {}, into?: Uint8Array): Promise<Msg> {
+    const m = this.take(ctx, src, tag, consume, opts, into);
+    return m instanceof Promise ? m : Promise.resolve(m);
+  }
+
+  /** wait(), but a message found at once (queued, or during the first spin slice) comes back as it is. */
+  take(ctx: number, src: number, tag: number, consume: boolean, opts: WaitOptions = {}, into?: Uint8Array): Msg | Promise<Msg> {
     const now = this.peek(ctx, src, tag, consume);
-    if (now !== undefined) return Promise.resolve(now);
+    if (now !== undefined) return now;
     const no = this.hopeless(ctx, src);
     if (no !== undefined) return Promise.reject(no);
     const place = into !== undefined && consume && src !== ANY && into.byteLength >= PLACE_MIN ? into : undefined;
@@ -340,7 +349,7 @@ export class Engine {
       if (place !== undefined) return this.spinPosted(ctx, src, tag, opts, place);
       if (this.link.takeTickDebt?.() === true) return this.spinThenWait(ctx, src, tag, consume, opts, performance.now(), true);
       const m = this.spinFor(ctx, src, tag, consume, Math.min(SLICE_MS, this.spinUs / 1000));
-      if (m !== undefined) return Promise.resolve(m);
+      if (m !== undefined) return m;
       // The first slice's length comes off the budget (start is approximate by at most 16 polls).
       if (this.spinUs / 1000 > SLICE_MS) return this.spinThenWait(ctx, src, tag, consume, opts, performance.now() - SLICE_MS);
       return this.afterSpin(ctx, src, tag, consume, opts);

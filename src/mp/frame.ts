@@ -56,17 +56,23 @@ export function decodeHello(b: Uint8Array): { rank: number; size: number; job: s
 
 /** The header of a message's first frame, written into `out` at `at` (FIRST_HEADER bytes). */
 export function writeFirstHeader(out: Uint8Array, h: FirstHeader, at = 0): void {
-  const { ctx, tag, total } = h;
-  const hi = Math.floor(total / 0x1_0000_0000);
-  const lo = total >>> 0;
+  putFirstHeader(out, at, h.kind, h.dtype, h.last, h.ctx, h.tag, h.total);
+}
+
+/** writeFirstHeader() for an envelope of `total` bytes, with no header object made (one per message sent). */
+export function writeEnvelopeHeader(out: Uint8Array, at: number, env: Envelope, total: number, last: boolean): void {
+  putFirstHeader(out, at, env.kind, env.dtype, last, env.ctx, env.tag, total);
+}
+
+function putFirstHeader(out: Uint8Array, at: number, kind: number, dtype: number, last: boolean, ctx: number, tag: number, total: number): void {
   out[at] = FRAME_FIRST;
-  out[at + 1] = h.kind;
-  out[at + 2] = h.dtype;
-  out[at + 3] = h.last ? FLAG_LAST : 0;
+  out[at + 1] = kind;
+  out[at + 2] = dtype;
+  out[at + 3] = last ? FLAG_LAST : 0;
   putU32(out, at + 4, ctx);
   putU32(out, at + 8, tag);
-  putU32(out, at + 12, hi);
-  putU32(out, at + 16, lo);
+  putU32(out, at + 12, Math.floor(total / 0x1_0000_0000));
+  putU32(out, at + 16, total >>> 0);
 }
 
 /** Big-endian u32 `v` at `i` (no DataView: a frame header is written per message). */
@@ -159,6 +165,15 @@ export class Reassembler {
     const type = frame[start];
     if (type === FRAME_FIRST) {
       if (this.cur !== undefined) throw new ProtocolError('a new message started before the previous one ended');
+      const body = end - start - FIRST_HEADER;
+      // The usual case first: a small message whole in one frame, read without a header object
+      // (the checks are readFirstHeader's: last, and a total equal to what the frame carries).
+      if (body >= 0 && body <= 64 && body <= this.max && ((frame[start + 3] as number) & FLAG_LAST) !== 0 && u32(frame, start + 12) === 0 && u32(frame, start + 16) === body) {
+        const bytes = new Uint8Array(body);
+        const from = start + FIRST_HEADER;
+        for (let i = 0; i < body; i++) bytes[i] = frame[from + i] as number;
+        return { ctx: u32(frame, start + 4), tag: u32(frame, start + 8) | 0, kind: frame[start + 1] as number, dtype: frame[start + 2] as number, bytes };
+      }
       const h = readFirstHeader(frame, start, end);
       if (h.total > this.max) throw new ProtocolError(`message of ${h.total} bytes exceeds the maximum of ${this.max}`, { code: 'EMSGSIZE' });
       const from = start + FIRST_HEADER;

@@ -13,7 +13,7 @@ import { isDirectWritable } from '../transport/socket-channel.js';
 import type { Channel } from '../transport/index.js';
 import { ArgumentError } from '../errors.js';
 import { PeerLostError } from './errors.js';
-import { FIRST_HEADER, MORE_HEADER, RING_PAD, Reassembler, writeFirstHeader, writeMoreHeader, type FirstHeader } from './frame.js';
+import { FIRST_HEADER, MORE_HEADER, RING_PAD, Reassembler, writeEnvelopeHeader, writeMoreHeader, type FirstHeader } from './frame.js';
 import type { Envelope, Link, LinkHandlers } from './link.js';
 
 export const DEFAULT_FRAGMENT = 1024 * 1024;
@@ -164,6 +164,7 @@ export class StreamLink implements Link {
     const ch = p.channel;
     const fd = dec !== undefined ? (ch as { fd?: number | undefined }).fd : undefined;
     let scratch: Uint8Array | undefined;
+    let idlePolls = 0;
     let armed = false;
     let dead = false;
     const fail = (err: unknown): void => {
@@ -197,7 +198,10 @@ export class StreamLink implements Link {
         if (consumer !== undefined && !ch.isClosed) {
           for (;;) {
             while (consumer.consumeRaw(lent, 64) > 0) got = true;
-            if (!ch.readReady) return got;
+            // The end of the ring is looked for on every 64th empty poll only: a spinning receive
+            // then costs one load of the producer's index per poll (a dead peer is still seen in
+            // microseconds), and the event-loop path (not direct) looks every time.
+            if (got || (direct && (++idlePolls & 63) !== 0) || !ch.readReady) return got;
             // Ready after an empty consume: a message that came in since (take it lent, not copied
             // out by tryRead), or the end or an error, which tryRead below reports.
             if (consumer.consumeRaw(lent, 64) === 0) break;
@@ -287,7 +291,7 @@ export class StreamLink implements Link {
         // Nothing queued before it: header and payload straight into the ring (one copy, no
         // allocation), nothing to wait for.
         const head = this.ringHead;
-        writeFirstHeader(head, { kind: env.kind, dtype: env.dtype, ctx: env.ctx, tag: env.tag, total, last: true }, RING_PAD);
+        writeEnvelopeHeader(head, RING_PAD, env, total, true);
         if (ring.tryWriteParts(head, bytes)) return undefined;
       } else if (ring !== undefined && this.tails[to] === undefined && this.spinUs > 0 && size > this.ringRecord) {
         // Polling progress: a big message goes as FIRST/MORE frames written synchronously while the
@@ -300,7 +304,7 @@ export class StreamLink implements Link {
       // One message per envelope, built now (the caller may reuse its buffer), and written
       // after the previous one so that a full ring holds one waiting writer, not a crowd.
       const msg = new Uint8Array(RING_PAD + FIRST_HEADER + total);
-      writeFirstHeader(msg, { kind: env.kind, dtype: env.dtype, ctx: env.ctx, tag: env.tag, total, last: true }, RING_PAD);
+      writeEnvelopeHeader(msg, RING_PAD, env, total, true);
       msg.set(bytes, RING_PAD + FIRST_HEADER);
       const prev = this.tails[to];
       const done = prev === undefined ? ch.write(msg) : prev.then(() => ch.write(msg));
@@ -313,7 +317,6 @@ export class StreamLink implements Link {
     }
     const frag = this.maxFragment;
     const first = Math.min(total, frag);
-    const head = { kind: env.kind, dtype: env.dtype, ctx: env.ctx, tag: env.tag, total, last: first === total };
     // Not owned: copy into the frame, because the channel may hold the bytes after write() resolves.
     const copy = !owned || total <= 256;
     const writes: Promise<void>[] = [];
@@ -324,7 +327,7 @@ export class StreamLink implements Link {
       let f = this.sendFrame;
       if (f === undefined || f.byteLength !== size) f = this.sendFrame = this.sendScratch.subarray(0, size);
       putLength(f, FIRST_HEADER + total);
-      writeFirstHeader(f, head, 4);
+      writeEnvelopeHeader(f, 4, env, total, true);
       if (total <= 64) for (let i = 0; i < total; i++) f[4 + FIRST_HEADER + i] = bytes[i]!;
       else f.set(bytes, 4 + FIRST_HEADER);
       const n = ch.writeNowSync(f);
@@ -335,7 +338,7 @@ export class StreamLink implements Link {
     if (copy) {
       const f = new Uint8Array(4 + FIRST_HEADER + first);
       putLength(f, FIRST_HEADER + first);
-      writeFirstHeader(f, head, 4);
+      writeEnvelopeHeader(f, 4, env, total, first === total);
       f.set(first === total ? bytes : bytes.subarray(0, first), 4 + FIRST_HEADER);
       if (this.spinUs > 0 && first === total && isDirectWritable(ch)) {
         // Polling progress: one system call, no stream machinery, nothing held until the next tick.
@@ -350,7 +353,7 @@ export class StreamLink implements Link {
       this.tickDebt = true;
       const h = new Uint8Array(4 + FIRST_HEADER);
       putLength(h, FIRST_HEADER + first);
-      writeFirstHeader(h.subarray(4), head);
+      writeEnvelopeHeader(h, 4, env, total, first === total);
       writes.push(ch.writev([h, bytes.subarray(0, first)]));
     }
     for (let off = first; off < total; off += frag) {
@@ -390,7 +393,7 @@ export class StreamLink implements Link {
       const n = Math.min(chunk, total - off);
       const last = off + n === total;
       const head = off === 0 ? this.ringHead : this.ringMoreHead;
-      if (off === 0) writeFirstHeader(head, { kind: env.kind, dtype: env.dtype, ctx: env.ctx, tag: env.tag, total, last }, RING_PAD);
+      if (off === 0) writeEnvelopeHeader(head, RING_PAD, env, total, last);
       else writeMoreHeader(head, last, RING_PAD);
       if (ring.tryWriteParts(head, bytes.subarray(off, off + n))) {
         off += n;

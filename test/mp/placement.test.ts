@@ -142,9 +142,11 @@ for (const kind of ['shm', 'unix', 'tcp'] as WorldKind[]) {
         await assert.rejects(b!.receive({ from: 0, tag: 11, buffer: vb }), { name: 'ArgumentError' });
         assert.ok(vb.every((x) => x === 1));
         await sender;
-        // Rings lend every record, so each big message went in place; sockets keep a message of
-        // one fragment as the frame they read (no copy to save), so only the 3 MiB one did.
-        assert.equal(b!.engine.placedMessages, kind === 'shm' ? sizes.length : 1, 'messages reassembled in the receive buffer');
+        // Rings lend every record, so each big message went in place. Over sockets the 3 MiB one
+        // (several fragments) always does; a one-fragment message does when a polling read finds it
+        // whole in its read buffer, and is otherwise kept as the frame the decoder made (no copy to save).
+        if (kind === 'shm') assert.equal(b!.engine.placedMessages, sizes.length, 'every message reassembled in the receive buffer');
+        else assert.ok(b!.engine.placedMessages >= 1, `the fragmented message reassembled in the receive buffer (${b!.engine.placedMessages} placed)`);
         await Promise.all([a!.close(), b!.close()]);
       } finally {
         rmSync(dir, { recursive: true, force: true });
