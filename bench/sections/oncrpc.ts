@@ -7,6 +7,9 @@
  * client; our server within 1.5x of a libtirpc server. Also XDR encode/decode
  * of a 64 KiB opaque (target >= 1 GB/s) beside a plain 64 KiB copy.
  * 64 KiB is not sent over UDP: it does not fit in one datagram.
+ * On TCP and Unix sockets our client polls for its reply after a call
+ * (spinUs) and our server for the next call after a reply (post-reply spin):
+ * rows with each turned off show what the polled path is worth.
  *
  * The paths of a group run in interleaved rounds (each path in turn, five
  * times), so a busy spell of the shared machine slows them all alike. Beside
@@ -33,7 +36,7 @@ const ECHO_BLOB = 4;
 const label = (n: number) => (n === 0 ? 'null call' : n === 1024 ? '1 KiB echo' : '64 KiB echo');
 
 /** Our server and raw echo servers, in a child process like the C server. */
-function peerScript(oncrpcUrl: string, unixPath: string, rawUnixPath: string): string {
+function peerScript(oncrpcUrl: string, unixPath: string, rawUnixPath: string, noSpinUnixPath: string): string {
   return `
 import net from 'node:net';
 import dgram from 'node:dgram';
@@ -43,6 +46,10 @@ s.addProgram(${INTEROP_PROG}, ${INTEROP_V1}, { ${ECHO_BLOB}: { args: xdr.opaque(
 const tcp = await s.listen('tcp://127.0.0.1:0');
 const udp = await s.listen('udp://127.0.0.1:0');
 await s.listen('unix://${unixPath}');
+const s0 = new RpcServer({ spinUs: 0 });
+s0.addProgram(${INTEROP_PROG}, ${INTEROP_V1}, { ${ECHO_BLOB}: { args: xdr.opaque(), result: xdr.opaque(), handler: (b) => b } });
+const tcp0 = await s0.listen('tcp://127.0.0.1:0');
+await s0.listen('unix://${noSpinUnixPath}');
 const echo = (sock) => sock.on('data', (d) => sock.write(d)).on('error', () => {});
 const rawTcp = net.createServer(echo).listen(0, '127.0.0.1');
 await new Promise((r) => rawTcp.once('listening', r));
@@ -51,26 +58,27 @@ await new Promise((r) => rawUnix.once('listening', r));
 const rawUdp = dgram.createSocket('udp4');
 rawUdp.on('message', (m, from) => rawUdp.send(m, from.port, from.address));
 await new Promise((r) => rawUdp.bind(0, '127.0.0.1', r));
-process.stdout.write('READY ' + tcp.port + ' ' + udp.port + ' ' + rawTcp.address().port + ' ' + rawUdp.address().port + '\\n');
+process.stdout.write('READY ' + tcp.port + ' ' + udp.port + ' ' + rawTcp.address().port + ' ' + rawUdp.address().port + ' ' + tcp0.port + '\\n');
 `;
 }
 
-async function startPeer(dir: string): Promise<{ child: ChildProcess; ports: number[]; unix: string; rawUnix: string }> {
+async function startPeer(dir: string): Promise<{ child: ChildProcess; ports: number[]; unix: string; rawUnix: string; noSpinUnix: string }> {
   const url = new URL(`../../src/oncrpc/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
   const unix = join(dir, 'ours.sock');
   const rawUnix = join(dir, 'raw.sock');
+  const noSpinUnix = join(dir, 'ours-nospin.sock');
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--test') && a !== '--input-type=module');
-  const child = spawn(process.execPath, [...execArgv, '--input-type=module', '-e', peerScript(url, unix, rawUnix)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...execArgv, '--input-type=module', '-e', peerScript(url, unix, rawUnix, noSpinUnix)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const ports = await new Promise<number[]>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /READY (\d+) (\d+) (\d+) (\d+)/.exec(out);
+      const m = /READY (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
       if (m) resolve(m.slice(1).map(Number));
     });
     child.once('exit', (code) => reject(new Error(`our server process exited with ${code}`)));
   });
-  return { child, ports, unix, rawUnix };
+  return { child, ports, unix, rawUnix, noSpinUnix };
 }
 
 /** One call at a time, and how to let go of what it holds. */
@@ -116,8 +124,8 @@ async function rawLoop(tr: Tr, target: { port?: number; path?: string }, size: n
   };
 }
 
-async function ourLoop(address: Address, size: number): Promise<CallLoop> {
-  const c = await RpcClient.connect(address, { timeoutMs: 30_000 });
+async function ourLoop(address: Address, size: number, spinUs?: number): Promise<CallLoop> {
+  const c = await RpcClient.connect(address, spinUs === undefined ? { timeoutMs: 30_000 } : { timeoutMs: 30_000, spinUs });
   const payload = new Uint8Array(size);
   const blob = xdr.opaque();
   return {
@@ -139,8 +147,15 @@ interface Round {
   serverCpu?: number;
 }
 
-/** n calls of an in-process client; `serverPid` is the server process, whose CPU time is read from /proc. */
+/**
+ * n calls of an in-process client after n/10 untimed ones, as the libtirpc
+ * client's bench mode does (right after a libtirpc client process was
+ * spawned, this process first takes a page fault on every page it writes:
+ * fork marked them copy-on-write). `serverPid` is the server process, whose
+ * CPU time is read from /proc.
+ */
 async function loopRound(loop: CallLoop, n: number, serverPid: number | undefined): Promise<Round> {
+  for (let i = 0; i < Math.floor(n / 10) + 1; i++) await loop.one();
   const s0 = serverPid === undefined ? 0 : processCpuUs(serverPid);
   const c0 = ownCpuUs();
   const t0 = performance.now();
@@ -166,14 +181,21 @@ function median(xs: readonly number[]): number {
 }
 
 /**
- * Rounds of every path in turn (a, b, c, a, b, c, ...), as ctx.latencies()
- * does for in-process ops, so that a slow spell of the shared machine hits
- * every path alike; the libtirpc client runs as its own process once per round.
+ * Rounds of every path in turn (a, b, c, b, c, a, c, a, b, ...), as
+ * ctx.latencies() does for in-process ops, so that a slow spell of the
+ * shared machine hits every path alike; the libtirpc client runs as its own
+ * process once per round. Each round starts one path later: the path right
+ * after a libtirpc client process runs slower (this process takes a page
+ * fault on every page it writes after a fork), and no path should always
+ * be that one.
  */
 async function interleaved(rounds: number, paths: ReadonlyArray<() => Promise<Round>>): Promise<Round[][]> {
   const out: Round[][] = paths.map(() => []);
   for (let r = 0; r < rounds; r++) {
-    for (const [i, path] of paths.entries()) (out[i] as Round[]).push(await path());
+    for (let k = 0; k < paths.length; k++) {
+      const i = (r + k) % paths.length;
+      (out[i] as Round[]).push(await (paths[i] as () => Promise<Round>)());
+    }
   }
   return out;
 }
@@ -230,7 +252,7 @@ export const section: BenchSection = {
     const peer = await startPeer(dir);
     const peerPid = peer.child.pid as number;
     try {
-      const [ourTcp, ourUdp, rawTcp, rawUdp] = peer.ports as [number, number, number, number];
+      const [ourTcp, ourUdp, rawTcp, rawUdp, noSpinTcp] = peer.ports as [number, number, number, number, number];
       for (const tr of ['tcp', 'unix', 'udp'] as Tr[]) {
         for (const size of SIZES) {
           if (tr === 'udp' && size > 8192) continue;
@@ -249,10 +271,15 @@ export const section: BenchSection = {
             loops.push(raw);
             const paths: Array<() => Promise<Round>> = [() => loopRound(oursToOurs, n, peerPid), () => loopRound(raw, n, undefined)];
             let oursToC: CallLoop | undefined;
+            const stream = tr !== 'udp';
+            const polling: Array<() => Promise<Round>> = [];
+            /** Our servers, as the libtirpc client reaches them: warmed up like the in-process paths. */
+            const ourTargets: string[] = [];
             if (build && cServer) {
               const theirs: Address = tr === 'unix' ? { transport: 'unix', path: cServer.unixPath } : { transport: tr, host: '127.0.0.1', port: tr === 'tcp' ? cServer.tcpPort : cServer.udpPort };
               const cTarget = tr === 'unix' ? cServer.unixPath : String(tr === 'tcp' ? cServer.tcpPort : cServer.udpPort);
               const ourTarget = tr === 'unix' ? peer.unix : String(tr === 'tcp' ? ourTcp : ourUdp);
+              ourTargets.push(ourTarget);
               oursToC = await ourLoop(theirs, size);
               loops.push(oursToC);
               const toC = oursToC;
@@ -261,20 +288,36 @@ export const section: BenchSection = {
                 () => loopRound(toC, n, cServer.pid),
                 () => cRound(build as CBuild, netid, ourTarget, size, n, peerPid),
               );
+              if (stream) {
+                // The same pairs with the polled path off: our client with spinUs 0, our server with no post-reply spin.
+                const plain = await ourLoop(theirs, size, 0);
+                loops.push(plain);
+                const noSpinTarget = tr === 'unix' ? peer.noSpinUnix : String(noSpinTcp);
+                ourTargets.push(noSpinTarget);
+                polling.push(() => loopRound(plain, n, cServer.pid), () => cRound(build as CBuild, netid, noSpinTarget, size, n, peerPid));
+              }
             }
-            // Warm up the in-process paths (JIT) before the measured rounds.
+            // Warm up the in-process paths and our servers (JIT) before the measured rounds: a
+            // fresh server process answers its first few thousand calls 2-4x slower.
             for (const l of loops) for (let i = 0; i < Math.max(200, n / 4); i++) await l.one();
-            const [oo, rw, cc, oc, co] = await interleaved(rounds, paths);
+            for (const t of ourTargets) await cRound(build as CBuild, netid, t, size, Math.max(2000, n), peerPid);
+            const [oo, rw, cc, oc, co, ocOff, coOff] = await interleaved(rounds, [...paths, ...polling]);
             if (cc && oc && co) {
               rows.push({ group, name: 'libtirpc client -> libtirpc server', value: med(cc, 'wall'), unit: 'us/op', baseline: true });
               rows.push({ group, name: 'our client -> libtirpc server', value: med(oc, 'wall'), unit: 'us/op', target: '<= 1.50' });
               rows.push({ group, name: 'libtirpc client -> our server', value: med(co, 'wall'), unit: 'us/op', target: '<= 1.50' });
+              if (ocOff && coOff) {
+                rows.push({ group, name: 'our client, polling off (spinUs 0) -> libtirpc server', value: med(ocOff, 'wall'), unit: 'us/op' });
+                rows.push({ group, name: 'libtirpc client -> our server, post-reply spin off', value: med(coOff, 'wall'), unit: 'us/op' });
+              }
               const cpu = `${group}, CPU per call`;
               rows.push({ group: `${cpu}, client side`, name: 'libtirpc client (-> libtirpc server)', value: med(cc, 'clientCpu'), unit: 'us/op', baseline: true, note: 'getrusage' });
               rows.push({ group: `${cpu}, client side`, name: 'our client (-> libtirpc server)', value: med(oc, 'clientCpu'), unit: 'us/op', note: 'process.cpuUsage' });
+              if (ocOff) rows.push({ group: `${cpu}, client side`, name: 'our client, polling off (-> libtirpc server)', value: med(ocOff, 'clientCpu'), unit: 'us/op', note: 'process.cpuUsage' });
               rows.push({ group: `${cpu}, client side`, name: 'raw Node socket client (-> raw Node server)', value: med(rw as Round[], 'clientCpu'), unit: 'us/op', note: 'the floor under our client' });
               rows.push({ group: `${cpu}, server side`, name: 'libtirpc server (<- libtirpc client)', value: mean(cc, 'serverCpu'), unit: 'us/op', baseline: true, note: '/proc, mean of rounds' });
               rows.push({ group: `${cpu}, server side`, name: 'our server (<- libtirpc client)', value: mean(co, 'serverCpu'), unit: 'us/op', note: '/proc, mean of rounds' });
+              if (coOff) rows.push({ group: `${cpu}, server side`, name: 'our server, post-reply spin off (<- libtirpc client)', value: mean(coOff, 'serverCpu'), unit: 'us/op', note: '/proc, mean of rounds' });
             }
             rows.push({ group, name: 'our client -> our server', value: med(oo as Round[], 'wall'), unit: 'us/op', baseline: !build });
             rows.push({ group, name: `raw Node ${tr} round trip, same bytes`, value: med(rw as Round[], 'wall'), unit: 'us/op' });

@@ -3,12 +3,16 @@
  * by xid, a timeout per call, retransmission with exponential backoff on UDP,
  * a fresh connection after a TCP or Unix-socket connection drops, and batched
  * calls that expect no reply. Calls made in the same tick leave in one write.
+ * On TCP and Unix sockets a call that went out in one system call is
+ * followed by a short polled read of the socket (record-stream.ts), so that
+ * a quick reply settles without waiting for an event-loop turn.
  */
 import { AbortError, ArgumentError, ProtocolError, SwitchboardError, TimeoutError } from '../errors.js';
 import { MAX_UDP_PAYLOAD, connect, toAddress, formatAddress, writeSoon, type Address, type AddressLike, type Channel } from '../transport/index.js';
-import { RecordMarkingDecoder, XdrReader, XdrWriter, decodeFrom, xdrVoid, type XdrCodec } from '../wire/index.js';
+import { XdrReader, XdrWriter, decodeFrom, xdrVoid, type XdrCodec } from '../wire/index.js';
 import { AuthError, rpcErrorFromReply } from './rpc-errors.js';
 import { takeSegments, takeWritten } from './message-bytes.js';
+import { CLIENT_SPIN_ENV, RecordStream, SpinBackoff, resolveSpinUs, spinAvailable, spinPoll } from './record-stream.js';
 import {
   AUTH_NONE,
   AcceptStat,
@@ -44,6 +48,16 @@ export interface RpcClientOptions {
    */
   referenceBytes?: number;
   connectTimeoutMs?: number;
+  /**
+   * TCP/Unix: after a call went out in one system call, read the socket
+   * straight from its descriptor for up to this many microseconds without a
+   * reply (sched_yield between polls, so a server on the same CPU runs),
+   * settling replies at once, before leaving the wait to the event loop.
+   * 0 turns polling off. Default: SWITCHBOARD_ONCRPC_SPIN_US from the
+   * environment if set, else 50. The caller's thread is busy for that long
+   * at most per burst of calls, and only while a call waits for its reply.
+   */
+  spinUs?: number;
 }
 
 export interface CallOptions {
@@ -104,6 +118,13 @@ const LAST = 0x8000_0000;
 const DEFAULT_REFERENCE_BYTES = 8192;
 /** A timer may fire up to this early by performance.now() (libuv counts whole milliseconds). */
 const TIMER_SLACK_MS = 1;
+/**
+ * Default polled wait for a reply: a loopback round trip to a C server on
+ * another core takes 15-40 us, and a server sharing our CPU answers within
+ * one or two yields; past that the reply is not coming soon and the event
+ * loop waits more cheaply.
+ */
+export const DEFAULT_CLIENT_SPIN_US = 50;
 
 function isAuthSys(a: OpaqueAuth | AuthSysParams): a is AuthSysParams {
   return (a as AuthSysParams).machinename !== undefined;
@@ -135,6 +156,12 @@ export class RpcClient {
   /** The current channel's write-failure handler, and the last write promise it was attached to. */
   #onWriteError: (err: unknown) => void = noop;
   #lastWrite: Promise<void> | undefined;
+  /** TCP/Unix: the current connection's reply stream, which the polled path reads directly. */
+  #stream: RecordStream | undefined;
+  /** Polled wait for replies, in microseconds (0: off), and whether a spin is queued for this burst of calls. */
+  readonly spinUs: number;
+  #spinQueued = false;
+  readonly #backoff = new SpinBackoff();
 
   private constructor(address: Address, options: RpcClientOptions) {
     if (address.transport !== 'tcp' && address.transport !== 'unix' && address.transport !== 'udp') {
@@ -150,6 +177,9 @@ export class RpcClient {
       reconnect: options.reconnect ?? true,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
     };
+    const spin = resolveSpinUs(options.spinUs, 'spinUs', CLIENT_SPIN_ENV, DEFAULT_CLIENT_SPIN_US);
+    // UDP replies come through the channel only (its descriptor is not reachable).
+    this.spinUs = address.transport !== 'udp' && spin > 0 && spinAvailable() ? spin : 0;
     const ref = options.referenceBytes ?? DEFAULT_REFERENCE_BYTES;
     if (!(ref >= 1)) throw new ArgumentError(`referenceBytes must be at least 1, got ${ref}`);
     // A UDP call is kept whole for retransmission: it is always copied.
@@ -188,7 +218,12 @@ export class RpcClient {
         this.#channel = ch;
         this.#onWriteError = (err: unknown) => this.#dropChannel(ch, err as Error);
         this.#lastWrite = undefined;
-        void this.#readLoop(ch);
+        if (this.transport === 'udp') void this.#readLoop(ch);
+        else {
+          const stream = new RecordStream(ch, this.#opts.maxRecordSize, this.#onRecord, (err) => this.#dropChannel(ch, err));
+          this.#stream = stream;
+          stream.start();
+        }
         return ch;
       },
       (err: unknown) => {
@@ -199,19 +234,14 @@ export class RpcClient {
     return this.#connecting;
   }
 
+  /** UDP: one reply per datagram. */
   async #readLoop(ch: Channel): Promise<void> {
-    const decoder = this.transport === 'udp' ? undefined : new RecordMarkingDecoder({ maxRecordSize: this.#opts.maxRecordSize });
     let failure: Error | undefined;
     try {
       for (;;) {
         const chunk = await ch.read();
         if (chunk === null) break;
-        if (decoder === undefined) {
-          this.#onReply(chunk);
-          continue;
-        }
-        decoder.push(chunk);
-        for (let rec = decoder.next(); rec !== undefined; rec = decoder.next()) this.#onReply(rec);
+        this.#onReply(chunk);
       }
     } catch (err) {
       failure = err instanceof Error ? err : new Error(String(err));
@@ -219,9 +249,34 @@ export class RpcClient {
     this.#dropChannel(ch, failure);
   }
 
+  readonly #onRecord = (record: Uint8Array): void => this.#onReply(record);
+
+  /** Are calls waiting for replies? */
+  readonly #waiting = (): boolean => this.#slot !== undefined || this.#pending.size !== 0;
+
+  readonly #poll = (): boolean => this.#stream?.poll() ?? false;
+
+  /**
+   * The polled wait, queued as a microtask after a burst of calls went out:
+   * read replies straight from the socket while calls wait, until none do or
+   * spinUs pass without a reply. The callers' continuations run right after,
+   * in the same event-loop turn.
+   */
+  readonly #spin = (): void => {
+    const stream = this.#stream;
+    if (stream !== undefined && stream.pollable) {
+      // Ends when no call waits: every reply came, or the connection dropped and failed them.
+      spinPoll(this.#poll, this.spinUs, this.#waiting);
+      // A miss: the replies take longer than the budget (a slow procedure, a loaded server).
+      this.#backoff.score(!this.#waiting());
+    }
+    this.#spinQueued = false;
+  };
+
   #dropChannel(ch: Channel, failure?: Error): void {
     if (this.#channel !== ch) return;
     this.#channel = undefined;
+    this.#stream = undefined;
     ch.destroy();
     const err =
       failure instanceof SwitchboardError
@@ -324,17 +379,21 @@ export class RpcClient {
     p.resolve(value);
   }
 
-  /** Hand a record to the channel; a burst of calls in one tick leaves as one writev (the channel corks). */
-  #enqueue(ch: Channel, record: Uint8Array | Uint8Array[]): void {
+  /**
+   * Hand a record to the channel; a burst of calls in one tick leaves as one
+   * writev (the channel corks). True when the kernel took it all at once.
+   */
+  #enqueue(ch: Channel, record: Uint8Array | Uint8Array[]): boolean {
     // An idle socket takes a lone record in one system call, without the stream machinery.
     const done = Array.isArray(record) ? ch.writev(record) : writeSoon(ch, record);
-    if (done === undefined) return;
+    if (done === undefined) return true;
     // A channel hands back the same settled promise for every write the socket took at once:
     // one failure handler per distinct promise is enough, and saves a promise per call.
     if (done !== this.#lastWrite) {
       this.#lastWrite = done;
       done.catch(this.#onWriteError);
     }
+    return false;
   }
 
   /**
@@ -423,7 +482,11 @@ export class RpcClient {
       signal.addEventListener('abort', p.onAbort, { once: true });
     }
     this.#add(p);
-    this.#enqueue(ch, record);
+    // Poll for the reply only when the call is on its way (not held in the stream for a later turn).
+    if (this.#enqueue(ch, record) && this.spinUs > 0 && !this.#spinQueued && this.#backoff.take()) {
+      this.#spinQueued = true;
+      queueMicrotask(this.#spin);
+    }
     let due = p.deadline;
     if (udp) {
       p.record = record as Uint8Array;
