@@ -130,8 +130,10 @@ export const section: BenchSection = {
     if (ompi.skip) ctx.progress(`Open MPI skipped: ${ompi.skip}`);
 
     const ppArgs = { sizes: SIZES, bwSizes: BW_SIZES, iters, rounds };
-    ctx.progress('switchboard ping-pong, worker threads');
-    const threads = (await runThreads<PingPongResult | undefined>(2, MEASURE, { export: 'pingpong', args: ppArgs }))[0] as PingPongResult;
+    ctx.progress('switchboard ping-pong, worker threads over shared-memory rings');
+    const threads = (await runThreads<PingPongResult | undefined>(2, MEASURE, { export: 'pingpong', args: ppArgs, transport: 'ring' }))[0] as PingPongResult;
+    ctx.progress('switchboard ping-pong, worker threads over MessagePorts');
+    const threadPorts = (await runThreads<PingPongResult | undefined>(2, MEASURE, { export: 'pingpong', args: ppArgs, transport: 'port' }))[0] as PingPongResult;
     // Two ranks on a host with two cores: `switchboard run` picks polling progress (auto), as mpirun busy-polls.
     const progress = progressFor('auto', 2, 1);
     const how = progress === 'poll' ? 'polling' : 'yielding';
@@ -159,7 +161,8 @@ export const section: BenchSection = {
       const g1 = `mp ping-pong RTT ${l}, one host`;
       const vader = ompi.values.get(`lat|shm|${l}`);
       if (vader !== undefined) rows.push({ group: g1, name: 'Open MPI 4.1, shared memory (vader)', value: vader, unit: 'us/op', baseline: true });
-      rows.push({ group: g1, name: 'switchboard mp, worker threads (MessagePort)', value: get(threads), unit: 'us/op', baseline: vader === undefined, ...(note ? { note } : {}) });
+      rows.push({ group: g1, name: 'switchboard mp, worker threads (shared-memory rings)', value: get(threads), unit: 'us/op', baseline: vader === undefined, ...(note ? { note } : {}) });
+      rows.push({ group: g1, name: 'switchboard mp, worker threads (MessagePort)', value: get(threadPorts), unit: 'us/op' });
       rows.push({ group: g1, name: `switchboard mp, processes (shared-memory rings, ${how})`, value: ring ? get(ring) : NaN, unit: 'us/op', ...(shmTarget ? { target: shmTarget } : {}), ...(ringSkip ? { note: `skipped: ${ringSkip}` } : {}) });
       rows.push({ group: g1, name: `switchboard mp, processes (Unix sockets, ${how})`, value: get(unix), unit: 'us/op' });
       rows.push({ group: g1, name: 'switchboard mp, processes (Unix sockets, yielding)', value: get(unixYield), unit: 'us/op' });
@@ -174,7 +177,8 @@ export const section: BenchSection = {
       const g1 = `mp streaming bandwidth ${l} msgs, one host`;
       const vader = ompi.values.get(`bw|shm|${l}`);
       if (vader !== undefined) rows.push({ group: g1, name: 'Open MPI 4.1, shared memory (vader)', value: vader, unit: 'GB/s', baseline: true });
-      rows.push({ group: g1, name: 'switchboard mp, worker threads (MessagePort)', value: get(threads), unit: 'GB/s', baseline: vader === undefined });
+      rows.push({ group: g1, name: 'switchboard mp, worker threads (shared-memory rings)', value: get(threads), unit: 'GB/s', baseline: vader === undefined });
+      rows.push({ group: g1, name: 'switchboard mp, worker threads (MessagePort)', value: get(threadPorts), unit: 'GB/s' });
       rows.push({ group: g1, name: `switchboard mp, processes (shared-memory rings, ${how})`, value: ring ? get(ring) : NaN, unit: 'GB/s' });
       rows.push({ group: g1, name: `switchboard mp, processes (Unix sockets, ${how})`, value: get(unix), unit: 'GB/s' });
       const g2 = `mp streaming bandwidth ${l} msgs, TCP loopback`;

@@ -58,6 +58,8 @@ export interface CommunicatorOptions {
 }
 
 export const DEFAULT_SPIN_US = 1000;
+/** Largest message a communicator takes unless told otherwise (256 MiB). */
+export const DEFAULT_MAX_MESSAGE = 256 * 1024 * 1024;
 
 export interface OpOptions {
   timeoutMs?: number | undefined;
@@ -150,7 +152,7 @@ export class Communicator {
     if (me === undefined) throw new ArgumentError('this rank is not in the group');
     this.rank = me;
     this.options = {
-      maxMessageSize: options.maxMessageSize ?? 256 * 1024 * 1024,
+      maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE,
       timeoutMs: options.timeoutMs ?? 0,
       allreduceRingBytes: options.allreduceRingBytes ?? 1024 * 1024,
       bcastLargeBytes: options.bcastLargeBytes ?? 512 * 1024,

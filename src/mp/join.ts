@@ -11,7 +11,7 @@ import { connect, formatAddress, listen, type Channel, type Listener } from '../
 import type { ShmListener } from '../shm/index.js';
 import { lengthHeader } from '../wire/length-prefix.js';
 import { ArgumentError, SwitchboardError, TimeoutError } from '../errors.js';
-import { Communicator, type CommunicatorOptions } from './communicator.js';
+import { DEFAULT_MAX_MESSAGE, Communicator, type CommunicatorOptions } from './communicator.js';
 import { FileDirectory, NameServiceDirectory, rankName, type Directory } from './directory.js';
 import { Engine } from './engine.js';
 import { decodeHello, encodeHello } from './frame.js';
@@ -79,7 +79,7 @@ export async function joinJob(o: JoinOptions): Promise<Communicator> {
   if (!Number.isInteger(rank) || rank < 0 || rank >= size) throw new ArgumentError(`bad rank ${rank} for a job of ${size}`);
   const timeoutMs = o.connectTimeoutMs ?? 30_000;
   const peers: (PeerStream | null)[] = new Array<PeerStream | null>(size).fill(null);
-  const max = o.maxMessageSize ?? 256 * 1024 * 1024;
+  const max = o.maxMessageSize ?? DEFAULT_MAX_MESSAGE;
   let listener: Listener | undefined;
   const opened: Channel[] = [];
   const myName = rankName(job, rank);

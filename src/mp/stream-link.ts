@@ -427,7 +427,7 @@ export class StreamLink implements Link {
     return done;
   }
 
-  setActive(): void {
+  setActive(_active: boolean): void {
     // Socket channels keep the process alive while open; the rank ends by closing its communicator.
   }
 

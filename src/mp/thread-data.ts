@@ -1,6 +1,7 @@
 /** What a rank thread is given at start (workerData.switchboardMp). */
 import type { MessagePort } from 'node:worker_threads';
 import type { CommunicatorOptions } from './communicator.js';
+import type { ThreadRing } from './thread-rings.js';
 
 export const THREAD_KEY = 'switchboardMp';
 
@@ -9,6 +10,10 @@ export interface ThreadRankData {
   rank: number;
   size: number;
   ports: (MessagePort | null)[];
+  /** Shared-memory ring pairs to every other rank (absent: messages go over the ports). */
+  rings?: (ThreadRing | null)[] | undefined;
+  /** With rings: the job's count of attached ranks (thread-rings.ts attachAndWait). */
+  attached?: SharedArrayBuffer | undefined;
   /** URL of the module to run. */
   module: string;
   /** Export to call as fn(comm, args); absent: the module is an app that calls init() itself. */

@@ -11,10 +11,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
 import { ArgumentError, SwitchboardError } from '../errors.js';
 import type { CommunicatorOptions } from './communicator.js';
 import { RankFailedError } from './errors.js';
 import { createPortMesh } from './port-link.js';
+import { createAttachCount, createRingMesh } from './thread-rings.js';
+import { addon } from '../shm/native.js';
 import { THREAD_KEY, type ThreadRankData, type ThreadReport } from './thread-data.js';
 
 export interface RunThreadsOptions extends CommunicatorOptions {
@@ -26,6 +29,24 @@ export interface RunThreadsOptions extends CommunicatorOptions {
   graceMs?: number | undefined;
   /** Arguments the rank threads see as process.argv[2..]. */
   argv?: string[] | undefined;
+  /**
+   * What carries messages between the threads: shared-memory rings (default
+   * when the sb_shm addon is built; the fast path, with polling progress) or
+   * MessagePorts.
+   */
+  transport?: 'ring' | 'port' | undefined;
+  /** Data bytes of each ring (power of two, default 1 MiB); two rings per pair of ranks. */
+  ringCapacity?: number | undefined;
+}
+
+/** Rings when the sb_shm addon loads here, else ports. */
+function defaultTransport(): 'ring' | 'port' {
+  try {
+    addon();
+    return 'ring';
+  } catch {
+    return 'port';
+  }
 }
 
 /** A module path or URL as a file URL string. */
@@ -55,8 +76,13 @@ interface Failure {
 
 export async function runThreads<R = unknown>(n: number, module: string | URL, options: RunThreadsOptions = {}): Promise<R[]> {
   if (!Number.isInteger(n) || n < 1 || n > 1024) throw new ArgumentError(`the number of ranks must be 1..1024, got ${String(n)}`);
-  const { export: exportName, args, graceMs = 5000, argv, ...commOptions } = options;
+  const { export: exportName, args, graceMs = 5000, argv, transport = defaultTransport(), ringCapacity = 1 << 20, ...commOptions } = options;
+  if (transport !== 'ring' && transport !== 'port') throw new ArgumentError(`transport must be 'ring' or 'port', not ${String(transport)}`);
   const mesh = createPortMesh(n);
+  const rings = transport === 'ring' ? createRingMesh(n, ringCapacity) : undefined;
+  const attached = rings !== undefined ? createAttachCount() : undefined;
+  // Over rings a waiting receive polls when every rank has a core, as `switchboard run` does for processes.
+  if (rings !== undefined && commOptions.progress === undefined) commOptions.progress = n <= availableParallelism() ? 'poll' : 'yield';
   const url = moduleUrl(module);
   const job = randomBytes(6).toString('hex');
   const results: unknown[] = new Array(n);
@@ -81,6 +107,8 @@ export async function runThreads<R = unknown>(n: number, module: string | URL, o
       rank: i,
       size: n,
       ports,
+      rings: rings?.[i],
+      attached,
       module: url,
       export: exportName,
       args: typeof args === 'function' ? (args as (r: number) => unknown)(i) : args,

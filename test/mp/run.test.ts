@@ -19,8 +19,8 @@ test('run -n 3 starts three processes that meet over Unix sockets', async () => 
 test('run --threads runs the ranks as worker threads', async () => {
   const r = await runCli(['run', '-n', '2', '--threads', APP]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /rank 0\/2 via port sum=3/);
-  assert.match(r.stdout, /rank 1\/2 via port sum=3/);
+  assert.match(r.stdout, /rank 0\/2 via ring sum=3/, 'threads talk over shared-memory rings');
+  assert.match(r.stdout, /rank 1\/2 via ring sum=3/);
 });
 
 test('a rank that dies fails the job: exit status of that rank, named on stderr', async () => {
