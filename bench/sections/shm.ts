@@ -15,6 +15,13 @@
  * are unpinned (the scheduler places the two ends) unless the row says
  * "both on CPU 0" (taskset), which shows what adaptive spinning does when
  * spinning cannot succeed.
+ *
+ * Spin rows: by default the ends wait in C (the addon's spinWhile/ringRead,
+ * nativeWait: true); the "JS polling" rows are the same ring with
+ * nativeWait: false, and the "JS floor" row is the C handshake written in
+ * JS with no ring at all. BENCH_SHM_GROUPS=spin,blocking,sizes,oneway,cpu0
+ * runs only those groups; BENCH_SHM_CAPACITY sets the rings' capacity
+ * (default 1 MiB).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -39,14 +46,19 @@ import {
 import { yieldCpu } from '../../src/shm/native.js';
 
 const CHILD_ENV = 'SB_SHM_BENCH_CHILD';
-const CAPACITY = 1 << 20;
+const CAPACITY = Number(process.env['BENCH_SHM_CAPACITY'] ?? 1 << 20);
 const B_OFFSET = ringBytes(CAPACITY);
 const PAIR_BYTES = 2 * ringBytes(CAPACITY);
 const BATCH = 64;
+/** BENCH_SHM_GROUPS=spin,blocking,sizes,oneway,cpu0: run only those groups (all by default). */
+const GROUPS = (process.env['BENCH_SHM_GROUPS'] ?? '').split(',').filter(Boolean);
+const wanted = (g: string): boolean => GROUPS.length === 0 || GROUPS.includes(g);
 
 interface EndConfig {
   role: 'echo' | 'sink' | 'atomics-echo' | 'unix-echo' | 'channel-echo' | 'bare-spin-echo';
   mode?: WaitMode;
+  /** false: the ends poll from JS (nativeWait: false) instead of in C. */
+  native?: boolean;
   name?: string;
   path?: string;
 }
@@ -150,7 +162,7 @@ async function runEnd(cfg: EndConfig, sab?: SharedArrayBuffer): Promise<void> {
     return;
   }
   const memory = sab ?? openRegion(cfg.name as string);
-  const opts = { wait: cfg.mode ?? 'adaptive' };
+  const opts = { wait: cfg.mode ?? 'adaptive', nativeWait: cfg.native ?? true };
   const a = new RingConsumer(memory, 0, opts);
   const b = new RingProducer(memory, B_OFFSET, opts);
   if (cfg.role === 'echo') echoLoop(a, b);
@@ -236,7 +248,7 @@ function pin(pid: number, cpu: string, allThreads: boolean): void {
 }
 
 /** Rings A (us -> far end) and B (back), with the far end in a process or a worker. */
-async function startPair(kind: 'process' | 'worker', role: 'echo' | 'sink', mode: WaitMode, place?: Placement): Promise<Pair> {
+async function startPair(kind: 'process' | 'worker', role: 'echo' | 'sink', mode: WaitMode, place?: Placement, native = true): Promise<Pair> {
   let memory: SharedArrayBuffer;
   let far: ChildProcess | Worker;
   let cleanup = (): void => undefined;
@@ -247,7 +259,7 @@ async function startPair(kind: 'process' | 'worker', role: 'echo' | 'sink', mode
     initRing(region, 0, { capacity: CAPACITY });
     initRing(region, B_OFFSET, { capacity: CAPACITY });
     memory = region.buffer;
-    far = spawnEnd({ role, mode, name }, place?.when === 'before' ? place.cpu : undefined);
+    far = spawnEnd({ role, mode, name, native }, place?.when === 'before' ? place.cpu : undefined);
     cleanup = () => {
       region.close();
       region.unlink();
@@ -256,10 +268,10 @@ async function startPair(kind: 'process' | 'worker', role: 'echo' | 'sink', mode
     memory = new SharedArrayBuffer(PAIR_BYTES);
     initRing(memory, 0, { capacity: CAPACITY });
     initRing(memory, B_OFFSET, { capacity: CAPACITY });
-    far = startWorkerEnd({ role, mode }, memory);
+    far = startWorkerEnd({ role, mode, native }, memory);
   }
-  const out = new RingProducer(memory, 0, { wait: mode });
-  const input = new RingConsumer(memory, B_OFFSET, { wait: mode });
+  const out = new RingProducer(memory, 0, { wait: mode, nativeWait: native });
+  const input = new RingConsumer(memory, B_OFFSET, { wait: mode, nativeWait: native });
   const gone = exited(far);
   // Wait until the far end is attached (its producer on B).
   const h = new Int32Array(memory, B_OFFSET, 64);
@@ -285,8 +297,8 @@ async function startPair(kind: 'process' | 'worker', role: 'echo' | 'sink', mode
   };
 }
 
-async function ringRtt(ctx: BenchContext, kind: 'process' | 'worker', mode: WaitMode, size: number, place?: Placement): Promise<number> {
-  const pair = await startPair(kind, 'echo', mode, place);
+async function ringRtt(ctx: BenchContext, kind: 'process' | 'worker', mode: WaitMode, size: number, place?: Placement, native = true): Promise<number> {
+  const pair = await startPair(kind, 'echo', mode, place, native);
   const msg = new Uint8Array(size).fill(7);
   const buf = new Uint8Array(size);
   try {
@@ -523,8 +535,8 @@ export const section: BenchSection = {
     };
     try {
       // round trip 64 B, blocking
-      ctx.progress('round trip 64 B, blocking');
-      {
+      if (wanted('blocking')) {
+        ctx.progress('round trip 64 B, blocking');
         const g = 'shm round trip 64 B, blocking (futex)';
         const base = cval('shm-futex', 64);
         rows.push({ group: g, name: 'C shm_open+mmap futex handshake', value: base.value, unit: 'us/op', baseline: true, note: base.note });
@@ -534,17 +546,19 @@ export const section: BenchSection = {
         rows.push({ group: g, name: 'ring Channel (async, event loop), 2 processes', value: await channelRtt(ctx, 64), unit: 'us/op' });
         rows.push({ group: g, name: 'Unix socket (node:net), 2 processes', value: await unixRtt(ctx, 64), unit: 'us/op' });
       }
-      ctx.progress('round trip 64 B, spin');
-      {
+      if (wanted('spin')) {
+        ctx.progress('round trip 64 B, spin');
         const g = 'shm round trip 64 B, spin';
         const base = cval('shm-spin', 64);
         rows.push({ group: g, name: 'C shm_open+mmap spin handshake', value: base.value, unit: 'us/op', baseline: true, note: base.note });
         rows.push({ group: g, name: 'JS floor: the same handshake in JS (Atomics, no ring), 2 processes', value: await bareSpinRtt(ctx), unit: 'us/op' });
-        rows.push({ group: g, name: 'ring, 2 Node processes, spin', value: await ringRtt(ctx, 'process', 'spin', 64), unit: 'us/op', target: '<= 2 (a core each)', note: load });
-        rows.push({ group: g, name: 'ring, 2 Node processes, adaptive', value: await ringRtt(ctx, 'process', 'adaptive', 64), unit: 'us/op' });
+        rows.push({ group: g, name: 'ring, 2 Node processes, spin (waits in C)', value: await ringRtt(ctx, 'process', 'spin', 64), unit: 'us/op', target: '<= 2 (a core each)', note: load });
+        rows.push({ group: g, name: 'ring, 2 Node processes, adaptive (waits in C)', value: await ringRtt(ctx, 'process', 'adaptive', 64), unit: 'us/op', target: '<= 2 (a core each)' });
+        rows.push({ group: g, name: 'ring, 2 Node processes, spin, JS polling (nativeWait: false)', value: await ringRtt(ctx, 'process', 'spin', 64, undefined, false), unit: 'us/op' });
+        rows.push({ group: g, name: 'ring, 2 Node processes, adaptive, JS polling (nativeWait: false)', value: await ringRtt(ctx, 'process', 'adaptive', 64, undefined, false), unit: 'us/op' });
         rows.push({ group: g, name: 'ring, 2 workers, spin', value: await ringRtt(ctx, 'worker', 'spin', 64), unit: 'us/op' });
       }
-      for (const size of [1024, 65536]) {
+      for (const size of wanted('sizes') ? [1024, 65536] : []) {
         const label = size === 1024 ? '1 KiB' : '64 KiB';
         ctx.progress(`round trip ${label}`);
         const g = `shm round trip ${label}`;
@@ -555,16 +569,16 @@ export const section: BenchSection = {
         rows.push({ group: g, name: 'ring Channel (async), 2 processes', value: await channelRtt(ctx, size), unit: 'us/op' });
         rows.push({ group: g, name: 'Unix socket (node:net), 2 processes', value: await unixRtt(ctx, size), unit: 'us/op' });
       }
-      ctx.progress('one way 64 B');
-      {
+      if (wanted('oneway')) {
+        ctx.progress('one way 64 B');
         const g = 'shm one way 64 B';
         rows.push({ group: g, name: 'Unix socket (node:net), 2 processes', value: await unixOneWay(ctx), unit: 'msg/s', baseline: true });
         rows.push({ group: g, name: `ring, 2 Node processes, spin, batches of ${BATCH}`, value: await ringOneWay(ctx, 'process', 'spin'), unit: 'msg/s', target: '>= 5 M msg/s', note: load });
         rows.push({ group: g, name: `ring, 2 Node processes, block, batches of ${BATCH}`, value: await ringOneWay(ctx, 'process', 'block'), unit: 'msg/s' });
         rows.push({ group: g, name: `ring, 2 workers, adaptive, batches of ${BATCH}`, value: await ringOneWay(ctx, 'worker', 'adaptive'), unit: 'msg/s' });
       }
-      ctx.progress('spinning when it cannot succeed: both ends on CPU 0');
-      {
+      if (wanted('cpu0')) {
+        ctx.progress('spinning when it cannot succeed: both ends on CPU 0');
         const g = 'shm round trip 64 B, both ends on CPU 0';
         if (spawnSync('taskset', ['-p', String(process.pid)]).status === 0) {
           const before = (cpu: string): Placement => ({ cpu, when: 'before' });

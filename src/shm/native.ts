@@ -7,11 +7,17 @@ import { loadAddon } from '../native.js';
 
 export type WaitResult = 'ok' | 'not-equal' | 'timed-out';
 
+/** How a spin ended: 1 = the word changed within the budget, 2 = after it, 3 = it did not change. */
+export type SpinOutcome = 1 | 2 | 3;
+
 export interface ShmAddon {
   gettid(): number;
   alive(id: number): boolean;
   yield(): void;
   copy(target: ArrayBufferView, targetOffset: number, source: ArrayBufferView, sourceOffset: number, length: number): void;
+  spinWhile(cells: Int32Array, index: number, value: number, budgetNs: number, polls: number, rounds: number): SpinOutcome;
+  /** The consumer's blocking fast path; every number in and out goes through `io` (see native/shm.cc). */
+  ringRead(header: Int32Array, target: Uint8Array, io: Int32Array): number;
   shmOpen(name: string, create: 0 | 1 | 2, mode: number): number;
   shmUnlink(name: string): void;
   ftruncate(fd: number, size: number): void;
@@ -108,4 +114,10 @@ export function yieldCpu(): void {
  */
 export function copyBytes(target: Uint8Array, targetOffset: number, source: Uint8Array, sourceOffset: number, length: number): void {
   addon().copy(target, targetOffset, source, sourceOffset, length);
+}
+
+/** Does the loaded addon carry the C spin and ring-read functions (an addon built before them does not)? */
+export function hasNativeSpin(): boolean {
+  const a = addon();
+  return typeof a.spinWhile === 'function' && typeof a.ringRead === 'function';
 }
