@@ -28,7 +28,10 @@ import { AbortError, ArgumentError, ProtocolError, SwitchboardError, TimeoutErro
 import { deadlineOf, remaining, type MemoryLike } from './cells.js';
 import { futexWait, futexWaitCallback, futexWake } from './futex.js';
 import { Mutex, OwnerDeadError } from './mutex.js';
-import { addon, isAlive, threadId } from './native.js';
+import { addon, copyBytes, isAlive, threadId } from './native.js';
+
+/** Blocks of at least this many bytes are copied into a ring natively (see RingProducer #put). */
+const NATIVE_COPY = 16 * 1024;
 import { NO_SPIN, SPIN_ROUNDS, SpinPolicy, noteWake, type SpinResult, type WaitMode } from './spin-policy.js';
 import {
   CLOSED_BY_CONSUMER,
@@ -351,7 +354,7 @@ export class RingProducer extends RingEnd {
     this.d32[w + 1] = REC_WHOLE;
     if (len !== alen) {
       this.u8.set(a, pos + REC_HEADER);
-      this.u8.set(b, pos + REC_HEADER + alen);
+      this.#put(b, pos + REC_HEADER + alen);
     } else if (a === this.#s8 && len <= SMALL_COPY) {
       this.#copyInSmall(a, w + 2, len);
     } else {
@@ -581,9 +584,19 @@ export class RingProducer extends RingEnd {
     if (!reserved && !this.#tryReserve(size)) throw new RingCorruptError('reserved room vanished');
     const pos = this.#tail & this.mask;
     this.#record(pos, a.byteLength + b.byteLength, REC_WHOLE);
-    this.u8.set(a, pos + REC_HEADER);
-    if (b.byteLength > 0) this.u8.set(b, pos + REC_HEADER + a.byteLength);
+    this.#put(a, pos + REC_HEADER);
+    if (b.byteLength > 0) this.#put(b, pos + REC_HEADER + a.byteLength);
     this.#tail = (this.#tail + size) >>> 0;
+  }
+
+  /**
+   * Copy `src` into the data area at `at`. Big blocks go through the addon's
+   * memmove: V8 writes shared memory with relaxed atomic word stores, about
+   * twice the time of memcpy while the consumer reads nearby lines.
+   */
+  #put(src: Uint8Array, at: number): void {
+    if (src.byteLength >= NATIVE_COPY) copyBytes(this.u8, at, src, 0, src.byteLength);
+    else this.u8.set(src, at);
   }
 
   /** Copy bytes [from, to) of the concatenation a + b to `at` in the data area. */
@@ -595,7 +608,10 @@ export class RingProducer extends RingEnd {
       at += end - from;
       from = end;
     }
-    if (from < to) this.u8.set(b.subarray(from - alen, to - alen), at);
+    if (from < to) {
+      if (to - from >= NATIVE_COPY) copyBytes(this.u8, at, b, from - alen, to - from);
+      else this.u8.set(b.subarray(from - alen, to - alen), at);
+    }
   }
 
   #publish(): void {
