@@ -143,6 +143,63 @@ export class Reassembler {
     this.place = place;
   }
 
+  /** Body bytes of a streamed frame still to come (see beginFrame). */
+  private bodyLeft = 0;
+  private bodyLast = false;
+
+  /** True while a frame begun with beginFrame() waits for body bytes. */
+  get streaming(): boolean {
+    return this.bodyLeft > 0;
+  }
+
+  /**
+   * A frame whose body arrives in pieces (a big socket frame, read from the
+   * kernel straight into its place): its header at `frame[start..]` and the
+   * body's length. Checks are push()'s. Then write the body into
+   * bodyTarget() and report each piece with advance().
+   */
+  beginFrame(frame: Uint8Array, start: number, bodyLength: number): void {
+    if (this.bodyLeft > 0) throw new ProtocolError('a frame started inside another');
+    const type = frame[start];
+    if (type === FRAME_FIRST) {
+      if (this.cur !== undefined) throw new ProtocolError('a new message started before the previous one ended');
+      const h = readFirstHeader(frame, start, start + FIRST_HEADER + bodyLength);
+      if (h.total > this.max) throw new ProtocolError(`message of ${h.total} bytes exceeds the maximum of ${this.max}`, { code: 'EMSGSIZE' });
+      const into = this.place?.(h);
+      this.cur = { h, buf: into ?? new Uint8Array(h.total), filled: 0, placed: into !== undefined };
+      this.bodyLast = h.last;
+    } else if (type === FRAME_MORE) {
+      const cur = this.cur;
+      if (cur === undefined) throw new ProtocolError('a continuation fragment without a message');
+      if (cur.filled + bodyLength > cur.h.total) throw new ProtocolError('fragments carry more bytes than the message announced');
+      this.bodyLast = ((frame[start + 3] as number) & FLAG_LAST) !== 0;
+    } else {
+      throw new ProtocolError(`unknown message-passing frame type ${String(type)}`);
+    }
+    if (bodyLength === 0) throw new ProtocolError('a streamed frame must carry a body');
+    this.bodyLeft = bodyLength;
+  }
+
+  /** Where the rest of the streamed frame's body goes (valid until the next advance() or detach()). */
+  bodyTarget(): Uint8Array {
+    const cur = this.cur as { buf: Uint8Array; filled: number };
+    return cur.buf.subarray(cur.filled, cur.filled + this.bodyLeft);
+  }
+
+  /** `n` more body bytes are in bodyTarget(): the whole message once its last frame is complete. */
+  advance(n: number): Envelope | undefined {
+    const cur = this.cur;
+    if (cur === undefined || n > this.bodyLeft) throw new ProtocolError('frame body longer than announced');
+    cur.filled += n;
+    this.bodyLeft -= n;
+    if (this.bodyLeft > 0 || !this.bodyLast) return undefined;
+    if (cur.filled !== cur.h.total) throw new ProtocolError(`message ended after ${cur.filled} of ${cur.h.total} bytes`);
+    this.cur = undefined;
+    const h = cur.h;
+    const bytes = cur.buf.byteLength === h.total ? cur.buf : cur.buf.subarray(0, h.total);
+    return { ctx: h.ctx, tag: h.tag, kind: h.kind, dtype: h.dtype, bytes };
+  }
+
   /**
    * Stop writing into the buffer Place lent (its receive gave up): what has
    * arrived so far moves to a buffer of our own, and the rest follows there.

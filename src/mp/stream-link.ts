@@ -9,11 +9,11 @@
 import { LengthPrefixDecoder } from '../wire/length-prefix.js';
 import { readNonblock } from '../transport/fd.js';
 import { copyBytes } from '../shm/native.js';
-import { isDirectWritable } from '../transport/socket-channel.js';
+import { isDirectWritable, type DirectWritable } from '../transport/socket-channel.js';
 import type { Channel } from '../transport/index.js';
 import { ArgumentError } from '../errors.js';
 import { PeerLostError } from './errors.js';
-import { FIRST_HEADER, MORE_HEADER, RING_PAD, Reassembler, writeEnvelopeHeader, writeMoreHeader, type FirstHeader } from './frame.js';
+import { FIRST_HEADER, FRAME_MORE, MORE_HEADER, RING_PAD, Reassembler, writeEnvelopeHeader, writeMoreHeader, type FirstHeader } from './frame.js';
 import type { Envelope, Link, LinkHandlers } from './link.js';
 
 export const DEFAULT_FRAGMENT = 1024 * 1024;
@@ -50,6 +50,9 @@ function putLength(out: Uint8Array, len: number): void {
   out[2] = len >>> 8;
   out[3] = len;
 }
+
+/** Socket frames at least this long are read into place as they arrive (Reassembler.beginFrame). */
+const STREAM_MIN = 32 * 1024;
 
 /** Size of the reused frame buffer for small messages sent with one system call (polling progress). */
 const SEND_SCRATCH = 4096;
@@ -209,7 +212,7 @@ export class StreamLink implements Link {
           }
         }
         for (;;) {
-          const chunk = ch.tryRead();
+          let chunk = ch.tryRead();
           if (chunk === undefined) break;
           got = true;
           if (chunk === null) {
@@ -219,15 +222,31 @@ export class StreamLink implements Link {
           }
           if (dec === undefined) frame(chunk);
           else {
+            if (re.streaming) {
+              // A big frame is being read into place: this chunk continues its body.
+              const t = re.bodyTarget();
+              const k = Math.min(t.byteLength, chunk.byteLength);
+              t.set(k === chunk.byteLength ? chunk : chunk.subarray(0, k));
+              const m = re.advance(k);
+              if (m !== undefined) h.message(j, m);
+              if (k === chunk.byteLength) continue;
+              chunk = chunk.subarray(k);
+            }
             dec.push(chunk);
             deliver();
           }
         }
         if (direct && fd !== undefined && dec !== undefined && !ch.isClosed) {
-          // Nothing is buffered in the channel, so bytes read here come next in order.
+          // Nothing is buffered in the channel, so bytes read here come next in order. The body of a
+          // big frame is read straight into its place (the receive's buffer when one is posted).
           scratch ??= new Uint8Array(64 * 1024);
-          const n = readNonblock(fd, scratch);
-          if (n > 0) {
+          const into = re.streaming ? re.bodyTarget() : scratch;
+          const n = readNonblock(fd, into);
+          if (n > 0 && into !== scratch) {
+            got = true;
+            const m = re.advance(n);
+            if (m !== undefined) h.message(j, m);
+          } else if (n > 0) {
             got = true;
             let at = 0;
             if (dec.pending === 0) {
@@ -239,6 +258,20 @@ export class StreamLink implements Link {
                 const m = re.push(scratch, at + 4, true, at + 4 + len);
                 at += 4 + len;
                 if (m !== undefined) h.message(j, m);
+              }
+            }
+            if (at < n && dec.pending === 0 && n - at >= 4 + FIRST_HEADER) {
+              const len = ((scratch[at]! << 24) | (scratch[at + 1]! << 16) | (scratch[at + 2]! << 8) | scratch[at + 3]!) >>> 0;
+              const hdr = scratch[at + 4] === FRAME_MORE ? MORE_HEADER : FIRST_HEADER;
+              if (len >= STREAM_MIN && len <= maxFrame && n - at - 4 < len) {
+                // A big frame: the rest of its body goes straight into its place, not through the decoder.
+                re.beginFrame(scratch, at + 4, len - hdr);
+                const k = n - at - 4 - hdr;
+                if (k > 0) {
+                  re.bodyTarget().set(scratch.subarray(at + 4 + hdr, n));
+                  re.advance(k);
+                }
+                at = n;
               }
             }
             if (at < n) {
@@ -335,6 +368,13 @@ export class StreamLink implements Link {
       this.tickDebt = true;
       return ch.write(f.slice(n > 0 ? n : 0));
     }
+    if (this.spinUs > 0 && isDirectWritable(ch)) {
+      // Polling progress, a big message: written straight from the caller's bytes while the peer
+      // drains them, with no frame copy and no event-loop turn (a queued write would only move
+      // once the receive we go on to spin in gives up).
+      const r = this.socketFramesSync(ch, env);
+      if (r !== false) return r;
+    }
     if (copy) {
       const f = new Uint8Array(4 + FIRST_HEADER + first);
       putLength(f, FIRST_HEADER + first);
@@ -405,6 +445,78 @@ export class StreamLink implements Link {
       if ((++spins & 15) === 0 && performance.now() >= end) break;
     }
     return off;
+  }
+
+  /**
+   * Write a message's frames (length prefix and header from a reused buffer,
+   * then the caller's bytes) with non-blocking sends. While the socket is
+   * full, take our own incoming messages (the peer may be sending to us too)
+   * and try again, for at most the spin budget without progress; what is
+   * left is copied and queued behind. undefined when all went out, the
+   * promise of the queued rest otherwise, false when a direct write is not
+   * possible now (nothing was written).
+   */
+  private socketFramesSync(ch: Channel & DirectWritable, env: Envelope): Promise<void> | undefined | false {
+    const bytes = env.bytes;
+    const total = bytes.byteLength;
+    const frag = this.maxFragment;
+    const head = this.sendScratch;
+    let deadline = performance.now() + this.spinUs / 1000;
+    /** Bytes of `piece` [from, to) the kernel took, trying until the budget runs out. */
+    const put = (piece: Uint8Array, from: number, to: number): number => {
+      let at = from;
+      let spins = 0;
+      while (at < to) {
+        const n = ch.writeNowSync(at === 0 && to === piece.byteLength ? piece : piece.subarray(at, to));
+        if (n < 0) return at - from;
+        if (n > 0) {
+          at += n;
+          if (spins > 0) deadline = performance.now() + this.spinUs / 1000;
+          spins = 0;
+          continue;
+        }
+        this.poll();
+        if ((++spins & 15) === 0 && performance.now() >= deadline) break;
+      }
+      return at - from;
+    };
+    let off = 0;
+    for (let firstFrame = true; firstFrame || off < total; firstFrame = false) {
+      const n = Math.min(frag, total - off);
+      const last = off + n === total;
+      let hlen: number;
+      if (firstFrame) {
+        hlen = 4 + FIRST_HEADER;
+        putLength(head, FIRST_HEADER + n);
+        writeEnvelopeHeader(head, 4, env, total, last);
+      } else {
+        hlen = 4 + MORE_HEADER;
+        putLength(head, MORE_HEADER + n);
+        writeMoreHeader(head, last, 4);
+      }
+      const h = put(head, 0, hlen);
+      if (firstFrame && h === 0) return false;
+      const b = h === hlen ? put(bytes, off, off + n) : 0;
+      if (h < hlen || b < n) {
+        // Out of budget (or the stream queued something): the rest of this frame, copied, then the
+        // following frames, in order behind it.
+        this.tickDebt = true;
+        const writes: Promise<void>[] = [];
+        if (h < hlen) writes.push(ch.write(head.slice(h, hlen)));
+        if (b < n) writes.push(ch.write(bytes.slice(off + b, off + n)));
+        for (let o = off + n; o < total; o += frag) {
+          const m = Math.min(frag, total - o);
+          const f = new Uint8Array(4 + MORE_HEADER + m);
+          putLength(f, MORE_HEADER + m);
+          writeMoreHeader(f, o + m === total, 4);
+          f.set(bytes.subarray(o, o + m), 4 + MORE_HEADER);
+          writes.push(ch.write(f));
+        }
+        return Promise.all(writes).then(() => undefined);
+      }
+      off += n;
+    }
+    return undefined;
   }
 
   /** The rest of a message whose first frames went synchronously: MORE frames, queued in order. */

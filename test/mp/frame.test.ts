@@ -160,3 +160,50 @@ test('placement: a message is reassembled straight into the buffer Place lends, 
   const m5 = new Reassembler(4096, undefined, () => undefined).push(one, 0, true);
   assert.deepEqual(m5?.bytes, payload);
 });
+
+test('streamed frames: a body written into bodyTarget() piece by piece gives the same message as push(), and bad headers are refused', () => {
+  const payload = Uint8Array.from({ length: 5000 }, (_, i) => (i * 7) & 255);
+  const lent = new Uint8Array(6000);
+  const re = new Reassembler(1 << 20, undefined, () => lent);
+  let m;
+  for (const f of frames(payload, 2000)) {
+    const hdr = f[0] === 3 ? MORE_HEADER : FIRST_HEADER;
+    re.beginFrame(f, 0, f.byteLength - hdr);
+    assert.equal(re.streaming, true);
+    // The body arrives in uneven pieces, as reads of a socket do.
+    for (let at = hdr; at < f.byteLength; ) {
+      const k = Math.min(333, f.byteLength - at);
+      re.bodyTarget().set(f.subarray(at, at + k));
+      at += k;
+      m = re.advance(k);
+    }
+    assert.equal(re.streaming, false);
+  }
+  assert.ok(m !== undefined);
+  assert.equal(m.bytes.buffer, lent.buffer, 'placed into the lent buffer');
+  assert.deepEqual(m.bytes, payload);
+
+  // A detach in the middle of a streamed body: the rest goes to a buffer of the reassembler's own.
+  const lent2 = new Uint8Array(5000);
+  const re2 = new Reassembler(1 << 20, undefined, () => lent2);
+  const [one] = frames(payload, 8000);
+  re2.beginFrame(one!, 0, payload.byteLength);
+  re2.bodyTarget().set(payload.subarray(0, 1000));
+  re2.advance(1000);
+  re2.detach();
+  re2.bodyTarget().set(payload.subarray(1000));
+  const m2 = re2.advance(4000);
+  assert.ok(m2 !== undefined);
+  assert.notEqual(m2.bytes.buffer, lent2.buffer);
+  assert.deepEqual(m2.bytes, payload);
+  assert.ok(lent2.subarray(1000).every((x) => x === 0), 'nothing written into the lent buffer after detach');
+
+  // Refused: a continuation with no message, a length that disagrees with the header, an unknown type, too long a body.
+  assert.throws(() => new Reassembler(1024).beginFrame(frames(payload, 2000)[1]!, 0, 2000), { name: 'ProtocolError' });
+  assert.throws(() => new Reassembler(1 << 20).beginFrame(one!, 0, 10), { name: 'ProtocolError' });
+  assert.throws(() => new Reassembler(1 << 20).beginFrame(new Uint8Array(40).fill(9), 0, 16), { name: 'ProtocolError' });
+  assert.throws(() => new Reassembler(1024).beginFrame(one!, 0, payload.byteLength), { name: 'ProtocolError', code: 'EMSGSIZE' });
+  const re3 = new Reassembler(1 << 20);
+  re3.beginFrame(one!, 0, payload.byteLength);
+  assert.throws(() => re3.advance(payload.byteLength + 1), { name: 'ProtocolError' });
+});
