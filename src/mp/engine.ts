@@ -10,6 +10,7 @@ import { AbortError, SwitchboardError, TimeoutError } from '../errors.js';
 import { PeerLostError } from './errors.js';
 import { KIND_BYE, type Envelope, type Link } from './link.js';
 import { KIND_VALUE } from './payload.js';
+import { RELAX_EVERY, relax } from './relax.js';
 
 /** "Don't care" for a source or a tag. */
 export const ANY = -1;
@@ -299,6 +300,7 @@ export class Engine {
         const now = performance.now();
         if (end === Infinity) end = now + ms;
         else if (now >= end) return undefined;
+        if ((i & (RELAX_EVERY - 1)) === 0) relax();
       }
     }
   }
@@ -373,7 +375,10 @@ export class Engine {
       const sliceEnd = performance.now() + SLICE_MS;
       for (let i = 1; !waiter.settled; i++) {
         poll.call(this.link);
-        if ((i & 15) === 0 && performance.now() >= sliceEnd) break;
+        if ((i & 15) === 0) {
+          if (performance.now() >= sliceEnd) break;
+          if ((i & (RELAX_EVERY - 1)) === 0) relax();
+        }
       }
       if (waiter.settled || performance.now() >= end || opts.signal?.aborted === true) break;
       await tick();

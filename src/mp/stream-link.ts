@@ -9,6 +9,7 @@
 import { LengthPrefixDecoder } from '../wire/length-prefix.js';
 import { readNonblock } from '../transport/fd.js';
 import { copyBytes } from '../shm/native.js';
+import { RELAX_EVERY, relax } from './relax.js';
 import { isDirectWritable, type DirectWritable } from '../transport/socket-channel.js';
 import type { Channel } from '../transport/index.js';
 import { ArgumentError } from '../errors.js';
@@ -442,7 +443,10 @@ export class StreamLink implements Link {
         continue;
       }
       this.poll();
-      if ((++spins & 15) === 0 && performance.now() >= end) break;
+      if ((++spins & 15) === 0) {
+        if (performance.now() >= end) break;
+        if ((spins & (RELAX_EVERY - 1)) === 0) relax();
+      }
     }
     return off;
   }
@@ -476,7 +480,10 @@ export class StreamLink implements Link {
           continue;
         }
         this.poll();
-        if ((++spins & 15) === 0 && performance.now() >= deadline) break;
+        if ((++spins & 15) === 0) {
+          if (performance.now() >= deadline) break;
+          if ((spins & (RELAX_EVERY - 1)) === 0) relax();
+        }
       }
       return at - from;
     };
