@@ -2,17 +2,22 @@
  * sb_fd: the few system calls Node does not expose and that the transport
  * layer needs: pipe(2), socketpair(2), mkfifo(3), SO_PEERCRED, FD_CLOEXEC,
  * and a non-blocking read for polling progress (message passing spins on a
- * socket the way MPI's progress engine does, instead of sleeping in epoll).
+ * socket the way MPI's progress engine does, instead of sleeping in epoll),
+ * a bounded wait for one descriptor to become readable, and a non-blocking
+ * receive of one datagram that reports truncation.
  * Node-API only, so it loads under every Node version of the ABI.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 #include <node_api.h>
 
@@ -176,6 +181,88 @@ static napi_value js_write_nonblock(napi_env env, napi_callback_info info) {
   return int_or_errno(env, n);
 }
 
+/*
+ * recvDatagram(fd, target): receive one datagram now, never waiting.
+ * Returns its length, a negative errno (-EAGAIN when none is queued), or
+ * target.length + 1 when the datagram was longer than target: its first
+ * target.length bytes are in target and the rest is lost (MSG_TRUNC), so
+ * the caller can tell a cut datagram from one that just fits. On a stream
+ * socket it reads like readNonblock (truncation is never reported there).
+ */
+static napi_value js_recv_datagram(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  void *data;
+  size_t len;
+  if (fd_and_bytes(env, info, "recvDatagram(fd, Uint8Array)", &fd, &data, &len) != 0) return NULL;
+  if (len >= INT32_MAX) {
+    napi_throw_range_error(env, "EINVAL", "recvDatagram: target must be shorter than 2 GiB");
+    return NULL;
+  }
+  struct iovec iov = {data, len};
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  ssize_t n;
+  do {
+    msg.msg_flags = 0;
+    n = recvmsg(fd, &msg, MSG_DONTWAIT);
+    if (n < 0 && errno == ENOTSOCK) n = read(fd, data, len);
+  } while (n < 0 && errno == EINTR);
+  if (n >= 0 && (msg.msg_flags & MSG_TRUNC)) n = (ssize_t)len + 1;
+  return int_or_errno(env, n);
+}
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * waitReadable(fd, timeoutUs): sleep in the kernel until `fd` is readable
+ * (or at its end, or in error: a read then says which) or timeoutUs
+ * microseconds pass. Returns 1 readable, 0 timed out, or a negative errno
+ * (-EBADF for a descriptor that is not open). A signal does not cut the
+ * wait short: it goes on for the time that is left. Blocks the calling
+ * thread: callers bound timeoutUs.
+ */
+static napi_value js_wait_readable(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  double us;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_double(env, argv[1], &us) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "waitReadable(fd, timeoutUs)");
+    return NULL;
+  }
+  /* At most an hour: a longer block of the event loop is a mistake, not a policy. */
+  if (fd < 0 || !(us >= 0 && us <= 3600e6)) {
+    napi_throw_range_error(env, "EINVAL", "waitReadable: fd must be >= 0 and timeoutUs from 0 to 3600e6");
+    return NULL;
+  }
+  int64_t end = now_ns() + (int64_t)(us * 1000);
+  struct pollfd p = {fd, POLLIN, 0};
+  int r;
+  for (;;) {
+    int64_t left = end - now_ns();
+    if (left < 0) left = 0;
+    struct timespec ts = {(time_t)(left / 1000000000), (long)(left % 1000000000)};
+    p.revents = 0;
+    r = ppoll(&p, 1, &ts, NULL);
+    if (r >= 0 || errno != EINTR) break;
+  }
+  int32_t out;
+  if (r < 0) out = -errno;
+  else if (r == 0) out = 0;
+  else if (p.revents & POLLNVAL) out = -EBADF;
+  else out = 1;
+  napi_value v;
+  napi_create_int32(env, out, &v);
+  return v;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_default, NULL},
@@ -186,6 +273,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"fdType", NULL, js_fd_type, NULL, NULL, NULL, napi_default, NULL},
     {"readNonblock", NULL, js_read_nonblock, NULL, NULL, NULL, napi_default, NULL},
     {"writeNonblock", NULL, js_write_nonblock, NULL, NULL, NULL, napi_default, NULL},
+    {"recvDatagram", NULL, js_recv_datagram, NULL, NULL, NULL, napi_default, NULL},
+    {"waitReadable", NULL, js_wait_readable, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

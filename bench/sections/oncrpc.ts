@@ -7,9 +7,10 @@
  * client; our server within 1.5x of a libtirpc server. Also XDR encode/decode
  * of a 64 KiB opaque (target >= 1 GB/s) beside a plain 64 KiB copy.
  * 64 KiB is not sent over UDP: it does not fit in one datagram.
- * On TCP and Unix sockets our client polls for its reply after a call
- * (spinUs) and our server for the next call after a reply (post-reply spin):
- * rows with each turned off show what the polled path is worth.
+ * Our client polls for its reply after a call (spinUs; on UDP too, one
+ * datagram per read) and, on TCP and Unix sockets, our server for the next
+ * call after a reply (post-reply spin): rows with each turned off show what
+ * the polled path is worth on streams.
  *
  * The paths of a group run in interleaved rounds (each path in turn, five
  * times), so a busy spell of the shared machine slows them all alike. Beside

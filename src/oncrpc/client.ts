@@ -12,6 +12,7 @@ import { MAX_UDP_PAYLOAD, connect, toAddress, formatAddress, writeSoon, type Add
 import { XdrReader, XdrWriter, decodeFrom, xdrVoid, type XdrCodec } from '../wire/index.js';
 import { AuthError, rpcErrorFromReply } from './rpc-errors.js';
 import { takeSegments, takeWritten } from './message-bytes.js';
+import { DatagramPoll } from './datagram-poll.js';
 import { CLIENT_SPIN_ENV, RecordStream, SpinBackoff, resolveSpinUs, spinAvailable, spinPoll } from './record-stream.js';
 import {
   AUTH_NONE,
@@ -35,7 +36,10 @@ export interface RpcClientOptions {
   retransmitMs?: number;
   /** Credentials: AUTH_NONE (default), or AUTH_SYS parameters. */
   auth?: OpaqueAuth | AuthSysParams | undefined;
-  /** TCP/Unix: largest reply record accepted (default 16 MiB). */
+  /**
+   * Largest reply accepted (default 16 MiB): a TCP/Unix record, or a UDP
+   * datagram (a longer reply datagram fails its call with EMSGSIZE).
+   */
   maxRecordSize?: number;
   /** TCP/Unix: split outgoing records into fragments of at most this many bytes. */
   maxFragment?: number;
@@ -49,10 +53,10 @@ export interface RpcClientOptions {
   referenceBytes?: number;
   connectTimeoutMs?: number;
   /**
-   * TCP/Unix: after a call went out in one system call, read the socket
+   * After a call went out (on TCP/Unix: in one system call), read the socket
    * straight from its descriptor for up to this many microseconds without a
-   * reply (sched_yield between polls, so a server on the same CPU runs),
-   * settling replies at once, before leaving the wait to the event loop.
+   * reply (sleeping in poll(2) between reads, so a server on the same CPU
+   * runs), settling replies at once, before leaving the wait to the event loop.
    * 0 turns polling off. Default: SWITCHBOARD_ONCRPC_SPIN_US from the
    * environment if set, else 50. The caller's thread is busy for that long
    * at most per burst of calls, and only while a call waits for its reply.
@@ -156,8 +160,10 @@ export class RpcClient {
   /** The current channel's write-failure handler, and the last write promise it was attached to. */
   #onWriteError: (err: unknown) => void = noop;
   #lastWrite: Promise<void> | undefined;
-  /** TCP/Unix: the current connection's reply stream, which the polled path reads directly. */
-  #stream: RecordStream | undefined;
+  /** What the polled wait reads: the record stream, or the UDP socket. */
+  #poller: { readonly pollable: boolean; poll(): boolean; readonly wait: (us: number) => void } | undefined;
+  /** UDP with polling on: the socket, for direct sends and reads. */
+  #datagrams: DatagramPoll | undefined;
   /** Polled wait for replies, in microseconds (0: off), and whether a spin is queued for this burst of calls. */
   readonly spinUs: number;
   #spinQueued = false;
@@ -178,8 +184,7 @@ export class RpcClient {
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
     };
     const spin = resolveSpinUs(options.spinUs, 'spinUs', CLIENT_SPIN_ENV, DEFAULT_CLIENT_SPIN_US);
-    // UDP replies come through the channel only (its descriptor is not reachable).
-    this.spinUs = address.transport !== 'udp' && spin > 0 && spinAvailable() ? spin : 0;
+    this.spinUs = spin > 0 && spinAvailable() ? spin : 0;
     const ref = options.referenceBytes ?? DEFAULT_REFERENCE_BYTES;
     if (!(ref >= 1)) throw new ArgumentError(`referenceBytes must be at least 1, got ${ref}`);
     // A UDP call is kept whole for retransmission: it is always copied.
@@ -218,11 +223,16 @@ export class RpcClient {
         this.#channel = ch;
         this.#onWriteError = (err: unknown) => this.#dropChannel(ch, err as Error);
         this.#lastWrite = undefined;
-        if (this.transport === 'udp') void this.#readLoop(ch);
-        else {
+        if (this.transport === 'udp') {
+          void this.#readLoop(ch);
+          const fd = (ch as { fd?: number | undefined }).fd;
+          if (this.spinUs > 0 && fd !== undefined) {
+            this.#poller = this.#datagrams = new DatagramPoll(ch, fd, this.#opts.maxRecordSize, this.#onDatagram, this.#onCut, (err) => this.#dropChannel(ch, err));
+          }
+        } else {
           const stream = new RecordStream(ch, this.#opts.maxRecordSize, this.#onRecord, (err) => this.#dropChannel(ch, err));
-          this.#stream = stream;
           stream.start();
+          if (stream.pollable) this.#poller = stream;
         }
         return ch;
       },
@@ -241,7 +251,7 @@ export class RpcClient {
       for (;;) {
         const chunk = await ch.read();
         if (chunk === null) break;
-        this.#onReply(chunk);
+        this.#onDatagram(chunk);
       }
     } catch (err) {
       failure = err instanceof Error ? err : new Error(String(err));
@@ -251,10 +261,29 @@ export class RpcClient {
 
   readonly #onRecord = (record: Uint8Array): void => this.#onReply(record);
 
+  /** UDP: a reply datagram, or one too long for maxRecordSize. */
+  readonly #onDatagram = (datagram: Uint8Array): void => {
+    if (datagram.length > this.#opts.maxRecordSize) this.#onCut(datagram);
+    else this.#onReply(datagram);
+  };
+
+  /** UDP: the head of a reply datagram longer than maxRecordSize fails the call it answers. */
+  readonly #onCut = (head: Uint8Array): void => {
+    if (head.length < 8) return;
+    const r = new XdrReader(head);
+    const xid = r.uint();
+    if (r.uint() !== MsgType.REPLY) return;
+    const p = this.#lookup(xid);
+    if (p === undefined) return;
+    this.#settle(p).reject(
+      new ProtocolError(`${this.description}: the reply to call ${p.prog}/${p.vers}/${p.proc} is longer than maxRecordSize (${this.#opts.maxRecordSize} bytes)`, { code: 'EMSGSIZE' }),
+    );
+  };
+
   /** Are calls waiting for replies? */
   readonly #waiting = (): boolean => this.#slot !== undefined || this.#pending.size !== 0;
 
-  readonly #poll = (): boolean => this.#stream?.poll() ?? false;
+  readonly #poll = (): boolean => this.#poller?.poll() ?? false;
 
   /**
    * The polled wait, queued as a microtask after a burst of calls went out:
@@ -263,10 +292,10 @@ export class RpcClient {
    * in the same event-loop turn.
    */
   readonly #spin = (): void => {
-    const stream = this.#stream;
-    if (stream !== undefined && stream.pollable) {
+    const poller = this.#poller;
+    if (poller !== undefined && poller.pollable) {
       // Ends when no call waits: every reply came, or the connection dropped and failed them.
-      spinPoll(this.#poll, this.spinUs, this.#waiting);
+      spinPoll(this.#poll, this.spinUs, this.#waiting, Infinity, poller.wait);
       // A miss: the replies take longer than the budget (a slow procedure, a loaded server).
       this.#backoff.score(!this.#waiting());
     }
@@ -276,7 +305,7 @@ export class RpcClient {
   #dropChannel(ch: Channel, failure?: Error): void {
     if (this.#channel !== ch) return;
     this.#channel = undefined;
-    this.#stream = undefined;
+    this.#poller = this.#datagrams = undefined;
     ch.destroy();
     const err =
       failure instanceof SwitchboardError
@@ -384,6 +413,8 @@ export class RpcClient {
    * writev (the channel corks). True when the kernel took it all at once.
    */
   #enqueue(ch: Channel, record: Uint8Array | Uint8Array[]): boolean {
+    // UDP: a datagram goes out in one system call from the socket, when it can.
+    if (this.#datagrams !== undefined && !Array.isArray(record) && this.#datagrams.send(record)) return true;
     // An idle socket takes a lone record in one system call, without the stream machinery.
     const done = Array.isArray(record) ? ch.writev(record) : writeSoon(ch, record);
     if (done === undefined) return true;
@@ -483,7 +514,8 @@ export class RpcClient {
     }
     this.#add(p);
     // Poll for the reply only when the call is on its way (not held in the stream for a later turn).
-    if (this.#enqueue(ch, record) && this.spinUs > 0 && !this.#spinQueued && this.#backoff.take()) {
+    // A datagram leaves at once (Node tries the send before queueing it), whatever enqueue says.
+    if ((this.#enqueue(ch, record) || udp) && this.spinUs > 0 && !this.#spinQueued && this.#backoff.take()) {
       this.#spinQueued = true;
       queueMicrotask(this.#spin);
     }

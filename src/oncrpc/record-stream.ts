@@ -13,13 +13,19 @@
  *
  * Why poll: on a loaded or single CPU, the event-loop turn between a reply's
  * arrival and its promise (epoll_wait, libuv, the stream callbacks) costs
- * more than the call. Spinning for a bounded time right after a call went out
- * (sched_yield between polls, so a peer sharing the CPU gets to answer) sees
- * the reply without that turn.
+ * more than the call. Waiting for a bounded time right after a call went out
+ * sees the reply without that turn: sched_yield between polls for the first
+ * 20 us (a peer on another core answers within them), then a sleep in
+ * poll(2) on the socket for the rest of the budget, so that a peer sharing
+ * this CPU runs at once and the reply wakes us. Measured on a loaded 2-core
+ * machine, pinned and not, against libtirpc: yield-then-sleep was best or
+ * near best for TCP and Unix sockets; yield only and sleep only were each
+ * worse in one of the two setups (the differences are within the noise of
+ * that machine, 10-20%).
  */
 import { constants } from 'node:os';
 import { ArgumentError, fromSystemError } from '../errors.js';
-import { readNonblock } from '../transport/fd.js';
+import { readNonblock, recvDatagram, waitReadable } from '../transport/fd.js';
 import { isDirectReadable, type Channel } from '../transport/index.js';
 import { yieldCpu } from '../shm/native.js';
 import { RecordMarkingDecoder } from '../wire/index.js';
@@ -40,7 +46,7 @@ const MIN_READ = 16 * 1024;
 let errnoNames: Map<number, string> | undefined;
 
 /** The SwitchboardError for a negative errno that a direct read returned. */
-function errnoError(negErrno: number, context: string): Error {
+export function errnoError(negErrno: number, context: string): Error {
   errnoNames ??= new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
   const code = errnoNames.get(-negErrno) ?? `errno ${-negErrno}`;
   return fromSystemError(Object.assign(new Error(`read ${code}`), { code, errno: negErrno, syscall: 'read' }), context);
@@ -80,6 +86,15 @@ export class RecordStream {
     ch.readDirect(this.#consume);
     this.#fd = (ch as { fd?: number | undefined }).fd;
   }
+
+  /**
+   * Sleep until the socket is readable or `us` microseconds pass (see
+   * waitReadable); at once when direct reads are not possible.
+   */
+  readonly wait = (us: number): void => {
+    const fd = this.#fd;
+    if (fd !== undefined && !this.#done) waitReadable(fd, us);
+  };
 
   /** poll() can read the socket directly (else it only ever returns false). */
   get pollable(): boolean {
@@ -172,25 +187,52 @@ export class RecordStream {
 }
 
 /**
- * Call `poll` (one non-blocking look at one or more streams: true when
- * something arrived) while `wanted()` holds, yielding the CPU before each
- * look, until `budgetUs` pass without anything arriving or `capMs` pass in
- * all. The budget starts again whenever something arrives. Returns how many
- * looks brought something.
+ * How long (microseconds) a polled wait yields the CPU between looks before
+ * it sleeps in poll(2) instead, when it can (see spinPoll): default 20;
+ * SWITCHBOARD_ONCRPC_SPIN_YIELD_US overrides it (read once, when this module
+ * loads; 0 sleeps at once, a value past the spin budget yields only).
  */
-export function spinPoll(poll: () => boolean, budgetUs: number, wanted: () => boolean, capMs = Infinity): number {
+export const SPIN_YIELD_ENV = 'SWITCHBOARD_ONCRPC_SPIN_YIELD_US';
+export const DEFAULT_SPIN_YIELD_US = 20;
+const spinYieldUs = ((): number => {
+  const raw = process.env[SPIN_YIELD_ENV];
+  const v = raw === undefined || raw.trim() === '' ? NaN : Number(raw);
+  return Number.isFinite(v) && v >= 0 ? v : DEFAULT_SPIN_YIELD_US;
+})();
+
+/**
+ * Call `poll` (one non-blocking look at one or more streams: true when
+ * something arrived) while `wanted()` holds, until `budgetUs` pass without
+ * anything arriving or `capMs` pass in all. The budget starts again whenever
+ * something arrives. Before each look the thread gives the CPU away: with
+ * `wait` (a bounded sleep until the stream is readable, as waitReadable),
+ * it sleeps in the kernel for at most the rest of the budget once `yieldUs`
+ * of it passed, and yields the CPU (sched_yield) before that. Either way a
+ * peer sharing this CPU runs, and the wait never outlasts the budget.
+ * Returns how many looks brought something.
+ */
+export function spinPoll(poll: () => boolean, budgetUs: number, wanted: () => boolean, capMs = Infinity, wait?: (us: number) => void, yieldUs = spinYieldUs): number {
   const budget = budgetUs / 1000;
+  const yieldMs = wait === undefined ? Infinity : yieldUs / 1000;
   const start = performance.now();
+  let from = start;
   let end = start + budget;
   let got = 0;
   while (wanted()) {
     // The answer cannot be there yet (we just sent, or just took all there was), and a peer
     // sharing this CPU cannot answer while we poll: let it run first.
-    yieldCpu();
+    if (yieldMs === 0) (wait as (us: number) => void)(Math.max(0, (end - performance.now()) * 1000));
+    else if (yieldMs === Infinity) yieldCpu();
+    else {
+      const now = performance.now();
+      if (now - from < yieldMs) yieldCpu();
+      else (wait as (us: number) => void)(Math.max(0, (end - now) * 1000));
+    }
     if (poll()) {
       got++;
       const now = performance.now();
       if (now - start >= capMs) break;
+      from = now;
       end = now + budget;
       continue;
     }
@@ -231,8 +273,8 @@ export class SpinBackoff {
 let canSpin: boolean | undefined;
 
 /**
- * Whether spinning is possible here: direct reads (sb_fd) and sched_yield
- * (sb_shm) both need their addons. Without them the polled path is off and
+ * Whether spinning is possible here: direct reads and waits (sb_fd) and
+ * sched_yield (sb_shm) need their addons, built with these functions. Without them the polled path is off and
  * every reply takes the event loop, as before.
  */
 export function spinAvailable(): boolean {
@@ -240,6 +282,8 @@ export function spinAvailable(): boolean {
     try {
       yieldCpu();
       readNonblock(-1, new Uint8Array(1));
+      recvDatagram(-1, new Uint8Array(1));
+      waitReadable(0, 0);
       canSpin = true;
     } catch {
       canSpin = false;

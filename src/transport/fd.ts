@@ -1,5 +1,5 @@
 /** Typed access to the sb_fd addon: pipe, socketpair, mkfifo, peer credentials. */
-import { fromSystemError } from '../errors.js';
+import { ArgumentError, fromSystemError } from '../errors.js';
 import { loadAddon } from '../native.js';
 import type { PeerInfo } from './channel.js';
 
@@ -12,6 +12,8 @@ interface FdAddon {
   fdType(fd: number): 'fifo' | 'socket' | 'file' | 'char' | 'other';
   readNonblock(fd: number, target: Uint8Array): number;
   writeNonblock(fd: number, data: Uint8Array): number;
+  recvDatagram(fd: number, target: Uint8Array): number;
+  waitReadable(fd: number, timeoutUs: number): number;
 }
 
 const addon = (): FdAddon => loadAddon<FdAddon>('sb_fd');
@@ -50,6 +52,37 @@ export function readNonblock(fd: number, target: Uint8Array): number {
  */
 export function writeNonblock(fd: number, data: Uint8Array): number {
   return addon().writeNonblock(fd, data);
+}
+
+/**
+ * Receive one datagram now, never waiting, into `target`: its length, a
+ * negative errno (-11, EAGAIN, when none is queued), or `target.length + 1`
+ * when the datagram was longer than `target` (its first target.length bytes
+ * are in target, the rest is lost). Like readNonblock, bytes taken here never
+ * reach the socket's 'message' events.
+ */
+export function recvDatagram(fd: number, target: Uint8Array): number {
+  return addon().recvDatagram(fd, target);
+}
+
+/** Longest waitReadable accepted: an hour (blocking the event loop longer is a mistake). */
+export const MAX_WAIT_US = 3600e6;
+
+/**
+ * Sleep in the kernel (poll(2)) until `fd` is readable, at its end or in
+ * error (a read then tells which), or `timeoutUs` microseconds pass: 1
+ * readable, 0 timed out, or a negative errno (-9, EBADF, for a closed
+ * descriptor). Signals do not shorten the wait. This blocks the whole
+ * thread, event loop included: keep timeoutUs short. A negative or
+ * non-integer fd, or a timeout that is not a number from 0 to MAX_WAIT_US,
+ * is an ArgumentError.
+ */
+export function waitReadable(fd: number, timeoutUs: number): number {
+  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fff_ffff) throw new ArgumentError(`waitReadable: fd must be a non-negative integer, got ${String(fd)}`);
+  if (typeof timeoutUs !== 'number' || !(timeoutUs >= 0 && timeoutUs <= MAX_WAIT_US)) {
+    throw new ArgumentError(`waitReadable: timeoutUs must be a number of microseconds from 0 to ${MAX_WAIT_US}, got ${String(timeoutUs)}`);
+  }
+  return addon().waitReadable(fd, timeoutUs);
 }
 
 /** SO_PEERCRED of a connected Unix socket; {} where the OS cannot tell. */

@@ -46,6 +46,20 @@ async function family(host: string): Promise<{ address: string; type: 'udp4' | '
 
 const ignore = (): void => undefined;
 
+/**
+ * The descriptor of a dgram socket, from its libuv handle (as a stream
+ * socket's comes from its _handle; dgram's own _handle getter is deprecated,
+ * so the handle is found by the symbol it is kept under), or undefined when
+ * the socket is closed or the handle cannot be reached.
+ */
+function socketFd(sock: dgram.Socket): number | undefined {
+  const key = Object.getOwnPropertySymbols(sock).find((k) => k.description === 'state symbol');
+  if (key === undefined) return undefined;
+  const state = (sock as unknown as Record<symbol, { handle?: { fd?: number } | null } | undefined>)[key];
+  const fd = state?.handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
 /** A promise whose rejection does not count as unhandled if the caller drops it (fire-and-forget sends). */
 function settledQuietly<T>(p: Promise<T>): Promise<T> {
   p.catch(ignore);
@@ -207,6 +221,14 @@ class UdpChannel implements Channel {
   get isClosed(): boolean {
     return this.#closed;
   }
+  /**
+   * The socket's descriptor (undefined once closed), for polling it
+   * directly (recvDatagram, waitReadable). Datagrams taken from it that way
+   * never reach read(): the caller must be their only reader.
+   */
+  get fd(): number | undefined {
+    return this.#closed ? undefined : socketFd(this.#sock);
+  }
   /** Datagrams dropped because the reader fell behind. */
   get dropped(): number {
     return this.#inbox.dropped;
@@ -308,6 +330,10 @@ class UdpEndpoint implements DatagramEndpoint {
   }
   get dropped(): number {
     return this.#inbox.dropped;
+  }
+  /** The socket's descriptor (undefined once closed); see UdpChannel.fd. */
+  get fd(): number | undefined {
+    return this.#closed ? undefined : socketFd(this.#sock);
   }
   receive(): Promise<{ data: Uint8Array; from: { host: string; port: number } } | null> {
     return this.#inbox.take().catch((err: unknown) => {
