@@ -85,6 +85,41 @@ interface SyncRingWriter {
   tryWriteParts(head: Uint8Array, body: Uint8Array): boolean;
 }
 
+/**
+ * The spin budget of a synchronous write into a full ring or socket: it
+ * counts only time without progress (a receiver that drains keeps the writer
+ * going). While waiting, the link takes its own incoming messages (the peer
+ * may be writing to us at the same time) and yields the CPU now and then.
+ */
+class StallBudget {
+  private readonly link: { poll(): boolean };
+  private readonly ms: number;
+  private end: number;
+  private spins = 0;
+
+  constructor(link: { poll(): boolean }, us: number) {
+    this.link = link;
+    this.ms = us / 1000;
+    this.end = performance.now() + this.ms;
+  }
+
+  /** Something went out: the budget starts again. */
+  progress(): void {
+    if (this.spins > 0) this.end = performance.now() + this.ms;
+    this.spins = 0;
+  }
+
+  /** Nothing went out: poll once; false when the budget is spent. */
+  wait(): boolean {
+    this.link.poll();
+    if ((++this.spins & 15) === 0) {
+      if (performance.now() >= this.end) return false;
+      if ((this.spins & (RELAX_EVERY - 1)) === 0) relax();
+    }
+    return true;
+  }
+}
+
 export class StreamLink implements Link {
   readonly kind: string;
   readonly rank: number;
@@ -427,9 +462,8 @@ export class StreamLink implements Link {
     const total = bytes.byteLength;
     const chunk = this.ringRecord - RING_PAD - FIRST_HEADER;
     // The budget counts time without progress: a receiver that drains keeps the writer going.
-    let end = performance.now() + this.spinUs / 1000;
+    const budget = new StallBudget(this, this.spinUs);
     let off = 0;
-    let spins = 0;
     while (off < total) {
       const n = Math.min(chunk, total - off);
       const last = off + n === total;
@@ -438,14 +472,9 @@ export class StreamLink implements Link {
       else writeMoreHeader(head, last, RING_PAD);
       if (ring.tryWriteParts(head, bytes.subarray(off, off + n))) {
         off += n;
-        if (spins > 0) end = performance.now() + this.spinUs / 1000;
-        spins = 0;
-        continue;
-      }
-      this.poll();
-      if ((++spins & 15) === 0) {
-        if (performance.now() >= end) break;
-        if ((spins & (RELAX_EVERY - 1)) === 0) relax();
+        budget.progress();
+      } else if (!budget.wait()) {
+        break;
       }
     }
     return off;
@@ -465,24 +494,18 @@ export class StreamLink implements Link {
     const total = bytes.byteLength;
     const frag = this.maxFragment;
     const head = this.sendScratch;
-    let deadline = performance.now() + this.spinUs / 1000;
+    const budget = new StallBudget(this, this.spinUs);
     /** Bytes of `piece` [from, to) the kernel took, trying until the budget runs out. */
     const put = (piece: Uint8Array, from: number, to: number): number => {
       let at = from;
-      let spins = 0;
       while (at < to) {
         const n = ch.writeNowSync(at === 0 && to === piece.byteLength ? piece : piece.subarray(at, to));
-        if (n < 0) return at - from;
+        if (n < 0) break;
         if (n > 0) {
           at += n;
-          if (spins > 0) deadline = performance.now() + this.spinUs / 1000;
-          spins = 0;
-          continue;
-        }
-        this.poll();
-        if ((++spins & 15) === 0) {
-          if (performance.now() >= deadline) break;
-          if ((spins & (RELAX_EVERY - 1)) === 0) relax();
+          budget.progress();
+        } else if (!budget.wait()) {
+          break;
         }
       }
       return at - from;
