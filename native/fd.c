@@ -12,9 +12,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -213,6 +217,158 @@ static napi_value js_recv_datagram(napi_env env, napi_callback_info info) {
   return int_or_errno(env, n);
 }
 
+/*
+ * recvFrom(fd, target, from): recvDatagram on an unconnected socket, with
+ * the sender's address written into `from` (a Uint8Array of at least
+ * SOCKADDR_BYTES bytes, raw struct sockaddr) for sendTo() and peerName().
+ * Same returns as recvDatagram.
+ */
+#define SOCKADDR_BYTES ((int32_t)sizeof(struct sockaddr_in6))
+
+static int bytes_arg(napi_env env, napi_value v, void **data, size_t *len) {
+  return napi_get_typedarray_info(env, v, NULL, len, data, NULL, NULL) == napi_ok ? 0 : -1;
+}
+
+static napi_value js_recv_from(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  void *data, *addr;
+  size_t len, alen;
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || bytes_arg(env, argv[1], &data, &len) != 0 ||
+      bytes_arg(env, argv[2], &addr, &alen) != 0 || alen < (size_t)SOCKADDR_BYTES) {
+    napi_throw_type_error(env, "EINVAL", "recvFrom(fd, Uint8Array, Uint8Array of 28+ bytes)");
+    return NULL;
+  }
+  if (len >= INT32_MAX) {
+    napi_throw_range_error(env, "EINVAL", "recvFrom: target must be shorter than 2 GiB");
+    return NULL;
+  }
+  struct iovec iov = {data, len};
+  struct msghdr msg;
+  ssize_t n;
+  do {
+    memset(&msg, 0, sizeof msg);
+    memset(addr, 0, (size_t)SOCKADDR_BYTES);
+    msg.msg_name = addr;
+    msg.msg_namelen = (socklen_t)SOCKADDR_BYTES;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    n = recvmsg(fd, &msg, MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n >= 0 && (msg.msg_flags & MSG_TRUNC)) n = (ssize_t)len + 1;
+  return int_or_errno(env, n);
+}
+
+/* The sockaddr in `from` and its length, checked (AF_INET or AF_INET6 only). */
+static int sockaddr_arg(napi_env env, napi_value v, struct sockaddr **sa, socklen_t *salen) {
+  void *addr;
+  size_t alen;
+  if (bytes_arg(env, v, &addr, &alen) != 0 || alen < (size_t)SOCKADDR_BYTES) return -1;
+  sa_family_t fam;
+  memcpy(&fam, addr, sizeof fam);
+  if (fam == AF_INET) *salen = sizeof(struct sockaddr_in);
+  else if (fam == AF_INET6) *salen = sizeof(struct sockaddr_in6);
+  else return -1;
+  *sa = (struct sockaddr *)addr;
+  return 0;
+}
+
+/*
+ * sendTo(fd, data, to): one datagram to the address recvFrom() wrote, never
+ * waiting. The byte count or a negative errno (-EAGAIN: the buffer is full).
+ */
+static napi_value js_send_to(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  void *data;
+  size_t len;
+  struct sockaddr *sa;
+  socklen_t salen;
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || bytes_arg(env, argv[1], &data, &len) != 0 ||
+      sockaddr_arg(env, argv[2], &sa, &salen) != 0) {
+    napi_throw_type_error(env, "EINVAL", "sendTo(fd, Uint8Array, address from recvFrom)");
+    return NULL;
+  }
+  ssize_t n;
+  do {
+    n = sendto(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, sa, salen);
+  } while (n < 0 && errno == EINTR);
+  return int_or_errno(env, n);
+}
+
+/* peerName(from): "host:port" ("[v6]:port") of an address recvFrom() wrote, as the dgram module spells it. */
+static napi_value js_peer_name(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct sockaddr *sa;
+  socklen_t salen;
+  if (argc < 1 || sockaddr_arg(env, argv[0], &sa, &salen) != 0) {
+    napi_throw_type_error(env, "EINVAL", "peerName(address from recvFrom)");
+    return NULL;
+  }
+  char host[INET6_ADDRSTRLEN];
+  char out[INET6_ADDRSTRLEN + 16];
+  if (sa->sa_family == AF_INET) {
+    struct sockaddr_in *in = (struct sockaddr_in *)sa;
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    snprintf(out, sizeof out, "%s:%u", host, (unsigned)ntohs(in->sin_port));
+  } else {
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    snprintf(out, sizeof out, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
+  }
+  napi_value v;
+  napi_create_string_utf8(env, out, NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+/*
+ * sockaddrOf(host, port, out): the raw address of a numeric IPv4 or IPv6
+ * host and a port, written into `out` (SOCKADDR_BYTES or more) for sendTo().
+ * Returns 0, or -EINVAL when the host is not a numeric address.
+ */
+static napi_value js_sockaddr_of(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char host[INET6_ADDRSTRLEN + 1];
+  size_t hlen;
+  int32_t port;
+  void *out;
+  size_t olen;
+  if (argc < 3 || napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hlen) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &port) != napi_ok || bytes_arg(env, argv[2], &out, &olen) != 0 ||
+      olen < (size_t)SOCKADDR_BYTES || port < 0 || port > 65535) {
+    napi_throw_type_error(env, "EINVAL", "sockaddrOf(host, port, Uint8Array of 28+ bytes)");
+    return NULL;
+  }
+  memset(out, 0, (size_t)SOCKADDR_BYTES);
+  int rc = 0;
+  if (strchr(host, ':') != NULL) {
+    struct sockaddr_in6 in6;
+    memset(&in6, 0, sizeof in6);
+    in6.sin6_family = AF_INET6;
+    in6.sin6_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET6, host, &in6.sin6_addr) == 1) memcpy(out, &in6, sizeof in6);
+    else rc = -EINVAL;
+  } else {
+    struct sockaddr_in in4;
+    memset(&in4, 0, sizeof in4);
+    in4.sin_family = AF_INET;
+    in4.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &in4.sin_addr) == 1) memcpy(out, &in4, sizeof in4);
+    else rc = -EINVAL;
+  }
+  napi_value v;
+  napi_create_int32(env, rc, &v);
+  return v;
+}
+
 static int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -274,6 +430,10 @@ static napi_value init(napi_env env, napi_value exports) {
     {"readNonblock", NULL, js_read_nonblock, NULL, NULL, NULL, napi_default, NULL},
     {"writeNonblock", NULL, js_write_nonblock, NULL, NULL, NULL, napi_default, NULL},
     {"recvDatagram", NULL, js_recv_datagram, NULL, NULL, NULL, napi_default, NULL},
+    {"recvFrom", NULL, js_recv_from, NULL, NULL, NULL, napi_default, NULL},
+    {"sendTo", NULL, js_send_to, NULL, NULL, NULL, napi_default, NULL},
+    {"peerName", NULL, js_peer_name, NULL, NULL, NULL, napi_default, NULL},
+    {"sockaddrOf", NULL, js_sockaddr_of, NULL, NULL, NULL, napi_default, NULL},
     {"waitReadable", NULL, js_wait_readable, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

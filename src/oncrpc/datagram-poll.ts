@@ -9,7 +9,7 @@
  * datagram comes one way or the other, once.
  */
 import type { Channel } from '../transport/index.js';
-import { recvDatagram, waitReadable, writeNonblock } from '../transport/fd.js';
+import { SOCKADDR_BYTES, peerName, recvDatagram, recvFrom, sendTo, sockaddrOf, waitReadable, writeNonblock } from '../transport/fd.js';
 import { errnoError } from './record-stream.js';
 
 /** -EAGAIN from recvDatagram: no datagram queued. */
@@ -77,3 +77,85 @@ export class DatagramPoll {
     if (!this.#ch.isClosed) waitReadable(this.#fd, us);
   };
 }
+
+/** What a server does with one call datagram: the reply now, later, or none. */
+export type DatagramHandler = (datagram: Uint8Array, peer: string) => Uint8Array | undefined | Promise<Uint8Array | undefined>;
+
+/**
+ * The server's polled path on an unconnected UDP endpoint: right after a
+ * reply, the server looks for the next call straight on the socket
+ * (recvFrom) and answers it with one sendto, as it polls its stream
+ * connections (RecordStream.poll), instead of waiting for the event loop's
+ * turn. The sender is named as the dgram module names it, so the duplicate
+ * request cache sees a retransmission the same whichever path took it. Each
+ * datagram arrives one way or the other, once.
+ */
+export class DatagramServerPoll {
+  readonly #fd: number;
+  readonly #buf = new Uint8Array(MAX_DATAGRAM + 1);
+  readonly #from = new Uint8Array(SOCKADDR_BYTES);
+  readonly #to = new Uint8Array(SOCKADDR_BYTES);
+  readonly #handle: DatagramHandler;
+  readonly #fallback: (reply: Uint8Array, peer: string) => void;
+  #open = true;
+  #taken = 0;
+
+  /** `fallback` sends a reply the ordinary way (the socket buffer was full, or it came later). */
+  constructor(fd: number, handle: DatagramHandler, fallback: (reply: Uint8Array, peer: string) => void) {
+    this.#fd = fd;
+    this.#handle = handle;
+    this.#fallback = fallback;
+  }
+
+  get pollable(): boolean {
+    return this.#open;
+  }
+
+  /** Call datagrams taken on this path so far. */
+  get taken(): number {
+    return this.#taken;
+  }
+
+  /** The endpoint is closing: never touch its descriptor again (the number may be reused). */
+  stop(): void {
+    this.#open = false;
+  }
+
+  /**
+   * Send a reply to a call the event loop took, at once with one sendto (the
+   * dgram module would send it only on a later tick, after a spin that waits
+   * for the next call): false when that cannot be done now.
+   */
+  sendNow(reply: Uint8Array, to: { host: string; port: number }): boolean {
+    if (!this.#open || reply.byteLength > MAX_DATAGRAM) return false;
+    const addr = this.#to;
+    if (sockaddrOf(to.host, to.port, addr) !== 0) return false;
+    return sendTo(this.#fd, reply, addr) === reply.byteLength;
+  }
+
+  /** Take and answer one call datagram if one is queued: true when something came. */
+  poll(): boolean {
+    if (!this.#open) return false;
+    const buf = this.#buf;
+    const n = recvFrom(this.#fd, buf, this.#from);
+    if (n === EAGAIN) return false;
+    // A receive error (an ICMP report about an earlier reply) or a datagram longer than any UDP
+    // payload: dropped, as the event-loop path drops them.
+    if (n < 0 || n > MAX_DATAGRAM) return true;
+    this.#taken++;
+    const peer = peerName(this.#from);
+    // The call's arguments may be kept as views (opaque data): the datagram gets its own bytes.
+    const out = this.#handle(buf.slice(0, n), peer);
+    if (out instanceof Promise) {
+      out.then((reply) => {
+        if (reply !== undefined && this.#open) this.#fallback(reply, peer);
+      }, ignore);
+    } else if (out !== undefined) {
+      // Too long for a datagram: the ordinary path turns it into an error reply.
+      if (out.byteLength > MAX_DATAGRAM || sendTo(this.#fd, out, this.#from) === EAGAIN) this.#fallback(out, peer);
+    }
+    return true;
+  }
+}
+
+function ignore(): void {}

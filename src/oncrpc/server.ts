@@ -25,6 +25,7 @@ import { AuthError, GarbageArgsError, ProcUnavailError, ProgMismatchError, ProgU
 import { DuplicateRequestCache, argsChecksum } from './duplicate-cache.js';
 import { RpcbindClient } from './rpcbind-client.js';
 import { takeWritten } from './message-bytes.js';
+import { DatagramServerPoll } from './datagram-poll.js';
 import { RecordStream, SERVER_SPIN_ENV, SpinBackoff, resolveSpinUs, spinAvailable, spinPoll } from './record-stream.js';
 import { toUniversalAddress } from './universal-address.js';
 import {
@@ -139,6 +140,20 @@ interface Bound {
   transport: Transport;
   listener?: Listener;
   endpoint?: DatagramEndpoint;
+  /** The endpoint's polled path (when the server spins after replies). */
+  poller?: DatagramServerPoll | undefined;
+}
+
+/** A connection or endpoint the server looks at right after a reply. */
+interface Polled {
+  poll(): boolean;
+}
+
+/** { host, port } of a peer named "host:port" or "[v6]:port". */
+function peerAddress(peer: string): { host: string; port: number } {
+  const i = peer.lastIndexOf(':');
+  const host = peer.slice(0, i);
+  return { host: host.startsWith('[') ? host.slice(1, -1) : host, port: Number(peer.slice(i + 1)) };
 }
 
 const VOID_CODEC: XdrCodec<void> = { minSize: 0, encode: () => undefined, decode: () => undefined };
@@ -177,7 +192,8 @@ export class RpcServer {
   /** Post-reply spin in microseconds (0: off). */
   readonly spinUs: number;
   /** Stream connections the post-reply spin polls (replaced, not changed, so a spin may iterate one). */
-  #polled: RecordStream[] = [];
+  /** What a spin after a reply looks at: stream connections and UDP endpoints. */
+  #polled: Polled[] = [];
   /** A post-reply spin is queued or running. */
   #spinning = false;
   readonly #backoff = new SpinBackoff();
@@ -227,8 +243,19 @@ export class RpcServer {
     if (addr.transport === 'udp') {
       const endpoint = await bindUdp({ host: addr.host, port: addr.port });
       const bound: Address = { transport: 'udp', host: endpoint.address.host, port: endpoint.address.port };
-      this.#bound.push({ address: bound, transport: 'udp', endpoint });
-      void this.#udpLoop(endpoint);
+      // Polling: right after a reply, the next call is looked for on the socket itself.
+      const fd = this.spinUs > 0 ? endpoint.fd : undefined;
+      const poller =
+        fd === undefined
+          ? undefined
+          : new DatagramServerPoll(
+              fd,
+              (datagram, peer) => this.#handle(datagram, 'udp', peer, 0, undefined, undefined),
+              (reply, peer) => this.#sendDatagram(endpoint, reply, peerAddress(peer)),
+            );
+      this.#bound.push({ address: bound, transport: 'udp', endpoint, poller });
+      if (poller !== undefined) this.#polled = [...this.#polled, poller];
+      void this.#udpLoop(endpoint, poller);
       return bound;
     }
     if (addr.transport !== 'tcp' && addr.transport !== 'unix') throw new ArgumentError(`ONC RPC serves tcp, unix or udp, not ${addr.transport}`);
@@ -310,7 +337,7 @@ export class RpcServer {
     this.#spinning = false;
   };
 
-  async #udpLoop(endpoint: DatagramEndpoint): Promise<void> {
+  async #udpLoop(endpoint: DatagramEndpoint, poller: DatagramServerPoll | undefined): Promise<void> {
     for (;;) {
       let dgram;
       try {
@@ -324,6 +351,7 @@ export class RpcServer {
       const peer = `${from.host.includes(':') ? `[${from.host}]` : from.host}:${from.port}`;
       const out = this.#handle(data, 'udp', peer, 0, undefined, undefined);
       if (out instanceof Promise) out.then((reply) => this.#sendDatagram(endpoint, reply, from), () => undefined);
+      else if (out !== undefined && poller?.sendNow(out, from) === true) this.#afterReply();
       else this.#sendDatagram(endpoint, out, from);
     }
   }
@@ -559,9 +587,17 @@ export class RpcServer {
     await Promise.all(
       this.#bound.map(async (b) => {
         if (b.listener) await b.listener.close({ graceMs: 0 });
+        b.poller?.stop();
         if (b.endpoint) await b.endpoint.close();
       }),
     );
+  }
+
+  /** UDP calls taken straight from a socket while spinning after a reply (the polled path). */
+  get polledDatagrams(): number {
+    let n = 0;
+    for (const b of this.#bound) n += b.poller?.taken ?? 0;
+    return n;
   }
 
   toString(): string {

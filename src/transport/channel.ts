@@ -83,4 +83,6 @@ export interface DatagramEndpoint {
   close(): Promise<void>;
   /** Datagrams dropped because the receive queue was full (bounded memory). */
   readonly dropped: number;
+  /** The socket's descriptor, where it can be read directly (undefined once closed). */
+  readonly fd?: number | undefined;
 }

@@ -13,6 +13,10 @@ interface FdAddon {
   readNonblock(fd: number, target: Uint8Array): number;
   writeNonblock(fd: number, data: Uint8Array): number;
   recvDatagram(fd: number, target: Uint8Array): number;
+  recvFrom(fd: number, target: Uint8Array, from: Uint8Array): number;
+  sendTo(fd: number, data: Uint8Array, to: Uint8Array): number;
+  peerName(address: Uint8Array): string;
+  sockaddrOf(host: string, port: number, out: Uint8Array): number;
   waitReadable(fd: number, timeoutUs: number): number;
 }
 
@@ -63,6 +67,32 @@ export function writeNonblock(fd: number, data: Uint8Array): number {
  */
 export function recvDatagram(fd: number, target: Uint8Array): number {
   return addon().recvDatagram(fd, target);
+}
+
+/** Bytes a sender's address takes (a struct sockaddr_in6): the size of recvFrom's `from`. */
+export const SOCKADDR_BYTES = 28;
+
+/**
+ * recvDatagram() on an unconnected socket, also writing the sender's raw
+ * address into `from` (SOCKADDR_BYTES or more), for sendTo() and peerName().
+ */
+export function recvFrom(fd: number, target: Uint8Array, from: Uint8Array): number {
+  return addon().recvFrom(fd, target, from);
+}
+
+/** One datagram to an address recvFrom() wrote, never waiting: bytes sent or a negative errno (-11 when the buffer is full). */
+export function sendTo(fd: number, data: Uint8Array, to: Uint8Array): number {
+  return addon().sendTo(fd, data, to);
+}
+
+/** "host:port" ("[v6]:port") of an address recvFrom() wrote, spelt as the dgram module does. */
+export function peerName(address: Uint8Array): string {
+  return addon().peerName(address);
+}
+
+/** The raw address of a numeric host and port into `out` (for sendTo): 0, or -22 when the host is not numeric. */
+export function sockaddrOf(host: string, port: number, out: Uint8Array): number {
+  return addon().sockaddrOf(host, port, out);
 }
 
 /** Longest waitReadable accepted: an hour (blocking the event loop longer is a mistake). */
