@@ -53,6 +53,9 @@ function matches(w: { src: number; tag: number }, m: Msg): boolean {
   return (w.src === ANY || w.src === m.src) && (w.tag === ANY || w.tag === m.tag);
 }
 
+/** What send() returns when the link took the message at once: one settled promise, not one per message. */
+const SENT: Promise<void> = Promise.resolve();
+
 /** How long one spin slice may run before pending nextTick work (corked writes) gets a turn. */
 const SLICE_MS = 0.025;
 
@@ -141,7 +144,7 @@ export class Engine {
     } catch (err) {
       return Promise.reject(err as Error);
     }
-    if (r === undefined) return Promise.resolve();
+    if (r === undefined) return SENT;
     this.hold(1);
     return r.finally(() => this.hold(-1));
   }
