@@ -18,7 +18,6 @@ const names: string[] = [];
 after(() => cleanup(...names));
 const code = (c: string) => (e: unknown) => e instanceof SwitchboardError && e.code === c;
 const corrupt = (e: unknown): boolean => e instanceof RingCorruptError && e.code === 'EPROTO';
-const skipNoAddon = hasNativeSpin() ? false : 'the sb_shm addon was built without spinWhile/ringRead (rebuild it)';
 const TAIL = 16;
 
 function localRing(capacity = 4096): SharedArrayBuffer {
@@ -55,7 +54,11 @@ function roundTrip(nativeWait: boolean, sizes: readonly number[], capacity: numb
   return got;
 }
 
-test('the C read path gives the same messages in the same order as the JS path (wrap, padding, empty messages)', { skip: skipNoAddon }, () => {
+test('the sb_shm addon that npm ci builds has the C wait and read paths', () => {
+  assert.equal(hasNativeSpin(), true, 'spinWhile and ringRead are exported by sb_shm');
+});
+
+test('the C read path gives the same messages in the same order as the JS path (wrap, padding, empty messages)', () => {
   const sizes = [0, 1, 7, 8, 9, 55, 56, 57, 63, 64, 100, 120, 0, 3, 48, 40, 33, 24, 119, 1, 2, 0, 90, 70];
   for (const wait of ['spin', 'adaptive', 'block'] as const) {
     const a = roundTrip(true, [...sizes, ...sizes, ...sizes], 512, wait);
@@ -70,7 +73,7 @@ test('the C read path gives the same messages in the same order as the JS path (
   c.close();
 });
 
-test('random sizes (property): C and JS read paths agree', { skip: skipNoAddon }, () => {
+test('random sizes (property): C and JS read paths agree', () => {
   fc.assert(
     fc.property(fc.array(fc.nat({ max: 200 }), { minLength: 1, maxLength: 60 }), fc.constantFrom(256, 512, 1024), (sizes, cap) => {
       const fits = sizes.map((n) => Math.min(n, cap / 4 - 8));
@@ -80,7 +83,7 @@ test('random sizes (property): C and JS read paths agree', { skip: skipNoAddon }
   );
 });
 
-test('messages the C path leaves to JS: fragments, a too-small target, maxMessageSize', { skip: skipNoAddon }, () => {
+test('messages the C path leaves to JS: fragments, a too-small target, maxMessageSize', () => {
   const sab = localRing(4096);
   const p = new RingProducer(sab, 0, { wait: 'spin' });
   const c = new RingConsumer(sab, 0, { wait: 'spin', maxMessageSize: 3000 });
@@ -100,7 +103,7 @@ test('messages the C path leaves to JS: fragments, a too-small target, maxMessag
   p.close();
 });
 
-test('corrupted indices and records read through the C path are RingCorruptError, and stick', { skip: skipNoAddon }, () => {
+test('corrupted indices and records read through the C path are RingCorruptError, and stick', () => {
   const corruptions: [string, (d: Int32Array, h: Int32Array) => void][] = [
     ['tail moved by an odd amount', (_d, h) => Atomics.store(h, TAIL, 13)],
     ['tail far ahead', (_d, h) => Atomics.store(h, TAIL, 4096)],
@@ -140,7 +143,7 @@ test('corrupted indices and records read through the C path are RingCorruptError
   assert.throws(() => c.readIntoSync(target), (e) => corrupt(e) && /runs past/.test((e as Error).message));
 });
 
-test('a corruption that lands while the consumer spins in C is a RingCorruptError', { skip: skipNoAddon }, async () => {
+test('a corruption that lands while the consumer spins in C is a RingCorruptError', async () => {
   for (const wait of ['spin', 'adaptive'] as const) {
     for (const value of [12, 1 << 20]) {
       const sab = localRing(4096);
@@ -154,7 +157,7 @@ test('a corruption that lands while the consumer spins in C is a RingCorruptErro
   }
 });
 
-test('random corruption of a live ring read through the C path is only ever a SwitchboardError (property)', { skip: skipNoAddon }, () => {
+test('random corruption of a live ring read through the C path is only ever a SwitchboardError (property)', () => {
   fc.assert(
     fc.property(
       fc.array(fc.nat({ max: 56 }), { minLength: 1, maxLength: 12 }),
@@ -187,7 +190,7 @@ test('random corruption of a live ring read through the C path is only ever a Sw
   );
 });
 
-test('a spin in C that gives up falls back to a futex sleep, and is woken by the producer', { skip: skipNoAddon }, async () => {
+test('a spin in C that gives up falls back to a futex sleep, and is woken by the producer', async () => {
   const sab = localRing(4096);
   const c = new RingConsumer(sab, 0, { wait: 'adaptive', spinMicros: 20 });
   const w = startWorker({ role: 'ring-produce-later', sab, count: 1, size: 32, delayMs: 150, wait: 'block' });
@@ -228,7 +231,7 @@ test('a spin in C that gives up falls back to a futex sleep, and is woken by the
   spinner.close();
 });
 
-test('a producer killed with SIGKILL mid-message: a reader blocked in C gets its messages, then ECONNRESET', { skip: skipNoAddon }, async () => {
+test('a producer killed with SIGKILL mid-message: a reader blocked in C gets its messages, then ECONNRESET', async () => {
   for (const wait of ['spin', 'adaptive'] as const) {
     const name = uniqueName('ring-native-kill');
     names.push(name);
@@ -253,7 +256,7 @@ test('a producer killed with SIGKILL mid-message: a reader blocked in C gets its
   }
 });
 
-test('a producer killed with SIGKILL inside a fragmented write: readIntoSync ends with ECONNRESET', { skip: skipNoAddon }, async () => {
+test('a producer killed with SIGKILL inside a fragmented write: readIntoSync ends with ECONNRESET', async () => {
   const name = uniqueName('ring-native-partial');
   names.push(name);
   const r = createRegion(name, ringBytes(4096));
@@ -276,7 +279,7 @@ test('a producer killed with SIGKILL inside a fragmented write: readIntoSync end
   }
 });
 
-test('C spinning between two workers: 20000 checksummed messages of mixed sizes, none lost', { skip: skipNoAddon }, async () => {
+test('C spinning between two workers: 20000 checksummed messages of mixed sizes, none lost', async () => {
   for (const wait of ['spin', 'adaptive'] as const) {
     const sab = localRing(4096);
     const consumer = startWorker({ role: 'ring-consume', sab, wait });
@@ -287,7 +290,7 @@ test('C spinning between two workers: 20000 checksummed messages of mixed sizes,
   }
 });
 
-test('bad arguments to the C functions are ArgumentErrors, not crashes', { skip: skipNoAddon }, async () => {
+test('bad arguments to the C functions are ArgumentErrors, not crashes', async () => {
   const { addon } = await import('../../src/shm/native.js');
   const a = addon();
   const sab = localRing(256);
