@@ -558,9 +558,7 @@ void JsCopy(const FunctionCallbackInfo<Value> &a) {
   if (len >= 4096 && skew != 0 && skew < 256 && (s + len <= d || d + len <= s)) {
     while (len >= 64) {
       len -= 64;
-      uint8_t block[64];
-      memcpy(block, s + len, 64);
-      memcpy(d + len, block, 64);
+      memcpy(d + len, s + len, 64);
     }
     if (len > 0) memcpy(d, s, len);
   } else if (len > 0) {
@@ -1047,12 +1045,13 @@ void JsRingRead(const FunctionCallbackInfo<Value> &a) {
     io[IO_TAIL] = (int32_t)tail;
   }
   const uint32_t used = tail - head;
-  if (used > r.cap || (used & 7u) != 0) {
+  /* head must be 8-aligned too: a record header at cap - 4 would be read past the data. */
+  if (used > r.cap || ((used | head) & 7u) != 0) {
     io[IO_DETAIL] = (int32_t)used;
     return a.GetReturnValue().Set(RR_BAD_INDICES);
   }
   const uint32_t pos = head & (r.cap - 1);
-  /* pos is 8-aligned (head is, as used is) and below cap, cap >= 256: the 8-byte record header is inside the data. */
+  /* pos is 8-aligned (checked above) and below cap, cap >= 256: the 8-byte record header is inside the data. */
   const sb_ring_record *rec = reinterpret_cast<const sb_ring_record *>(r.data + pos);
   const uint32_t len = __atomic_load_n(&rec->length, __ATOMIC_RELAXED);
   const uint32_t type = __atomic_load_n(&rec->type, __ATOMIC_RELAXED);

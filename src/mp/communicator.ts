@@ -234,14 +234,15 @@ export class Communicator {
     return new Request(this.send(to, data, options));
   }
 
-  private status(m: Msg, buffer: ArrayBufferView | undefined): Status {
+  /** `target`: the bytes of `buffer` (the receive made them already). */
+  private status(m: Msg, buffer: ArrayBufferView | undefined, target: Uint8Array | undefined): Status {
     const source = this.local.get(m.src) ?? -1;
     const size = m.bytes.byteLength;
     if (buffer === undefined) return { source, tag: m.tag, size, truncated: false, data: decodePayload(m.kind, m.dtype, m.bytes) };
     if (m.kind === KIND_VALUE) {
       throw new ArgumentError(`the message from rank ${source} (tag ${m.tag}) is a structured value; receive it without a buffer`);
     }
-    const target = bytesOf(buffer);
+    target ??= bytesOf(buffer);
     const n = Math.min(size, target.byteLength);
     const bytes = m.bytes;
     // A big message may already be in place (the link reassembled it into this buffer); a small
@@ -266,8 +267,8 @@ export class Communicator {
       // A message that is there already (or arrives while we spin) settles the call at once:
       // no async function, no extra turn of the microtask queue.
       const m = this.engine.take(this.ctx, from === ANY ? ANY : this.world(from), tag, true, this.waitOpts(options), into);
-      if (!(m instanceof Promise)) return Promise.resolve(this.status(m, buffer) as Status<T>);
-      return m.then((msg) => this.status(msg, buffer) as Status<T>);
+      if (!(m instanceof Promise)) return Promise.resolve(this.status(m, buffer, into) as Status<T>);
+      return m.then((msg) => this.status(msg, buffer, into) as Status<T>);
     } catch (err) {
       return Promise.reject(err as Error);
     }

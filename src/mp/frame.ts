@@ -76,7 +76,7 @@ function putFirstHeader(out: Uint8Array, at: number, kind: number, dtype: number
 }
 
 /** Big-endian u32 `v` at `i` (no DataView: a frame header is written per message). */
-function putU32(b: Uint8Array, i: number, v: number): void {
+export function putU32(b: Uint8Array, i: number, v: number): void {
   b[i] = v >>> 24;
   b[i + 1] = v >>> 16;
   b[i + 2] = v >>> 8;
@@ -84,7 +84,7 @@ function putU32(b: Uint8Array, i: number, v: number): void {
 }
 
 /** Big-endian u32 at `i` (the caller checked the bounds). */
-function u32(b: Uint8Array, i: number): number {
+export function u32(b: Uint8Array, i: number): number {
   return (((b[i] as number) << 24) | ((b[i + 1] as number) << 16) | ((b[i + 2] as number) << 8) | (b[i + 3] as number)) >>> 0;
 }
 

@@ -14,7 +14,7 @@ import { isDirectWritable, type DirectWritable } from '../transport/socket-chann
 import type { Channel } from '../transport/index.js';
 import { ArgumentError } from '../errors.js';
 import { PeerLostError } from './errors.js';
-import { FIRST_HEADER, FRAME_MORE, MORE_HEADER, RING_PAD, Reassembler, writeEnvelopeHeader, writeMoreHeader, type FirstHeader } from './frame.js';
+import { FIRST_HEADER, FRAME_MORE, MORE_HEADER, RING_PAD, Reassembler, putU32, u32, writeEnvelopeHeader, writeMoreHeader, type FirstHeader } from './frame.js';
 import type { Envelope, Link, LinkHandlers } from './link.js';
 
 export const DEFAULT_FRAGMENT = 1024 * 1024;
@@ -44,13 +44,6 @@ export function newDecoder(fragmentSize = DEFAULT_FRAGMENT): LengthPrefixDecoder
   return new LengthPrefixDecoder(fragmentSize + FIRST_HEADER + 64);
 }
 
-/** The big-endian u32 length prefix at the start of `out`. */
-function putLength(out: Uint8Array, len: number): void {
-  out[0] = len >>> 24;
-  out[1] = len >>> 16;
-  out[2] = len >>> 8;
-  out[3] = len;
-}
 
 /** Socket frames at least this long are read into place as they arrive (Reassembler.beginFrame). */
 const STREAM_MIN = 32 * 1024;
@@ -289,7 +282,7 @@ export class StreamLink implements Link {
               // Whole frames straight out of the read buffer (lent: copied out once, no chunk copy and
               // no views); only a partial frame at the end, or a bad length, goes through the decoder.
               while (n - at >= 4) {
-                const len = ((scratch[at]! << 24) | (scratch[at + 1]! << 16) | (scratch[at + 2]! << 8) | scratch[at + 3]!) >>> 0;
+                const len = u32(scratch, at);
                 if (len > maxFrame || n - at - 4 < len) break;
                 const m = re.push(scratch, at + 4, true, at + 4 + len);
                 at += 4 + len;
@@ -297,7 +290,7 @@ export class StreamLink implements Link {
               }
             }
             if (at < n && dec.pending === 0 && n - at >= 4 + FIRST_HEADER) {
-              const len = ((scratch[at]! << 24) | (scratch[at + 1]! << 16) | (scratch[at + 2]! << 8) | scratch[at + 3]!) >>> 0;
+              const len = u32(scratch, at);
               const hdr = scratch[at + 4] === FRAME_MORE ? MORE_HEADER : FIRST_HEADER;
               if (len >= STREAM_MIN && len <= maxFrame && n - at - 4 < len) {
                 // A big frame: the rest of its body goes straight into its place, not through the decoder.
@@ -395,7 +388,7 @@ export class StreamLink implements Link {
       const size = 4 + FIRST_HEADER + total;
       let f = this.sendFrame;
       if (f === undefined || f.byteLength !== size) f = this.sendFrame = this.sendScratch.subarray(0, size);
-      putLength(f, FIRST_HEADER + total);
+      putU32(f, 0, FIRST_HEADER + total);
       writeEnvelopeHeader(f, 4, env, total, true);
       if (total <= 64) for (let i = 0; i < total; i++) f[4 + FIRST_HEADER + i] = bytes[i]!;
       else f.set(bytes, 4 + FIRST_HEADER);
@@ -413,7 +406,7 @@ export class StreamLink implements Link {
     }
     if (copy) {
       const f = new Uint8Array(4 + FIRST_HEADER + first);
-      putLength(f, FIRST_HEADER + first);
+      putU32(f, 0, FIRST_HEADER + first);
       writeEnvelopeHeader(f, 4, env, total, first === total);
       f.set(first === total ? bytes : bytes.subarray(0, first), 4 + FIRST_HEADER);
       if (this.spinUs > 0 && first === total && isDirectWritable(ch)) {
@@ -428,7 +421,7 @@ export class StreamLink implements Link {
     } else {
       this.tickDebt = true;
       const h = new Uint8Array(4 + FIRST_HEADER);
-      putLength(h, FIRST_HEADER + first);
+      putU32(h, 0, FIRST_HEADER + first);
       writeEnvelopeHeader(h, 4, env, total, first === total);
       writes.push(ch.writev([h, bytes.subarray(0, first)]));
     }
@@ -437,13 +430,13 @@ export class StreamLink implements Link {
       const isLast = off + n === total;
       if (copy) {
         const f = new Uint8Array(4 + MORE_HEADER + n);
-        putLength(f, MORE_HEADER + n);
+        putU32(f, 0, MORE_HEADER + n);
         writeMoreHeader(f.subarray(4), isLast);
         f.set(bytes.subarray(off, off + n), 4 + MORE_HEADER);
         writes.push(ch.write(f));
       } else {
         const h = new Uint8Array(4 + MORE_HEADER);
-        putLength(h, MORE_HEADER + n);
+        putU32(h, 0, MORE_HEADER + n);
         writeMoreHeader(h.subarray(4), isLast);
         writes.push(ch.writev([h, bytes.subarray(off, off + n)]));
       }
@@ -517,11 +510,11 @@ export class StreamLink implements Link {
       let hlen: number;
       if (firstFrame) {
         hlen = 4 + FIRST_HEADER;
-        putLength(head, FIRST_HEADER + n);
+        putU32(head, 0, FIRST_HEADER + n);
         writeEnvelopeHeader(head, 4, env, total, last);
       } else {
         hlen = 4 + MORE_HEADER;
-        putLength(head, MORE_HEADER + n);
+        putU32(head, 0, MORE_HEADER + n);
         writeMoreHeader(head, last, 4);
       }
       const h = put(head, 0, hlen);
@@ -537,7 +530,7 @@ export class StreamLink implements Link {
         for (let o = off + n; o < total; o += frag) {
           const m = Math.min(frag, total - o);
           const f = new Uint8Array(4 + MORE_HEADER + m);
-          putLength(f, MORE_HEADER + m);
+          putU32(f, 0, MORE_HEADER + m);
           writeMoreHeader(f, o + m === total, 4);
           f.set(bytes.subarray(o, o + m), 4 + MORE_HEADER);
           writes.push(ch.write(f));

@@ -8,7 +8,7 @@
  * channel's read(), and the ones libuv takes first still arrive there: each
  * datagram comes one way or the other, once.
  */
-import type { Channel } from '../transport/index.js';
+import { MAX_UDP_PAYLOAD, type Channel } from '../transport/index.js';
 import { SOCKADDR_BYTES, peerName, recvDatagram, recvFrom, sendTo, sockaddrOf, waitReadable, writeNonblock } from '../transport/fd.js';
 import { errnoError } from './record-stream.js';
 
@@ -68,7 +68,7 @@ export class DatagramPoll {
     if (this.#ch.isClosed) return false;
     const n = writeNonblock(this.#fd, datagram);
     if (n === EAGAIN) return false;
-    if (n < 0) this.#onError(errnoError(n, this.#ch.description));
+    if (n < 0) this.#onError(errnoError(n, this.#ch.description, 'send'));
     return true;
   }
 
@@ -95,6 +95,8 @@ export class DatagramServerPoll {
   readonly #buf = new Uint8Array(MAX_DATAGRAM + 1);
   readonly #from = new Uint8Array(SOCKADDR_BYTES);
   readonly #to = new Uint8Array(SOCKADDR_BYTES);
+  #toHost = '';
+  #toPort = -1;
   readonly #handle: DatagramHandler;
   readonly #fallback: (reply: Uint8Array, peer: string) => void;
   #open = true;
@@ -127,10 +129,14 @@ export class DatagramServerPoll {
    * for the next call): false when that cannot be done now.
    */
   sendNow(reply: Uint8Array, to: { host: string; port: number }): boolean {
-    if (!this.#open || reply.byteLength > MAX_DATAGRAM) return false;
-    const addr = this.#to;
-    if (sockaddrOf(to.host, to.port, addr) !== 0) return false;
-    return sendTo(this.#fd, reply, addr) === reply.byteLength;
+    if (!this.#open || reply.byteLength > MAX_UDP_PAYLOAD) return false;
+    // One client usually calls again and again: its address is converted once.
+    if (to.host !== this.#toHost || to.port !== this.#toPort) {
+      if (sockaddrOf(to.host, to.port, this.#to) !== 0) return false;
+      this.#toHost = to.host;
+      this.#toPort = to.port;
+    }
+    return sendTo(this.#fd, reply, this.#to) === reply.byteLength;
   }
 
   /** Take and answer one call datagram if one is queued: true when something came. */
@@ -151,8 +157,9 @@ export class DatagramServerPoll {
         if (reply !== undefined && this.#open) this.#fallback(reply, peer);
       }, ignore);
     } else if (out !== undefined) {
-      // Too long for a datagram: the ordinary path turns it into an error reply.
-      if (out.byteLength > MAX_DATAGRAM || sendTo(this.#fd, out, this.#from) === EAGAIN) this.#fallback(out, peer);
+      // Too long for an IPv4 datagram, or not sent now: the ordinary path (which also turns an
+      // oversized reply into an error reply).
+      if (out.byteLength > MAX_UDP_PAYLOAD || sendTo(this.#fd, out, this.#from) !== out.byteLength) this.#fallback(out, peer);
     }
     return true;
   }

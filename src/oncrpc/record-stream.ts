@@ -45,11 +45,11 @@ const MIN_READ = 16 * 1024;
 
 let errnoNames: Map<number, string> | undefined;
 
-/** The SwitchboardError for a negative errno that a direct read returned. */
-export function errnoError(negErrno: number, context: string): Error {
+/** The SwitchboardError for a negative errno that a direct read (or send) returned. */
+export function errnoError(negErrno: number, context: string, syscall: 'read' | 'send' = 'read'): Error {
   errnoNames ??= new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
   const code = errnoNames.get(-negErrno) ?? `errno ${-negErrno}`;
-  return fromSystemError(Object.assign(new Error(`read ${code}`), { code, errno: negErrno, syscall: 'read' }), context);
+  return fromSystemError(Object.assign(new Error(`${syscall} ${code}`), { code, errno: negErrno, syscall }), context);
 }
 
 export class RecordStream {

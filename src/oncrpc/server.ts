@@ -191,8 +191,7 @@ export class RpcServer {
   readonly #writer = new XdrWriter(1024, { referenceBytes: 4096 });
   /** Post-reply spin in microseconds (0: off). */
   readonly spinUs: number;
-  /** Stream connections the post-reply spin polls (replaced, not changed, so a spin may iterate one). */
-  /** What a spin after a reply looks at: stream connections and UDP endpoints. */
+  /** What a spin after a reply looks at: stream connections and UDP endpoints (replaced, not changed, so a spin may iterate one). */
   #polled: Polled[] = [];
   /** A post-reply spin is queued or running. */
   #spinning = false;
@@ -346,7 +345,14 @@ export class RpcServer {
         if (this.#closed) return;
         continue;
       }
-      if (dgram === null) return;
+      if (dgram === null) {
+        // The endpoint is gone: its descriptor number may be reused, so the spin must not look at it.
+        if (poller !== undefined) {
+          poller.stop();
+          this.#polled = this.#polled.filter((p) => p !== poller);
+        }
+        return;
+      }
       const { data, from } = dgram;
       const peer = `${from.host.includes(':') ? `[${from.host}]` : from.host}:${from.port}`;
       const out = this.#handle(data, 'udp', peer, 0, undefined, undefined);

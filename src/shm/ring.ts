@@ -167,8 +167,9 @@ abstract class RingEnd {
     if (cap < RING_MIN_CAPACITY || cap > RING_MAX_CAPACITY || (cap & (cap - 1)) !== 0) throw new RingCorruptError(`impossible capacity ${cap}`);
     if (Atomics.load(h, W.headerSize) !== RING_HEADER_SIZE) throw new RingCorruptError('bad header size');
     if (byteOffset + RING_HEADER_SIZE + cap > buffer.byteLength) throw new RingCorruptError(`capacity ${cap} runs past the end of the memory`);
-    const used = (Atomics.load(h, W.tail) - Atomics.load(h, W.head)) >>> 0;
-    if (used > cap || used % 8 !== 0) throw new RingCorruptError(`impossible indices (tail - head = ${used})`);
+    const head = Atomics.load(h, W.head) >>> 0;
+    const used = (Atomics.load(h, W.tail) - head) >>> 0;
+    if (used > cap || used % 8 !== 0 || head % 8 !== 0) throw new RingCorruptError(`impossible indices (head ${head}, tail - head = ${used})`);
     this.h = h;
     this.cap = cap;
     this.mask = cap - 1;
@@ -360,7 +361,7 @@ export class RingProducer extends RingEnd {
     } else {
       this.#s8 = a;
       this.#s32 = null;
-      this.u8.set(a, pos + REC_HEADER);
+      this.#put(a, pos + REC_HEADER);
     }
     this.#tail = (tail + size) >>> 0;
     if (this.#corked === 0) this.#publish();
@@ -926,8 +927,6 @@ export class RingConsumer extends RingEnd {
   #aborted = 0;
   /** Largest message #peek() takes: within both the ring and maxMessageSize. */
   readonly #maxWhole: number;
-  readonly #sab: SharedArrayBuffer;
-  readonly #dataOffset: number;
   /** The last target of #copyOut() and a word view over it. */
   #t8: Uint8Array | null = null;
   #t32: Int32Array<ArrayBufferLike> | null = null;
@@ -940,8 +939,6 @@ export class RingConsumer extends RingEnd {
     super(memory, byteOffset, options);
     this.#maxMessage = options.maxMessageSize ?? 64 * 1024 * 1024;
     this.#maxWhole = Math.min(this.#maxMessage, this.maxRecord - REC_HEADER);
-    this.#sab = this.u8.buffer as SharedArrayBuffer;
-    this.#dataOffset = this.u8.byteOffset;
     const h = this.h;
     const prev = Atomics.load(h, W.consumerTid);
     let tookOver = false;

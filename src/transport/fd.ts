@@ -58,6 +58,21 @@ export function writeNonblock(fd: number, data: Uint8Array): number {
   return addon().writeNonblock(fd, data);
 }
 
+let direct: boolean | undefined;
+
+/** Whether the sb_fd addon is there for readNonblock/writeNonblock (looked up once). */
+export function directIoAvailable(): boolean {
+  if (direct === undefined) {
+    try {
+      addon();
+      direct = true;
+    } catch {
+      direct = false;
+    }
+  }
+  return direct;
+}
+
 /**
  * Receive one datagram now, never waiting, into `target`: its length, a
  * negative errno (-11, EAGAIN, when none is queued), or `target.length + 1`

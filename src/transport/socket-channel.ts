@@ -11,7 +11,7 @@
 import type { Socket } from 'node:net';
 import { SwitchboardError, TimeoutError, fromSystemError } from '../errors.js';
 import type { Channel, ChannelKind, PeerInfo } from './channel.js';
-import { writeNonblock } from './fd.js';
+import { directIoAvailable, writeNonblock } from './fd.js';
 
 export class ChannelClosedError extends SwitchboardError {
   override name = 'ChannelClosedError';
@@ -361,7 +361,7 @@ export class SocketChannel implements Channel, DirectReadable, DirectWritable {
   writeNowSync(data: Uint8Array): number {
     const fd = this.fd;
     const s = this.#socket as Socket & { _handle?: { writeQueueSize?: number } | null };
-    if (fd === undefined || this.#corked || s.writableLength !== 0 || (s._handle?.writeQueueSize ?? 1) !== 0 || this.#writeBlocked() !== undefined || data.byteLength === 0) {
+    if (fd === undefined || !directIoAvailable() || this.#corked || s.writableLength !== 0 || (s._handle?.writeQueueSize ?? 1) !== 0 || this.#writeBlocked() !== undefined || data.byteLength === 0) {
       return -1;
     }
     const n = writeNonblock(fd, data);

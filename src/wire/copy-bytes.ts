@@ -33,7 +33,9 @@ const NodeBuffer = (globalThis as { Buffer?: { allocUnsafeSlow(n: number): Uint8
  * Not from Node's shared pool, so a long-lived message pins only itself.
  */
 export function allocBytes(n: number): Uint8Array {
-  if (NodeBuffer === undefined) return new Uint8Array(n);
+  // Below 32 KiB zero-filling costs less than Buffer.allocUnsafeSlow's own overhead (measured:
+  // 42 against 443 ns at 32 B, 1.9 against 2.3 us at 16 KiB; 5.8 against 1.4 us at 64 KiB).
+  if (NodeBuffer === undefined || n < 32 * 1024) return new Uint8Array(n);
   // A plain Uint8Array over that memory: the codecs hand out no Node types.
   return new Uint8Array(NodeBuffer.allocUnsafeSlow(n).buffer, 0, n);
 }

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RpcClient, RpcServer, SystemErrError, GarbageArgsError, xdr, type Procedure } from '../../src/oncrpc/index.js';
 import { ArgumentError, SwitchboardError } from '../../src/errors.js';
+import { bytes, settledWithoutLoopTurn } from './helpers.js';
 
 const PROG = 0x2000ba4d;
 const dir = mkdtempSync(join(tmpdir(), 'oncrpc-spin-'));
@@ -75,22 +76,8 @@ async function startChild(kind: 'rpc' | 'end' | 'rst', arg: number): Promise<{ t
   return { tcp: `tcp://127.0.0.1:${port}`, unix: `unix://${unixPath}` };
 }
 
-/** Did `p` settle before an event-loop turn (a setImmediate queued now) could run? */
-async function settledWithoutLoopTurn<T>(p: Promise<T>): Promise<{ turn: boolean; value?: T; error?: unknown }> {
-  let turn = false;
-  const imm = setImmediate(() => (turn = true));
-  try {
-    const value = await p;
-    return { turn, value };
-  } catch (error) {
-    return { turn, error };
-  } finally {
-    clearImmediate(imm);
-  }
-}
 
 const blob = xdr.opaque();
-const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
 /** Results are Uint8Arrays: a Buffer (a chunk Node read) or a plain one (bytes read directly, records put together). */
 const plain = (v: unknown) => (v instanceof Uint8Array ? Uint8Array.from(v) : v);
 

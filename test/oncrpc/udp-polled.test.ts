@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { RpcClient, xdr } from '../../src/oncrpc/index.js';
 import { ProtocolError, SwitchboardError } from '../../src/errors.js';
+import { bytes, settledWithoutLoopTurn } from './helpers.js';
 
 const PROG = 0x2000ba4e;
 
@@ -49,22 +50,8 @@ before(async () => {
 after(() => void child?.kill('SIGTERM'));
 
 const blob = xdr.opaque();
-const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
 const plain = (u: Uint8Array) => new Uint8Array(u);
 
-/** Did `p` settle before an event-loop turn (a setImmediate queued now) could run? */
-async function settledWithoutLoopTurn<T>(p: Promise<T>): Promise<{ turn: boolean; value?: T; error?: unknown }> {
-  let turn = false;
-  const imm = setImmediate(() => (turn = true));
-  try {
-    const value = await p;
-    return { turn, value };
-  } catch (error) {
-    return { turn, error };
-  } finally {
-    clearImmediate(imm);
-  }
-}
 
 for (const spinUs of [0, 100, 200_000]) {
   test(`udp, spinUs=${spinUs}: echoes of every size come back intact, one at a time and many in flight`, async () => {

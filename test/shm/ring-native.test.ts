@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { availableParallelism } from 'node:os';
 import { RING_HEADER_SIZE, RingConsumer, RingCorruptError, RingProducer, createRegion, initRing, ringBytes } from '../../src/shm/index.js';
 import { hasNativeSpin } from '../../src/shm/native.js';
+import { W } from '../../src/shm/ring-layout.js';
 import { SwitchboardError } from '../../src/errors.js';
 import { checkMessage, makeMessage } from './fixtures/messages.js';
 import { cleanup, spawnChild, startWorker, uniqueName, workerExit } from './helpers.js';
@@ -333,4 +334,13 @@ test('a source written again and again is copied with its current bytes (aligned
   }
   c.close();
   p.close();
+});
+
+test('a head index that is not 8-aligned is a RingCorruptError at attach (the C read would otherwise look past the data)', () => {
+  const sab = localRing(4096);
+  const h = new Int32Array(sab, 0, RING_HEADER_SIZE / 4);
+  // tail - head is a multiple of 8, but head itself points 4 bytes before the end of the data.
+  Atomics.store(h, W.head, 4096 - 4);
+  Atomics.store(h, W.tail, 4096 + 4);
+  assert.throws(() => new RingConsumer(sab, 0), corrupt);
 });
