@@ -193,6 +193,34 @@ static napi_value js_write_nonblock(napi_env env, napi_callback_info info) {
  * the caller can tell a cut datagram from one that just fits. On a stream
  * socket it reads like readNonblock (truncation is never reported there).
  */
+#define SOCKADDR_BYTES ((int32_t)sizeof(struct sockaddr_in6))
+
+/*
+ * One datagram now, never waiting (the shared body of recvDatagram and
+ * recvFrom): its length, len + 1 when it was cut (MSG_TRUNC), or -1 with
+ * errno. `addr` (SOCKADDR_BYTES, may be NULL) gets the sender's address. On
+ * something that is not a socket it reads like readNonblock.
+ */
+static ssize_t recv_one(int32_t fd, void *data, size_t len, void *addr) {
+  struct iovec iov = {data, len};
+  struct msghdr msg;
+  ssize_t n;
+  do {
+    memset(&msg, 0, sizeof msg);
+    if (addr != NULL) {
+      memset(addr, 0, (size_t)SOCKADDR_BYTES);
+      msg.msg_name = addr;
+      msg.msg_namelen = (socklen_t)SOCKADDR_BYTES;
+    }
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    n = recvmsg(fd, &msg, MSG_DONTWAIT);
+    if (n < 0 && errno == ENOTSOCK && addr == NULL) n = read(fd, data, len);
+  } while (n < 0 && errno == EINTR);
+  if (n >= 0 && (msg.msg_flags & MSG_TRUNC)) n = (ssize_t)len + 1;
+  return n;
+}
+
 static napi_value js_recv_datagram(napi_env env, napi_callback_info info) {
   int32_t fd;
   void *data;
@@ -202,19 +230,7 @@ static napi_value js_recv_datagram(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "EINVAL", "recvDatagram: target must be shorter than 2 GiB");
     return NULL;
   }
-  struct iovec iov = {data, len};
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  ssize_t n;
-  do {
-    msg.msg_flags = 0;
-    n = recvmsg(fd, &msg, MSG_DONTWAIT);
-    if (n < 0 && errno == ENOTSOCK) n = read(fd, data, len);
-  } while (n < 0 && errno == EINTR);
-  if (n >= 0 && (msg.msg_flags & MSG_TRUNC)) n = (ssize_t)len + 1;
-  return int_or_errno(env, n);
+  return int_or_errno(env, recv_one(fd, data, len, NULL));
 }
 
 /*
@@ -223,7 +239,6 @@ static napi_value js_recv_datagram(napi_env env, napi_callback_info info) {
  * SOCKADDR_BYTES bytes, raw struct sockaddr) for sendTo() and peerName().
  * Same returns as recvDatagram.
  */
-#define SOCKADDR_BYTES ((int32_t)sizeof(struct sockaddr_in6))
 
 static int bytes_arg(napi_env env, napi_value v, void **data, size_t *len) {
   return napi_get_typedarray_info(env, v, NULL, len, data, NULL, NULL) == napi_ok ? 0 : -1;
@@ -245,20 +260,7 @@ static napi_value js_recv_from(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "EINVAL", "recvFrom: target must be shorter than 2 GiB");
     return NULL;
   }
-  struct iovec iov = {data, len};
-  struct msghdr msg;
-  ssize_t n;
-  do {
-    memset(&msg, 0, sizeof msg);
-    memset(addr, 0, (size_t)SOCKADDR_BYTES);
-    msg.msg_name = addr;
-    msg.msg_namelen = (socklen_t)SOCKADDR_BYTES;
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    n = recvmsg(fd, &msg, MSG_DONTWAIT);
-  } while (n < 0 && errno == EINTR);
-  if (n >= 0 && (msg.msg_flags & MSG_TRUNC)) n = (ssize_t)len + 1;
-  return int_or_errno(env, n);
+  return int_or_errno(env, recv_one(fd, data, len, addr));
 }
 
 /* The sockaddr in `from` and its length, checked (AF_INET or AF_INET6 only). */
