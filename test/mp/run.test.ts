@@ -16,6 +16,13 @@ test('run -n 3 starts three processes that meet over Unix sockets', async () => 
   for (let i = 0; i < 3; i++) assert.match(lines[i]!, new RegExp(`^rank ${i}/3 via unix sum=6`));
 });
 
+test('a program that does not exist is one clear error (exit 1), before any rank starts', async () => {
+  const r = await runCli(['run', '-n', '2', '/nonexistent/app.js']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /\/nonexistent\/app\.js: no such file/);
+  assert.doesNotMatch(r.stderr, /rank \d/, 'no rank was started');
+});
+
 test('run --threads runs the ranks as worker threads', async () => {
   const r = await runCli(['run', '-n', '2', '--threads', APP]);
   assert.equal(r.code, 0, r.stderr);

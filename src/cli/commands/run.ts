@@ -1,6 +1,9 @@
 /** `switchboard run -n N [--threads] [--hosts h1,h2] app.js [-- args]`: start a message-passing job, like mpirun. */
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { SwitchboardError } from '../../errors.js';
 
 function count(v: string): number {
   const n = Number(v);
@@ -34,6 +37,11 @@ export function register(program: Command): void {
     .option('--grace <ms>', 'after a rank dies, stop the ranks still running after this long', count, 5000)
     .option('--tag-output', 'prefix every output line with [rank]')
     .action(async (app: string, args: string[], opts: { np: number; threads?: boolean; transport?: 'shm' | 'unix' | 'tcp'; progress?: 'poll' | 'yield' | 'auto'; hosts?: string; ns?: string; timeout?: number; grace: number; tagOutput?: boolean }) => {
+      // On this machine a missing program is said once, not as every rank's stack trace
+      // (on other hosts the path is theirs to resolve).
+      if (opts.hosts === undefined && !/^[a-z]+:/.test(app) && !existsSync(resolve(app))) {
+        throw new SwitchboardError('ENOENT', `${app}: no such file (the program every rank runs)`);
+      }
       const { launch } = await import('../../mp/launch.js');
       const r = await launch({
         n: opts.np,
