@@ -118,9 +118,13 @@ function checkView(buffer: unknown): asserts buffer is ArrayBufferView {
   }
 }
 
-/** A view of the same type as `buffer` over its first `bytes` bytes (`buffer` itself when that is all of it). */
-function viewLike(buffer: ArrayBufferView, bytes: number): ArrayBufferView {
-  if (bytes === buffer.byteLength) return buffer;
+/**
+ * A view of the same type as `buffer` over its first `bytes` bytes (`buffer`
+ * itself when that is all of it). `all`: the buffer's size in bytes (the
+ * length of its byte view: reading byteLength is a slow builtin call in Node 20).
+ */
+function viewLike(buffer: ArrayBufferView, bytes: number, all: number): ArrayBufferView {
+  if (bytes === all) return buffer;
   if (buffer instanceof DataView) return new DataView(buffer.buffer, buffer.byteOffset, bytes);
   const t = buffer as TypedArray;
   return t.subarray(0, Math.floor(bytes / t.BYTES_PER_ELEMENT));
@@ -223,7 +227,7 @@ export class Communicator {
       this.checkRank(to, 'destination');
       const tag = this.checkTag(options.tag ?? 0, false);
       const enc = encodePayload(data);
-      this.checkSize(enc.bytes.byteLength);
+      this.checkSize(enc.bytes.length);
       return this.engine.send(this.world(to), { ctx: this.ctx, tag, kind: enc.kind, dtype: enc.dtype, bytes: enc.bytes }, options.transfer === true || enc.kind === KIND_VALUE);
     } catch (err) {
       return Promise.reject(err as Error);
@@ -237,19 +241,19 @@ export class Communicator {
   /** `target`: the bytes of `buffer` (the receive made them already). */
   private status(m: Msg, buffer: ArrayBufferView | undefined, target: Uint8Array | undefined): Status {
     const source = this.local.get(m.src) ?? -1;
-    const size = m.bytes.byteLength;
+    const size = m.bytes.length;
     if (buffer === undefined) return { source, tag: m.tag, size, truncated: false, data: decodePayload(m.kind, m.dtype, m.bytes) };
     if (m.kind === KIND_VALUE) {
       throw new ArgumentError(`the message from rank ${source} (tag ${m.tag}) is a structured value; receive it without a buffer`);
     }
     target ??= bytesOf(buffer);
-    const n = Math.min(size, target.byteLength);
+    const n = Math.min(size, target.length);
     const bytes = m.bytes;
     // A big message may already be in place (the link reassembled it into this buffer); a small
     // one is copied byte by byte (set() costs more than the copy below 64 bytes).
     if (n <= 64) for (let i = 0; i < n; i++) target[i] = bytes[i]!;
     else if (bytes.buffer !== target.buffer || bytes.byteOffset !== target.byteOffset) target.set(n === size ? bytes : bytes.subarray(0, n));
-    return { source, tag: m.tag, size, truncated: size > target.byteLength, data: viewLike(buffer, n) };
+    return { source, tag: m.tag, size, truncated: size > target.length, data: viewLike(buffer, n, target.length) };
   }
 
   /** Receive one message matching `from` and `tag` (both default to ANY). */
@@ -287,7 +291,7 @@ export class Communicator {
   }
 
   private probeStatus(m: Msg): ProbeStatus {
-    return { source: this.local.get(m.src) ?? -1, tag: m.tag, size: m.bytes.byteLength, kind: KIND_NAMES[m.kind] ?? 'bytes' };
+    return { source: this.local.get(m.src) ?? -1, tag: m.tag, size: m.bytes.length, kind: KIND_NAMES[m.kind] ?? 'bytes' };
   }
 
   /** Wait until a matching message is there and describe it without receiving it. */
@@ -312,7 +316,7 @@ export class Communicator {
 
   /** @internal: send on the collective context. */
   csend(to: number, enc: Encoded, tag: CollTag, owned = false): Promise<void> {
-    this.checkSize(enc.bytes.byteLength);
+    this.checkSize(enc.bytes.length);
     return this.engine.send(this.world(to), { ctx: this.ctx + 1, tag, kind: enc.kind, dtype: enc.dtype, bytes: enc.bytes }, owned);
   }
 

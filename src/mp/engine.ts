@@ -6,6 +6,7 @@
  * (non-overtaking). Probes look without consuming. One engine serves every
  * communicator of the rank; context ids keep them apart.
  */
+import { performance } from 'node:perf_hooks';
 import { AbortError, SwitchboardError, TimeoutError } from '../errors.js';
 import { PeerLostError } from './errors.js';
 import { KIND_BYE, type Envelope, type Link } from './link.js';
@@ -190,7 +191,7 @@ export class Engine {
       const w = ws[i] as Waiter;
       // Probes see the message too, but a receive is what takes it.
       if (!w.consume || (w.src !== ANY && w.src !== from) || (w.tag !== ANY && w.tag !== tag)) continue;
-      if (w.src !== from || w.into === undefined || w.detach !== undefined || total > w.into.byteLength) return undefined;
+      if (w.src !== from || w.into === undefined || w.detach !== undefined || total > w.into.length) return undefined;
       w.detach = detach;
       this.claimed.push(w);
       return w.into;
@@ -349,7 +350,7 @@ export class Engine {
     if (now !== undefined) return now;
     const no = this.hopeless(ctx, src);
     if (no !== undefined) return Promise.reject(no);
-    const place = into !== undefined && consume && src !== ANY && into.byteLength >= PLACE_MIN ? into : undefined;
+    const place = into !== undefined && consume && src !== ANY && into.length >= PLACE_MIN ? into : undefined;
     if (this.spinUs > 0 && this.link.poll !== undefined && opts.signal?.aborted !== true) {
       if (place !== undefined) return this.spinPosted(ctx, src, tag, opts, place);
       if (this.link.takeTickDebt?.() === true) return this.spinThenWait(ctx, src, tag, consume, opts, performance.now(), true);

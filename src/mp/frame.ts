@@ -89,7 +89,7 @@ export function u32(b: Uint8Array, i: number): number {
 }
 
 /** The header of a first frame that fills `b[start .. end)` (the rest after the header is its body). */
-export function readFirstHeader(b: Uint8Array, start = 0, end = b.byteLength): FirstHeader {
+export function readFirstHeader(b: Uint8Array, start = 0, end = b.length): FirstHeader {
   const len = end - start;
   if (len < FIRST_HEADER) throw new ProtocolError(`message frame of ${len} bytes is shorter than its header`);
   const total = u32(b, start + 12) * 0x1_0000_0000 + u32(b, start + 16);
@@ -196,7 +196,7 @@ export class Reassembler {
     if (cur.filled !== cur.h.total) throw new ProtocolError(`message ended after ${cur.filled} of ${cur.h.total} bytes`);
     this.cur = undefined;
     const h = cur.h;
-    const bytes = cur.buf.byteLength === h.total ? cur.buf : cur.buf.subarray(0, h.total);
+    const bytes = cur.buf.length === h.total ? cur.buf : cur.buf.subarray(0, h.total);
     return { ctx: h.ctx, tag: h.tag, kind: h.kind, dtype: h.dtype, bytes };
   }
 
@@ -218,7 +218,7 @@ export class Reassembler {
    * this call (a ring's memory, a reused read buffer), so a whole message in
    * one frame is copied out instead of returned as a view.
    */
-  push(frame: Uint8Array, start = 0, borrowed = false, end = frame.byteLength): Envelope | undefined {
+  push(frame: Uint8Array, start = 0, borrowed = false, end = frame.length): Envelope | undefined {
     const type = frame[start];
     if (type === FRAME_FIRST) {
       if (this.cur !== undefined) throw new ProtocolError('a new message started before the previous one ended');
@@ -240,7 +240,7 @@ export class Reassembler {
         const into = borrowed && n > 64 ? this.place?.(h) : undefined;
         if (into !== undefined) {
           this.copy(into, 0, frame, from, n);
-          bytes = n === into.byteLength ? into : into.subarray(0, n);
+          bytes = n === into.length ? into : into.subarray(0, n);
         } else if (!borrowed) bytes = frame.subarray(from, end);
         else if (n <= 64) {
           bytes = new Uint8Array(n);
@@ -271,7 +271,7 @@ export class Reassembler {
       if (cur.filled !== cur.h.total) throw new ProtocolError(`message ended after ${cur.filled} of ${cur.h.total} bytes`);
       this.cur = undefined;
       const h = cur.h;
-      const bytes = cur.buf.byteLength === h.total ? cur.buf : cur.buf.subarray(0, h.total);
+      const bytes = cur.buf.length === h.total ? cur.buf : cur.buf.subarray(0, h.total);
       return { ctx: h.ctx, tag: h.tag, kind: h.kind, dtype: h.dtype, bytes };
     }
     throw new ProtocolError(`unknown message-passing frame type ${String(type)}`);

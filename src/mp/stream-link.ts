@@ -6,6 +6,7 @@
  * message and do their own fragmenting. A connection that ends without the
  * peer's goodbye marks the peer lost, which fails everything waiting on it.
  */
+import { performance } from 'node:perf_hooks';
 import { LengthPrefixDecoder } from '../wire/length-prefix.js';
 import { readNonblock } from '../transport/fd.js';
 import { copyBytes } from '../shm/native.js';
@@ -254,11 +255,11 @@ export class StreamLink implements Link {
             if (re.streaming) {
               // A big frame is being read into place: this chunk continues its body.
               const t = re.bodyTarget();
-              const k = Math.min(t.byteLength, chunk.byteLength);
-              t.set(k === chunk.byteLength ? chunk : chunk.subarray(0, k));
+              const k = Math.min(t.length, chunk.length);
+              t.set(k === chunk.length ? chunk : chunk.subarray(0, k));
               const m = re.advance(k);
               if (m !== undefined) h.message(j, m);
-              if (k === chunk.byteLength) continue;
+              if (k === chunk.length) continue;
               chunk = chunk.subarray(k);
             }
             dec.push(chunk);
@@ -345,7 +346,7 @@ export class StreamLink implements Link {
     if (p === undefined || p === null) throw new ArgumentError(`no connection to rank ${to}`);
     const ch = p.channel;
     const bytes = env.bytes;
-    const total = bytes.byteLength;
+    const total = bytes.length;
     if (ch.messages) {
       const ring = this.ringWriters[to];
       const size = RING_PAD + FIRST_HEADER + total;
@@ -387,7 +388,7 @@ export class StreamLink implements Link {
       // only what the kernel does not take at once is copied out and queued.
       const size = 4 + FIRST_HEADER + total;
       let f = this.sendFrame;
-      if (f === undefined || f.byteLength !== size) f = this.sendFrame = this.sendScratch.subarray(0, size);
+      if (f === undefined || f.length !== size) f = this.sendFrame = this.sendScratch.subarray(0, size);
       putU32(f, 0, FIRST_HEADER + total);
       writeEnvelopeHeader(f, 4, env, total, true);
       if (total <= 64) for (let i = 0; i < total; i++) f[4 + FIRST_HEADER + i] = bytes[i]!;
@@ -452,7 +453,7 @@ export class StreamLink implements Link {
    */
   private ringFramesSync(ring: SyncRingWriter, env: Envelope): number {
     const bytes = env.bytes;
-    const total = bytes.byteLength;
+    const total = bytes.length;
     const chunk = this.ringRecord - RING_PAD - FIRST_HEADER;
     // The budget counts time without progress: a receiver that drains keeps the writer going.
     const budget = new StallBudget(this, this.spinUs);
@@ -484,7 +485,7 @@ export class StreamLink implements Link {
    */
   private socketFramesSync(ch: Channel & DirectWritable, env: Envelope): Promise<void> | undefined | false {
     const bytes = env.bytes;
-    const total = bytes.byteLength;
+    const total = bytes.length;
     const frag = this.maxFragment;
     const head = this.sendScratch;
     const budget = new StallBudget(this, this.spinUs);
@@ -492,7 +493,7 @@ export class StreamLink implements Link {
     const put = (piece: Uint8Array, from: number, to: number): number => {
       let at = from;
       while (at < to) {
-        const n = ch.writeNowSync(at === 0 && to === piece.byteLength ? piece : piece.subarray(at, to));
+        const n = ch.writeNowSync(at === 0 && to === piece.length ? piece : piece.subarray(at, to));
         if (n < 0) break;
         if (n > 0) {
           at += n;
@@ -544,7 +545,7 @@ export class StreamLink implements Link {
 
   /** The rest of a message whose first frames went synchronously: MORE frames, queued in order. */
   private queueRingFrames(to: number, ch: Channel, bytes: Uint8Array, from: number): Promise<void> {
-    const total = bytes.byteLength;
+    const total = bytes.length;
     const chunk = this.ringRecord - RING_PAD - FIRST_HEADER;
     let done: Promise<void> = Promise.resolve();
     for (let off = from; off < total; off += chunk) {

@@ -7,6 +7,7 @@
  * one job only: a port's 'close' (the thread exited or died) marks the rank
  * lost, since a thread of this process cannot be told apart by its pid.
  */
+import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
 import { RingConsumer, RingProducer, initRing, ringBytes, ringChannel } from '../shm/index.js';
 import { TimeoutError } from '../errors.js';

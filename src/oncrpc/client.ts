@@ -7,6 +7,7 @@
  * followed by a short polled read of the socket (record-stream.ts), so that
  * a quick reply settles without waiting for an event-loop turn.
  */
+import { performance } from 'node:perf_hooks';
 import { AbortError, ArgumentError, ProtocolError, SwitchboardError, TimeoutError } from '../errors.js';
 import { MAX_UDP_PAYLOAD, connect, toAddress, formatAddress, writeSoon, type Address, type AddressLike, type Channel } from '../transport/index.js';
 import { XdrReader, XdrWriter, decodeFrom, xdrVoid, type XdrCodec } from '../wire/index.js';

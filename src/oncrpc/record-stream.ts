@@ -23,6 +23,7 @@
  * worse in one of the two setups (the differences are within the noise of
  * that machine, 10-20%).
  */
+import { performance } from 'node:perf_hooks';
 import { constants } from 'node:os';
 import { ArgumentError, fromSystemError } from '../errors.js';
 import { readNonblock, recvDatagram, waitReadable } from '../transport/fd.js';

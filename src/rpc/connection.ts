@@ -9,6 +9,7 @@
  * frames are being delivered, leave together in one write when that is over,
  * so pipelined calls share writes. Deadlines share one timer per connection.
  */
+import { performance } from 'node:perf_hooks';
 import { AbortError, ProtocolError, SwitchboardError, TimeoutError } from '../errors.js';
 import type { PeerInfo } from '../transport/channel.js';
 import { Decoder, type DecodeHooks } from './codec-decoder.js';

@@ -1,4 +1,5 @@
 /** Where a synchronisation object lives: a few aligned Int32 words of shared memory. */
+import { performance } from 'node:perf_hooks';
 import { ArgumentError } from '../errors.js';
 import type { Region } from './region.js';
 

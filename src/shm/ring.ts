@@ -24,6 +24,7 @@
  * ECONNRESET (after every complete message), a dead consumer gives producers
  * EPIPE, never a hang.
  */
+import { performance } from 'node:perf_hooks';
 import { AbortError, ArgumentError, ProtocolError, SwitchboardError, TimeoutError } from '../errors.js';
 import { deadlineOf, remaining, type MemoryLike } from './cells.js';
 import { futexWait, futexWaitCallback, futexWake } from './futex.js';
@@ -341,8 +342,8 @@ export class RingProducer extends RingEnd {
    */
   #fastWrite(a: Uint8Array, b: Uint8Array): number {
     if (this.mpsc || this.closedLocal || this.#abortPending || !(a instanceof Uint8Array) || !(b instanceof Uint8Array)) return SLOW;
-    const alen = a.byteLength;
-    const len = alen + b.byteLength;
+    const alen = a.length;
+    const len = alen + b.length;
     if (len > this.#maxWhole) return SLOW;
     const size = (len + (REC_HEADER + 7)) & ~7;
     const tail = this.#tail;
@@ -381,7 +382,7 @@ export class RingProducer extends RingEnd {
         this.u8.set(a, w << 2);
         return;
       }
-      s32 = this.#s32 = new Int32Array(a.buffer, a.byteOffset, a.byteLength >> 2);
+      s32 = this.#s32 = new Int32Array(a.buffer, a.byteOffset, a.length >> 2);
     }
     const words = len >> 2;
     // (a view over a buffer shrunk or detached since is shorter: then set())
@@ -399,7 +400,7 @@ export class RingProducer extends RingEnd {
   #tryWriteSlow(a: Uint8Array, b: Uint8Array): boolean {
     this.#checkOpen();
     if (!(a instanceof Uint8Array) || !(b instanceof Uint8Array)) throw new ArgumentError('ring messages are Uint8Arrays');
-    const size = REC_HEADER + align8(a.byteLength + b.byteLength);
+    const size = REC_HEADER + align8(a.length + b.length);
     if (size > this.maxRecord) throw new ArgumentError(`tryWrite() takes messages of at most ${this.maxRecord - REC_HEADER} bytes; use writeSync() or write()`);
     if (this.mpsc && !this.#lockSync(0)) return false;
     try {
@@ -469,7 +470,7 @@ export class RingProducer extends RingEnd {
         return this.#writeAsyncSlow(messages, options);
       }
       try {
-        for (const m of messages) this.#whole(m, NO_BYTES, REC_HEADER + align8(m.byteLength));
+        for (const m of messages) this.#whole(m, NO_BYTES, REC_HEADER + align8(m.length));
         if (this.#corked === 0 || this.mpsc) this.#publish();
       } finally {
         if (this.mpsc) this.#unlock();
@@ -541,7 +542,7 @@ export class RingProducer extends RingEnd {
     let total = 0;
     for (const m of messages) {
       if (!(m instanceof Uint8Array)) throw new ArgumentError('ring messages are Uint8Arrays');
-      const size = REC_HEADER + align8(m.byteLength);
+      const size = REC_HEADER + align8(m.length);
       if (size > this.maxRecord) return false;
       total += size + size; // worst case: each record preceded by padding of its size
     }
@@ -584,9 +585,9 @@ export class RingProducer extends RingEnd {
   #whole(a: Uint8Array, b: Uint8Array, size: number, reserved = false): void {
     if (!reserved && !this.#tryReserve(size)) throw new RingCorruptError('reserved room vanished');
     const pos = this.#tail & this.mask;
-    this.#record(pos, a.byteLength + b.byteLength, REC_WHOLE);
+    this.#record(pos, a.length + b.length, REC_WHOLE);
     this.#put(a, pos + REC_HEADER);
-    if (b.byteLength > 0) this.#put(b, pos + REC_HEADER + a.byteLength);
+    if (b.length > 0) this.#put(b, pos + REC_HEADER + a.length);
     this.#tail = (this.#tail + size) >>> 0;
   }
 
@@ -596,13 +597,13 @@ export class RingProducer extends RingEnd {
    * twice the time of memcpy while the consumer reads nearby lines.
    */
   #put(src: Uint8Array, at: number): void {
-    if (src.byteLength >= NATIVE_COPY) copyBytes(this.u8, at, src, 0, src.byteLength);
+    if (src.length >= NATIVE_COPY) copyBytes(this.u8, at, src, 0, src.length);
     else this.u8.set(src, at);
   }
 
   /** Copy bytes [from, to) of the concatenation a + b to `at` in the data area. */
   #copyIn(at: number, a: Uint8Array, b: Uint8Array, from: number, to: number): void {
-    const alen = a.byteLength;
+    const alen = a.length;
     if (from < alen) {
       const end = Math.min(to, alen);
       this.u8.set(from === 0 && end === alen ? a : a.subarray(from, end), at);
@@ -644,7 +645,7 @@ export class RingProducer extends RingEnd {
     let at = pos + REC_HEADER;
     if (type === REC_FIRST) {
       this.#record(pos, to - from + FIRST_EXTRA, type);
-      this.d32[(pos >> 2) + 2] = a.byteLength + b.byteLength;
+      this.d32[(pos >> 2) + 2] = a.length + b.length;
       this.d32[(pos >> 2) + 3] = 0;
       at += FIRST_EXTRA;
     } else {
@@ -657,7 +658,7 @@ export class RingProducer extends RingEnd {
   #writeSyncLocked(a: Uint8Array, b: Uint8Array, deadline: number): void {
     if (!(a instanceof Uint8Array) || !(b instanceof Uint8Array)) throw new ArgumentError('ring messages are Uint8Arrays');
     this.#payAbortSync(deadline);
-    const total = a.byteLength + b.byteLength;
+    const total = a.length + b.length;
     const whole = REC_HEADER + align8(total);
     if (whole <= this.maxRecord) {
       while (!this.#tryReserve(whole)) this.#waitSpaceSync(deadline);
@@ -729,7 +730,7 @@ export class RingProducer extends RingEnd {
       for (const data of messages) {
         if (!(data instanceof Uint8Array)) throw new ArgumentError('ring messages are Uint8Arrays');
         await this.#payAbortAsync(deadline, options.signal);
-        const whole = REC_HEADER + align8(data.byteLength);
+        const whole = REC_HEADER + align8(data.length);
         if (whole <= this.maxRecord) {
           while (!this.#tryReserve(whole)) await this.#waitSpaceAsync(deadline, options.signal);
           this.#whole(data, NO_BYTES, whole, true);
@@ -737,10 +738,10 @@ export class RingProducer extends RingEnd {
         }
         let from = 0;
         let first = true;
-        while (from < data.byteLength) {
+        while (from < data.length) {
           const t0 = first ? REC_FIRST : REC_MIDDLE;
-          const to = Math.min(data.byteLength, from + this.#chunkMax(t0));
-          const t = first ? REC_FIRST : to === data.byteLength ? REC_LAST : REC_MIDDLE;
+          const to = Math.min(data.length, from + this.#chunkMax(t0));
+          const t = first ? REC_FIRST : to === data.length ? REC_LAST : REC_MIDDLE;
           const size = this.#fragmentSize(t, to - from);
           while (!this.#tryReserve(size)) await this.#waitSpaceAsync(deadline, options.signal);
           this.#fragment(data, NO_BYTES, t, from, to);
@@ -1024,7 +1025,7 @@ export class RingConsumer extends RingEnd {
     const at = this.#peek();
     if (at >= 0) {
       const n = this.#readyLen;
-      if (n <= target.byteLength) {
+      if (n <= target.length) {
         this.#copyOut(at, n, target);
         this.#take();
         return n;
@@ -1034,7 +1035,7 @@ export class RingConsumer extends RingEnd {
     }
     const n = this.#poll();
     if (n === EMPTY) return this.#eofOrUndefined();
-    if (n > target.byteLength) throw new ProtocolError(`message of ${n} bytes does not fit in a ${target.byteLength}-byte buffer`, { code: 'EMSGSIZE' });
+    if (n > target.length) throw new ProtocolError(`message of ${n} bytes does not fit in a ${target.length}-byte buffer`, { code: 'EMSGSIZE' });
     if (this.#ready !== null) {
       target.set(this.#ready);
       this.#ready = null;
@@ -1065,7 +1066,7 @@ export class RingConsumer extends RingEnd {
   /** consume()'s callback, and the one adapter (made once, not per call) that hands it views. */
   #viewFn: ((message: Uint8Array) => void) | undefined;
   readonly #asView = (bytes: Uint8Array, offset: number, length: number): void => {
-    (this.#viewFn as (message: Uint8Array) => void)(offset === 0 && length === bytes.byteLength ? bytes : bytes.subarray(offset, offset + length));
+    (this.#viewFn as (message: Uint8Array) => void)(offset === 0 && length === bytes.length ? bytes : bytes.subarray(offset, offset + length));
   };
 
   /**
@@ -1281,7 +1282,7 @@ export class RingConsumer extends RingEnd {
     if (n <= SMALL_COPY) {
       if (this.#t8 !== target) {
         this.#t8 = target;
-        this.#t32 = (target.byteOffset & 3) === 0 ? new Int32Array(target.buffer, target.byteOffset, target.byteLength >> 2) : null;
+        this.#t32 = (target.byteOffset & 3) === 0 ? new Int32Array(target.buffer, target.byteOffset, target.length >> 2) : null;
       }
       const t32 = this.#t32;
       const words = n >> 2;
@@ -1312,7 +1313,7 @@ export class RingConsumer extends RingEnd {
     if (this.#error) throw this.#error;
     if (this.closedLocal) throw new SwitchboardError('ECLOSED', 'ring consumer is closed');
     if (this.#readyOff >= 0) return this.#readyLen;
-    if (this.#ready !== null) return this.#ready.byteLength;
+    if (this.#ready !== null) return this.#ready.length;
     try {
       const n = this.#next();
       if (n === EMPTY && publish) this.#publishHead();
@@ -1395,7 +1396,7 @@ export class RingConsumer extends RingEnd {
             }
             this.#corrupt('a message continuation without a start');
           }
-          if (this.#filled + len > partial.byteLength) this.#corrupt('fragments longer than their message');
+          if (this.#filled + len > partial.length) this.#corrupt('fragments longer than their message');
           partial.set(this.u8.subarray(at, at + len), this.#filled);
           this.#filled += len;
           this.#head = (this.#head + size) >>> 0;
@@ -1403,10 +1404,10 @@ export class RingConsumer extends RingEnd {
             this.#publishHead();
             continue;
           }
-          if (this.#filled !== partial.byteLength) this.#corrupt('last fragment before the message was complete');
+          if (this.#filled !== partial.length) this.#corrupt('last fragment before the message was complete');
           this.#partial = null;
           this.#ready = partial;
-          return partial.byteLength;
+          return partial.length;
         }
         case REC_ABORT:
           if (this.#partial !== null) this.#aborted++;

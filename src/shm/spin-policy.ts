@@ -23,6 +23,7 @@
  * and a pause instead of an Atomics.load builtin call from JS. This class
  * only decides (budget()) and keeps score (settle()).
  */
+import { performance } from 'node:perf_hooks';
 import { availableParallelism } from 'node:os';
 import { addon, hasNativeSpin, yieldCpu, type SpinOutcome } from './native.js';
 
