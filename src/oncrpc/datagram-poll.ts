@@ -129,14 +129,14 @@ export class DatagramServerPoll {
    * for the next call): false when that cannot be done now.
    */
   sendNow(reply: Uint8Array, to: { host: string; port: number }): boolean {
-    if (!this.#open || reply.byteLength > MAX_UDP_PAYLOAD) return false;
+    if (!this.#open || reply.length > MAX_UDP_PAYLOAD) return false;
     // One client usually calls again and again: its address is converted once.
     if (to.host !== this.#toHost || to.port !== this.#toPort) {
       if (sockaddrOf(to.host, to.port, this.#to) !== 0) return false;
       this.#toHost = to.host;
       this.#toPort = to.port;
     }
-    return sendTo(this.#fd, reply, this.#to) === reply.byteLength;
+    return sendTo(this.#fd, reply, this.#to) === reply.length;
   }
 
   /** Take and answer one call datagram if one is queued: true when something came. */
@@ -159,7 +159,7 @@ export class DatagramServerPoll {
     } else if (out !== undefined) {
       // Too long for an IPv4 datagram, or not sent now: the ordinary path (which also turns an
       // oversized reply into an error reply).
-      if (out.byteLength > MAX_UDP_PAYLOAD || sendTo(this.#fd, out, this.#from) !== out.byteLength) this.#fallback(out, peer);
+      if (out.length > MAX_UDP_PAYLOAD || sendTo(this.#fd, out, this.#from) !== out.length) this.#fallback(out, peer);
     }
     return true;
   }

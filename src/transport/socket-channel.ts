@@ -176,7 +176,7 @@ export class SocketChannel implements Channel, DirectReadable, DirectWritable {
       return;
     }
     this.#queue.push(chunk);
-    this.#buffered += chunk.byteLength;
+    this.#buffered += chunk.length;
     if (this.#buffered >= this.#hwm && !this.#paused) {
       this.#paused = true;
       this.#socket.pause();
@@ -226,7 +226,7 @@ export class SocketChannel implements Channel, DirectReadable, DirectWritable {
       this.#queue = [];
       this.#head = 0;
     }
-    this.#buffered -= chunk.byteLength;
+    this.#buffered -= chunk.length;
     if (this.#paused && this.#buffered < this.#hwm / 2 && !this.#destroyed) {
       this.#paused = false;
       this.#socket.resume();
@@ -333,7 +333,7 @@ export class SocketChannel implements Channel, DirectReadable, DirectWritable {
     const blocked = this.#writeBlocked();
     if (blocked !== undefined) return rejected(blocked);
     if (!(data instanceof Uint8Array)) return rejected(new SwitchboardError('EINVAL', 'write() takes a Uint8Array'));
-    if (data.byteLength === 0) return RESOLVED;
+    if (data.length === 0) return RESOLVED;
     this.#batch();
     return this.#socket.write(data) ? RESOLVED : this.#waitDrain();
   }
@@ -347,7 +347,7 @@ export class SocketChannel implements Channel, DirectReadable, DirectWritable {
    */
   writeNow(data: Uint8Array): Promise<void> | undefined {
     const n = this.writeNowSync(data);
-    if (n === data.byteLength) return undefined;
+    if (n === data.length) return undefined;
     // Not possible now, a full buffer or an error: the stream takes the rest (and reports errors its own way).
     return this.write(n > 0 ? data.subarray(n) : data);
   }
@@ -361,7 +361,7 @@ export class SocketChannel implements Channel, DirectReadable, DirectWritable {
   writeNowSync(data: Uint8Array): number {
     const fd = this.fd;
     const s = this.#socket as Socket & { _handle?: { writeQueueSize?: number } | null };
-    if (fd === undefined || !directIoAvailable() || this.#corked || s.writableLength !== 0 || (s._handle?.writeQueueSize ?? 1) !== 0 || this.#writeBlocked() !== undefined || data.byteLength === 0) {
+    if (fd === undefined || !directIoAvailable() || this.#corked || s.writableLength !== 0 || (s._handle?.writeQueueSize ?? 1) !== 0 || this.#writeBlocked() !== undefined || data.length === 0) {
       return -1;
     }
     const n = writeNonblock(fd, data);
@@ -399,7 +399,7 @@ export class SocketChannel implements Channel, DirectReadable, DirectWritable {
     const cork = !this.#corked && chunks.length > 1;
     if (cork) s.cork();
     let ok = true;
-    for (const c of chunks) if (c.byteLength > 0) ok = s.write(c);
+    for (const c of chunks) if (c.length > 0) ok = s.write(c);
     if (cork) s.uncork();
     return ok ? RESOLVED : this.#waitDrain();
   }

@@ -68,8 +68,8 @@ function settledQuietly<T>(p: Promise<T>): Promise<T> {
 
 function checkSize(data: Uint8Array): void {
   if (!(data instanceof Uint8Array)) throw new ArgumentError('send takes a Uint8Array');
-  if (data.byteLength > MAX_UDP_PAYLOAD) {
-    throw new ProtocolError(`datagram of ${data.byteLength} bytes exceeds the UDP maximum of ${MAX_UDP_PAYLOAD}`, { code: 'EMSGSIZE' });
+  if (data.length > MAX_UDP_PAYLOAD) {
+    throw new ProtocolError(`datagram of ${data.length} bytes exceeds the UDP maximum of ${MAX_UDP_PAYLOAD}`, { code: 'EMSGSIZE' });
   }
 }
 

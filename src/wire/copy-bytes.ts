@@ -17,7 +17,7 @@ const PIECE = 2048;
 
 /** Copy all of `src` into `dst` at `at` (the caller checked it fits). */
 export function copyBytes(dst: Uint8Array, src: Uint8Array, at: number): void {
-  const n = src.byteLength;
+  const n = src.length;
   if (n <= PIECE) {
     dst.set(src, at);
     return;

@@ -35,9 +35,9 @@ export class ByteQueue {
   }
 
   push(chunk: Uint8Array): void {
-    if (chunk.byteLength === 0) return;
+    if (chunk.length === 0) return;
     this.#chunks.push(chunk);
-    this.#length += chunk.byteLength;
+    this.#length += chunk.length;
   }
 
   /** Read a big-endian u32 at `at` bytes from the front without consuming. Caller checks length. */
@@ -47,8 +47,8 @@ export class ByteQueue {
     let off = this.#offset + at;
     for (let i = 0; i < 4; i++) {
       let c = this.#chunks[idx] as Uint8Array;
-      while (off >= c.byteLength) {
-        off -= c.byteLength;
+      while (off >= c.length) {
+        off -= c.length;
         idx++;
         c = this.#chunks[idx] as Uint8Array;
       }
@@ -64,11 +64,11 @@ export class ByteQueue {
     this.#length -= n;
     if (n === 0) return new Uint8Array(0);
     const first = this.#chunks[this.#head] as Uint8Array;
-    const avail = first.byteLength - this.#offset;
+    const avail = first.length - this.#offset;
     if (n <= avail) {
       const view = first.subarray(this.#offset, this.#offset + n);
       this.#offset += n;
-      if (this.#offset === first.byteLength) this.#advance();
+      if (this.#offset === first.length) this.#advance();
       return view;
     }
     // One copy, into memory that is not zero-filled first.
@@ -76,11 +76,11 @@ export class ByteQueue {
     let filled = 0;
     while (filled < n) {
       const c = this.#chunks[this.#head] as Uint8Array;
-      const part = Math.min(c.byteLength - this.#offset, n - filled);
+      const part = Math.min(c.length - this.#offset, n - filled);
       copyBytes(out, c.subarray(this.#offset, this.#offset + part), filled);
       filled += part;
       this.#offset += part;
-      if (this.#offset === c.byteLength) this.#advance();
+      if (this.#offset === c.length) this.#advance();
     }
     return out;
   }
@@ -94,11 +94,11 @@ export class ByteQueue {
     this.#length -= n;
     while (n > 0) {
       const c = this.#chunks[this.#head] as Uint8Array;
-      const part = Math.min(c.byteLength - this.#offset, n);
+      const part = Math.min(c.length - this.#offset, n);
       into.push(c.subarray(this.#offset, this.#offset + part));
       n -= part;
       this.#offset += part;
-      if (this.#offset === c.byteLength) this.#advance();
+      if (this.#offset === c.length) this.#advance();
     }
   }
 
@@ -108,10 +108,10 @@ export class ByteQueue {
     this.#length -= n;
     while (n > 0) {
       const c = this.#chunks[this.#head] as Uint8Array;
-      const part = Math.min(c.byteLength - this.#offset, n);
+      const part = Math.min(c.length - this.#offset, n);
       n -= part;
       this.#offset += part;
-      if (this.#offset === c.byteLength) this.#advance();
+      if (this.#offset === c.length) this.#advance();
     }
   }
 

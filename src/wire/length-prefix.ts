@@ -56,10 +56,10 @@ export class LengthPrefixEncoder implements FrameEncoder {
     this.maxMessageSize = checkMax(maxMessageSize);
   }
   encode(message: Uint8Array): Uint8Array[] {
-    if (message.byteLength > this.maxMessageSize) {
-      throw new ProtocolError(`message of ${message.byteLength} bytes exceeds the maximum of ${this.maxMessageSize}`, { code: 'EMSGSIZE' });
+    if (message.length > this.maxMessageSize) {
+      throw new ProtocolError(`message of ${message.length} bytes exceeds the maximum of ${this.maxMessageSize}`, { code: 'EMSGSIZE' });
     }
-    return [lengthHeader(message.byteLength), message];
+    return [lengthHeader(message.length), message];
   }
 }
 
@@ -75,7 +75,7 @@ export function lengthHeader(length: number): Uint8Array {
 /** One buffer holding the prefix and the message. */
 export function encodeLengthPrefix(message: Uint8Array, maxMessageSize = DEFAULT_MAX_MESSAGE): Uint8Array {
   const [h, m] = new LengthPrefixEncoder(maxMessageSize).encode(message) as [Uint8Array, Uint8Array];
-  const out = new Uint8Array(4 + m.byteLength);
+  const out = new Uint8Array(4 + m.length);
   out.set(h, 0);
   out.set(m, 4);
   return out;

@@ -78,7 +78,7 @@ export class RecordMarkingDecoder implements FrameDecoder {
       let at = 0;
       for (const p of this.#parts) {
         copyBytes(out, p, at);
-        at += p.byteLength;
+        at += p.length;
       }
       this.#parts = [];
       this.#fragments = 0;
@@ -100,19 +100,19 @@ export class RecordMarkingEncoder implements FrameEncoder {
     this.maxRecordSize = max;
   }
   encode(record: Uint8Array): Uint8Array[] {
-    if (record.byteLength > this.maxRecordSize) {
-      throw new ProtocolError(`record of ${record.byteLength} bytes exceeds the maximum of ${this.maxRecordSize}`, { code: 'EMSGSIZE' });
+    if (record.length > this.maxRecordSize) {
+      throw new ProtocolError(`record of ${record.length} bytes exceeds the maximum of ${this.maxRecordSize}`, { code: 'EMSGSIZE' });
     }
     const out: Uint8Array[] = [];
     let at = 0;
     do {
-      const len = Math.min(this.maxFragment, record.byteLength - at);
-      const last = at + len === record.byteLength;
+      const len = Math.min(this.maxFragment, record.length - at);
+      const last = at + len === record.length;
       const h = new Uint8Array(4);
       new DataView(h.buffer).setUint32(0, (last ? LAST_FRAGMENT : 0) + len);
       out.push(h, record.subarray(at, at + len));
       at += len;
-    } while (at < record.byteLength);
+    } while (at < record.length);
     return out;
   }
 }
@@ -121,12 +121,12 @@ export class RecordMarkingEncoder implements FrameEncoder {
 export function encodeRecord(record: Uint8Array, maxFragment = MAX_FRAGMENT): Uint8Array {
   const parts = new RecordMarkingEncoder({ maxFragment, maxRecordSize: Number.MAX_SAFE_INTEGER }).encode(record);
   let n = 0;
-  for (const p of parts) n += p.byteLength;
+  for (const p of parts) n += p.length;
   const out = new Uint8Array(n);
   let at = 0;
   for (const p of parts) {
     out.set(p, at);
-    at += p.byteLength;
+    at += p.length;
   }
   return out;
 }
