@@ -50,12 +50,14 @@
 #include <condition_variable>
 #include <deque>
 #include <memory>
+#include <new>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "../include/switchboard-ring.h"
+#include "fast-call.h"
 
 using v8::Array;
 using v8::ArrayBuffer;
@@ -979,7 +981,7 @@ int32_t *ArgWords(const FunctionCallbackInfo<Value> &a, int i, size_t n) {
 }
 
 /* ringRead results (besides a length >= 0), and the words of its `io` array (ring.ts has the same list). */
-enum RingReadResult { RR_EMPTY = -1, RR_SLOW = -2, RR_BAD_INDICES = -3, RR_BAD_RECORD = -4 };
+enum RingReadResult { RR_EMPTY = -1, RR_SLOW = -2, RR_BAD_INDICES = -3, RR_BAD_RECORD = -4, RR_BAD_ARGS = -5, RR_BAD_SLOT = -6 };
 enum RingIo {
   IO_HEAD = 0,      /* in/out: the consumer's head */
   IO_TAIL = 1,      /* in/out: the tail it saw last */
@@ -1019,18 +1021,10 @@ enum RingIo {
  * message too big for `target` or for io[MAX_WHOLE]) is SLOW: the JS
  * consumer's general path takes it from the same head.
  */
-void JsRingRead(const FunctionCallbackInfo<Value> &a) {
-  int32_t *io = ArgWords(a, 2, IO_WORDS);
-  if (!io) return;
-  RingView r;
-  if (!ArgRing(a, 0, io[IO_CAP], &r)) return;
-  uint8_t *dst;
-  size_t dlen;
-  if (!ViewBytes(a, 1, &dst, &dlen)) return;
+/* Spin parameters outside these ranges: RR_BAD_ARGS. */
+int32_t RingReadCore(const RingView &r, int32_t *io, uint8_t *dst, size_t dlen) {
   const int64_t budget = io[IO_BUDGET], first = io[IO_POLLS], rounds = io[IO_ROUNDS];
-  if (budget < 0 || first < 0 || first > (1 << 24) || rounds < 0 || rounds > (1 << 20)) {
-    return ThrowRange(a.GetIsolate(), "ringRead: spin parameters out of range");
-  }
+  if (budget < 0 || first < 0 || first > (1 << 24) || rounds < 0 || rounds > (1 << 20)) return RR_BAD_ARGS;
   const uint32_t head = (uint32_t)io[IO_HEAD];
   uint32_t tail = (uint32_t)io[IO_TAIL];
   io[IO_WOKE] = 0;
@@ -1038,9 +1032,9 @@ void JsRingRead(const FunctionCallbackInfo<Value> &a) {
   if (tail == head) {
     tail = sb_load(&r.hdr->tail);
     if (tail == head) {
-      if (budget == 0 && rounds == 0) return a.GetReturnValue().Set(RR_EMPTY);
+      if (budget == 0 && rounds == 0) return RR_EMPTY;
       io[IO_SPIN] = SpinWhile(&r.hdr->tail, head, budget, (int)first, (int)rounds, &tail);
-      if (tail == head) return a.GetReturnValue().Set(RR_EMPTY);
+      if (tail == head) return RR_EMPTY;
     }
     io[IO_TAIL] = (int32_t)tail;
   }
@@ -1048,18 +1042,18 @@ void JsRingRead(const FunctionCallbackInfo<Value> &a) {
   /* head must be 8-aligned too: a record header at cap - 4 would be read past the data. */
   if (used > r.cap || ((used | head) & 7u) != 0) {
     io[IO_DETAIL] = (int32_t)used;
-    return a.GetReturnValue().Set(RR_BAD_INDICES);
+    return RR_BAD_INDICES;
   }
   const uint32_t pos = head & (r.cap - 1);
   /* pos is 8-aligned (checked above) and below cap, cap >= 256: the 8-byte record header is inside the data. */
   const sb_ring_record *rec = reinterpret_cast<const sb_ring_record *>(r.data + pos);
   const uint32_t len = __atomic_load_n(&rec->length, __ATOMIC_RELAXED);
   const uint32_t type = __atomic_load_n(&rec->type, __ATOMIC_RELAXED);
-  if (type != SB_REC_WHOLE || len > (uint32_t)io[IO_MAX_WHOLE] || len > r.cap || len > dlen) return a.GetReturnValue().Set(RR_SLOW);
+  if (type != SB_REC_WHOLE || len > (uint32_t)io[IO_MAX_WHOLE] || len > r.cap || len > dlen) return RR_SLOW;
   const uint32_t size = sb_ring_record_size(len);
   if (size > used || pos + size > r.cap) {
     io[IO_DETAIL] = (int32_t)size;
-    return a.GetReturnValue().Set(RR_BAD_RECORD);
+    return RR_BAD_RECORD;
   }
   /* memmove: nothing stops a caller from passing a view of the ring itself */
   if (len > 0) memmove(dst, r.data + pos + sizeof(sb_ring_record), len);
@@ -1073,14 +1067,225 @@ void JsRingRead(const FunctionCallbackInfo<Value> &a) {
       io[IO_WOKE] = 1;
     }
   }
-  a.GetReturnValue().Set((int32_t)len);
+  return (int32_t)len;
 }
 
+void JsRingRead(const FunctionCallbackInfo<Value> &a) {
+  int32_t *io = ArgWords(a, 2, IO_WORDS);
+  if (!io) return;
+  RingView r;
+  if (!ArgRing(a, 0, io[IO_CAP], &r)) return;
+  uint8_t *dst;
+  size_t dlen;
+  if (!ViewBytes(a, 1, &dst, &dlen)) return;
+  const int32_t n = RingReadCore(r, io, dst, dlen);
+  if (n == RR_BAD_ARGS) return ThrowRange(a.GetIsolate(), "ringRead: spin parameters out of range");
+  a.GetReturnValue().Set(n);
+}
+
+/*
+ * Bound reads: ringRead with its three arrays checked once, not on every
+ * call. ringBind(h, io) checks the ring header and the io words as ringRead
+ * does and returns a slot; ringBindTarget(slot, target) names the buffer
+ * messages are copied into; ringReadBound(slot, length) is then ringRead
+ * into the first `length` bytes of that buffer (the caller passes the
+ * buffer's current length, so a buffer that shrank or was detached since is
+ * never written past its end) and takes two small integers, which lets V8
+ * call it as a fast API call (fast-call.h). The slot keeps the three
+ * buffers' memory alive until ringUnbind(slot).
+ *
+ * A slot belongs to one consumer in one thread: the table is only locked to
+ * hand slots out and take them back.
+ */
+struct BoundRing {
+  RingView r;
+  int32_t *io;
+  /* The bound buffer: a consumer's target, or a producer's source. */
+  uint8_t *buf = nullptr;
+  size_t len = 0;
+  std::shared_ptr<BackingStore> keepRing, keepIo, keepBuf;
+};
+constexpr int32_t kBoundSlots = 1 << 12;
+std::atomic<BoundRing *> g_bound[kBoundSlots];
+std::mutex g_bound_mu;
+
+BoundRing *ArgBound(const FunctionCallbackInfo<Value> &a, int i) {
+  int64_t slot;
+  if (!ArgInt(a, i, &slot, "slot must be an integer")) return nullptr;
+  BoundRing *b = slot >= 0 && slot < kBoundSlots ? g_bound[slot].load(std::memory_order_relaxed) : nullptr;
+  if (!b) ThrowRange(a.GetIsolate(), "ring slot not bound");
+  return b;
+}
+
+/* ringBind(h, io) -> slot */
+void JsRingBind(const FunctionCallbackInfo<Value> &a) {
+  int32_t *io = ArgWords(a, 1, IO_WORDS);
+  if (!io) return;
+  RingView r;
+  if (!ArgRing(a, 0, io[IO_CAP], &r)) return;
+  auto *b = new BoundRing();
+  b->r = r;
+  b->io = io;
+  b->keepRing = a[0].As<Int32Array>()->Buffer()->GetBackingStore();
+  b->keepIo = a[1].As<Int32Array>()->Buffer()->GetBackingStore();
+  std::lock_guard<std::mutex> lock(g_bound_mu);
+  for (int32_t s = 0; s < kBoundSlots; s++) {
+    if (g_bound[s].load(std::memory_order_relaxed) == nullptr) {
+      g_bound[s].store(b, std::memory_order_release);
+      return a.GetReturnValue().Set(s);
+    }
+  }
+  delete b;
+  a.GetReturnValue().Set(-1);
+}
+
+/* ringBindBuffer(slot, bytes): a consumer's target, or a producer's source */
+void JsRingBindBuffer(const FunctionCallbackInfo<Value> &a) {
+  BoundRing *b = ArgBound(a, 0);
+  if (!b) return;
+  uint8_t *p;
+  size_t n;
+  if (!ViewBytes(a, 1, &p, &n)) return;
+  b->keepBuf = n == 0 ? nullptr : a[1].As<v8::ArrayBufferView>()->Buffer()->GetBackingStore();
+  b->buf = p;
+  b->len = n;
+}
+
+/* ringUnbind(slot) */
+void JsRingUnbind(const FunctionCallbackInfo<Value> &a) {
+  BoundRing *b = ArgBound(a, 0);
+  if (!b) return;
+  std::lock_guard<std::mutex> lock(g_bound_mu);
+  for (int32_t s = 0; s < kBoundSlots; s++) {
+    if (g_bound[s].load(std::memory_order_relaxed) == b) g_bound[s].store(nullptr, std::memory_order_relaxed);
+  }
+  delete b;
+}
+
+/* ringBoundCount() -> slots in use (for tests: close() gives them back) */
+void JsRingBoundCount(const FunctionCallbackInfo<Value> &a) {
+  std::lock_guard<std::mutex> lock(g_bound_mu);
+  int32_t n = 0;
+  for (int32_t s = 0; s < kBoundSlots; s++) n += g_bound[s].load(std::memory_order_relaxed) != nullptr;
+  a.GetReturnValue().Set(n);
+}
+
+/* The work of ringReadBound: RR_BAD_SLOT for a slot that is not bound. */
+int32_t RingReadBound(int32_t slot, int32_t length) {
+  BoundRing *b = slot >= 0 && slot < kBoundSlots ? g_bound[slot].load(std::memory_order_acquire) : nullptr;
+  if (!b) return RR_BAD_SLOT;
+  const size_t n = length <= 0 ? 0 : (size_t)length < b->len ? (size_t)length : b->len;
+  return RingReadCore(b->r, b->io, b->buf, n);
+}
+
+/* ringReadBound(slot, length) -> length | result (RR_BAD_ARGS and RR_BAD_SLOT included: it never throws) */
+void JsRingReadBound(const FunctionCallbackInfo<Value> &a) {
+  const Local<Context> ctx = a.GetIsolate()->GetCurrentContext();
+  const int32_t slot = a.Length() > 0 ? a[0]->Int32Value(ctx).FromMaybe(-1) : -1;
+  const int32_t length = a.Length() > 1 ? a[1]->Int32Value(ctx).FromMaybe(0) : 0;
+  a.GetReturnValue().Set(RingReadBound(slot, length));
+}
+
+/* Calls that came in through the fast path, in this thread (test/shm/fast-call.test.ts looks). */
+/* (not a thread_local: in a shared library that costs a __tls_get_addr call; a lost count between threads is harmless) */
+uint32_t g_fast_calls = 0;
+
+#if SB_FAST_CALLS
+int32_t FastRingReadBound(Local<Object>, int32_t slot, int32_t length) {
+  __atomic_store_n(&g_fast_calls, __atomic_load_n(&g_fast_calls, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+  return RingReadBound(slot, length);
+}
+#endif
+
+void JsFastCallsTaken(const FunctionCallbackInfo<Value> &a) { a.GetReturnValue().Set(__atomic_load_n(&g_fast_calls, __ATOMIC_RELAXED)); }
+
+/*
+ * The producer's fast path (RingProducer #fastWrite) in C: one whole-message
+ * record of the first `length` bytes of the slot's source at the tail, then
+ * the tail published and a sleeping consumer woken. The producer's words in
+ * `io`: [0] its tail (in/out), [1] the head it saw last (in/out), [2] the
+ * largest payload of one record, [3] out: 1 = woke the consumer, [6] the
+ * capacity. Returns 1 when written, RW_SLOW when the JS general path must
+ * decide (no room even after re-reading the head, padding needed at the end
+ * of the data area, a message over the limit, the consumer closed, or a head
+ * that makes no sense, which the JS path reports as corruption).
+ */
+enum { RW_SLOW = -2 };
+int32_t RingWriteCore(const RingView &r, int32_t *io, const uint8_t *src, size_t len) {
+  if (len > (uint32_t)io[IO_MAX_WHOLE] || len > r.cap) return RW_SLOW;
+  const uint32_t size = sb_ring_record_size((uint32_t)len);
+  const uint32_t tail = (uint32_t)io[0];
+  const uint32_t pos = tail & (r.cap - 1);
+  if ((tail & 7u) != 0 || pos + size > r.cap) return RW_SLOW;
+  if (r.cap - (tail - (uint32_t)io[1]) < size) {
+    const uint32_t head = sb_load(&r.hdr->head);
+    const uint32_t used = tail - head;
+    if (used > r.cap || (used & 7u) != 0) return RW_SLOW;
+    io[1] = (int32_t)head;
+    if (r.cap - used < size) return RW_SLOW;
+  }
+  if ((sb_load(&r.hdr->closed) & SB_RING_CLOSED_BY_CONSUMER) != 0) return RW_SLOW;
+  sb_ring_record *rec = reinterpret_cast<sb_ring_record *>(r.data + pos);
+  __atomic_store_n(&rec->length, (uint32_t)len, __ATOMIC_RELAXED);
+  __atomic_store_n(&rec->type, (uint32_t)SB_REC_WHOLE, __ATOMIC_RELAXED);
+  /* memmove: nothing stops a caller from binding a view of the ring itself */
+  if (len > 0) memmove(r.data + pos + sizeof(sb_ring_record), src, len);
+  const uint32_t next = tail + size;
+  io[0] = (int32_t)next;
+  sb_store(&r.hdr->tail, next);
+  io[IO_WOKE] = 0;
+  if (sb_load(&r.hdr->consumer_sleeping) != 0) {
+    int32_t one = 1;
+    if (__atomic_compare_exchange_n(&r.hdr->consumer_sleeping, &one, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+      Futex(reinterpret_cast<int32_t *>(&r.hdr->tail), FUTEX_WAKE, 1, nullptr);
+      io[IO_WOKE] = 1;
+    }
+  }
+  return 1;
+}
+
+int32_t RingWriteBound(int32_t slot, int32_t length) {
+  BoundRing *b = slot >= 0 && slot < kBoundSlots ? g_bound[slot].load(std::memory_order_acquire) : nullptr;
+  if (!b) return RR_BAD_SLOT;
+  if (length < 0 || (size_t)length > b->len) return RW_SLOW;
+  return RingWriteCore(b->r, b->io, b->buf, (size_t)length);
+}
+
+/* ringWriteBound(slot, length) -> 1 | RW_SLOW | RR_BAD_SLOT (never throws) */
+void JsRingWriteBound(const FunctionCallbackInfo<Value> &a) {
+  const Local<Context> ctx = a.GetIsolate()->GetCurrentContext();
+  const int32_t slot = a.Length() > 0 ? a[0]->Int32Value(ctx).FromMaybe(-1) : -1;
+  const int32_t length = a.Length() > 1 ? a[1]->Int32Value(ctx).FromMaybe(-1) : -1;
+  a.GetReturnValue().Set(RingWriteBound(slot, length));
+}
+
+#if SB_FAST_CALLS
+int32_t FastRingWriteBound(Local<Object>, int32_t slot, int32_t length) {
+  __atomic_store_n(&g_fast_calls, __atomic_load_n(&g_fast_calls, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+  return RingWriteBound(slot, length);
+}
+#endif
+
 void Set(Isolate *iso, Local<Context> ctx, Local<Object> exports, Local<External> data, const char *name,
-         v8::FunctionCallback fn) {
-  Local<FunctionTemplate> t = FunctionTemplate::New(iso, fn, data);
+         v8::FunctionCallback fn, const v8::CFunction *fast = nullptr, int length = 0) {
+  Local<FunctionTemplate> t = FunctionTemplate::New(iso, fn, data, Local<v8::Signature>(), length, v8::ConstructorBehavior::kThrow,
+                                                    v8::SideEffectType::kHasSideEffect, fast);
   exports->Set(ctx, String::NewFromUtf8(iso, name).ToLocalChecked(), t->GetFunction(ctx).ToLocalChecked()).Check();
 }
+
+#if SB_FAST_CALLS
+/* Built once per process (the library is never unloaded: -z nodelete). */
+const v8::CFunction *FastRingReadBoundFn() {
+  static sb_fast::Int32Signature<2> sig;
+  static const v8::CFunction *fn = sig.Make(reinterpret_cast<const void *>(&FastRingReadBound));
+  return fn;
+}
+const v8::CFunction *FastRingWriteBoundFn() {
+  static sb_fast::Int32Signature<2> sig;
+  static const v8::CFunction *fn = sig.Make(reinterpret_cast<const void *>(&FastRingWriteBound));
+  return fn;
+}
+#endif
 
 }  // namespace
 
@@ -1102,6 +1307,19 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   Set(iso, context, exports, data, "copy", JsCopy);
   Set(iso, context, exports, data, "spinWhile", JsSpinWhile);
   Set(iso, context, exports, data, "ringRead", JsRingRead);
+  Set(iso, context, exports, data, "ringBind", JsRingBind);
+  Set(iso, context, exports, data, "ringBindBuffer", JsRingBindBuffer);
+  Set(iso, context, exports, data, "ringUnbind", JsRingUnbind);
+  Set(iso, context, exports, data, "ringBoundCount", JsRingBoundCount);
+#if SB_FAST_CALLS
+  Set(iso, context, exports, data, "ringReadBound", JsRingReadBound, FastRingReadBoundFn(), 2);
+  Set(iso, context, exports, data, "ringWriteBound", JsRingWriteBound, FastRingWriteBoundFn(), 2);
+#else
+  Set(iso, context, exports, data, "ringReadBound", JsRingReadBound, nullptr, 2);
+  Set(iso, context, exports, data, "ringWriteBound", JsRingWriteBound, nullptr, 2);
+#endif
+  Set(iso, context, exports, data, "fastCallsTaken", JsFastCallsTaken);
+  exports->Set(context, String::NewFromUtf8Literal(iso, "fastCalls"), v8::Boolean::New(iso, SB_FAST_CALLS != 0)).Check();
   Set(iso, context, exports, data, "shmOpen", JsShmOpen);
   Set(iso, context, exports, data, "shmUnlink", JsShmUnlink);
   Set(iso, context, exports, data, "ftruncate", JsFtruncate);

@@ -18,6 +18,28 @@ export interface ShmAddon {
   spinWhile(cells: Int32Array, index: number, value: number, budgetNs: number, polls: number, rounds: number): SpinOutcome;
   /** The consumer's blocking fast path; every number in and out goes through `io` (see native/shm.cc). */
   ringRead(header: Int32Array, target: Uint8Array, io: Int32Array): number;
+  /** ringRead with the header and io checked once: a slot, or -1 when every slot is taken. */
+  ringBind(header: Int32Array, io: Int32Array): number;
+  /** The buffer a bound slot reads into or writes from (its memory is kept alive until ringUnbind). */
+  ringBindBuffer(slot: number, bytes: Uint8Array): void;
+  ringUnbind(slot: number): void;
+  /** Slots bound now, in the whole process (tests). */
+  ringBoundCount(): number;
+  /**
+   * ringRead into the first `length` bytes of the slot's target; never throws
+   * (RR_BAD_ARGS, RR_BAD_SLOT). A V8 fast API call where `fastCalls` is true.
+   */
+  ringReadBound(slot: number, length: number): number;
+  /**
+   * The producer's one-record write of the first `length` bytes of the slot's
+   * buffer (io: [0] tail, [1] head seen, [2] largest payload, [3] woke, [6]
+   * capacity): 1, or RW_SLOW (-2) for the general path; never throws.
+   */
+  ringWriteBound(slot: number, length: number): number;
+  /** Whether this build registers fast API calls (V8 11.3 on x86-64; see native/fast-call.h). */
+  readonly fastCalls: boolean;
+  /** Calls this thread made through the fast path (for tests). */
+  fastCallsTaken(): number;
   shmOpen(name: string, create: 0 | 1 | 2, mode: number): number;
   shmUnlink(name: string): void;
   ftruncate(fd: number, size: number): void;

@@ -249,6 +249,12 @@ export class RingProducer extends RingEnd {
   /** The last one-part source of #fastWrite() and, once it is written again, a word view over it. */
   #s8: Uint8Array | null = null;
   #s32: Int32Array<ArrayBufferLike> | null = null;
+  /** One-part writes of a reused source go through the addon's ringWriteBound (see RingConsumer #slot). */
+  readonly #nativeWrite: boolean;
+  #wslot = -1;
+  #wbound: Uint8Array | null = null;
+  /** ringWriteBound's words: [0] tail, [1] head seen, [2] largest payload, [3] woke, [6] capacity. */
+  readonly #wio = new Int32Array(new ArrayBuffer(IO_WORDS * 4));
 
   constructor(memory: MemoryLike, byteOffset = 0, options: RingEndOptions = {}) {
     super(memory, byteOffset, options);
@@ -275,6 +281,9 @@ export class RingProducer extends RingEnd {
     if (this.mpsc) this.#lock = new Mutex(h.buffer as SharedArrayBuffer, h.byteOffset + W.prodLock * 4);
     this.#tail = Atomics.load(h, W.tail) >>> 0;
     this.#headCache = Atomics.load(h, W.head) >>> 0;
+    this.#nativeWrite = this.spin.native && !this.mpsc;
+    this.#wio[IO_MAX_WHOLE] = this.#maxWhole;
+    this.#wio[IO_CAP] = this.cap;
     // A producer before us may have died mid-message: tell the consumer to drop what it has of it.
     if (wasAttached && !this.mpsc && this.#tryReserve(REC_HEADER)) {
       this.#record(this.#tail & this.mask, 0, REC_ABORT);
@@ -342,6 +351,24 @@ export class RingProducer extends RingEnd {
    */
   #fastWrite(a: Uint8Array, b: Uint8Array): number {
     if (this.mpsc || this.closedLocal || this.#abortPending || !(a instanceof Uint8Array) || !(b instanceof Uint8Array)) return SLOW;
+    if (b === NO_BYTES && this.#corked === 0 && (a === this.#wbound || (a === this.#s8 && this.#bindSource(a)))) {
+      // A reused source: header, copy, publish and wake-up in one native call.
+      const io = this.#wio;
+      io[0] = this.#tail;
+      io[1] = this.#headCache;
+      const r = writeBound(this.#wslot, a.length);
+      this.#headCache = (io[1] as number) >>> 0;
+      if (r === 1) {
+        this.#tail = (io[0] as number) >>> 0;
+        if (io[IO_WOKE] !== 0) {
+          this.wakes++;
+          noteWake();
+        }
+        return 1;
+      }
+      if (r === RR_BAD_SLOT) throw new SwitchboardError('EINVAL', 'ring write: slot not bound');
+      return SLOW;
+    }
     const alen = a.length;
     const len = alen + b.length;
     if (len > this.#maxWhole) return SLOW;
@@ -523,6 +550,12 @@ export class RingProducer extends RingEnd {
       this.#publish();
     }
     if (this.#locked) this.#unlock();
+    if (this.#wslot >= 0) {
+      unbindOnCollect.unregister(this);
+      addon().ringUnbind(this.#wslot);
+      this.#wslot = -1;
+      this.#wbound = null;
+    }
     if (Atomics.compareExchange(h, this.#slot, this.me, 0) === this.me) Atomics.sub(h, W.attached, 1);
     futexWake(h, W.tail, Infinity);
   }
@@ -579,6 +612,25 @@ export class RingProducer extends RingEnd {
     const w = pos >> 2;
     this.d32[w] = length;
     this.d32[w + 1] = type;
+  }
+
+  /** Bind a slot (once) for native writes from `src`: false when none can be had or writes stay in JS. */
+  #bindSource(src: Uint8Array): boolean {
+    if (!this.#nativeWrite || this.#wslot === -2) return false;
+    const a = addon();
+    if (this.#wslot === -1) {
+      const slot = a.ringBind(this.h, this.#wio);
+      if (slot < 0) {
+        this.#wslot = -2;
+        return false;
+      }
+      this.#wslot = slot;
+      writeBound = a.ringWriteBound;
+      unbindOnCollect.register(this, slot, this);
+    }
+    a.ringBindBuffer(this.#wslot, src);
+    this.#wbound = src;
+    return true;
   }
 
   /** Write a whole-message record of a then b (room checked by #fitsNow, or reserved with #tryReserve). */
@@ -892,6 +944,27 @@ const EMPTY = -1;
 /** ringRead (native/shm.cc) results besides EMPTY and SLOW, and the words of its io array. */
 const RR_BAD_INDICES = -3;
 const RR_BAD_RECORD = -4;
+const RR_BAD_ARGS = -5;
+const RR_BAD_SLOT = -6;
+
+/**
+ * The addon's bound ring functions, called as plain functions (a property
+ * load on the addon's exports object is a dictionary lookup each time): V8
+ * makes them fast API calls in optimized code (native/fast-call.h).
+ */
+const notBound = (): number => RR_BAD_SLOT;
+/** Set by the first bind (before any bound call: a call site sees one function only). */
+let readBound: (slot: number, length: number) => number = notBound;
+let writeBound: (slot: number, length: number) => number = notBound;
+
+/** An end collected without close() gives its bound slot back (and the buffers the slot kept alive). */
+const unbindOnCollect = new FinalizationRegistry<number>((slot) => {
+  try {
+    addon().ringUnbind(slot);
+  } catch {
+    // (the addon is gone with its environment: nothing left to free)
+  }
+});
 const IO_HEAD = 0;
 const IO_TAIL = 1;
 const IO_MAX_WHOLE = 2;
@@ -935,6 +1008,16 @@ export class RingConsumer extends RingEnd {
   readonly #nativeRead: boolean;
   /** ringRead's in/out words (IO_*), in ordinary memory. */
   readonly #io = new Int32Array(new ArrayBuffer(IO_WORDS * 4));
+  /**
+   * A slot of the addon's bound reads (ringBind): the header and io checked
+   * once, `#bound` the target it copies into. Taken when the same target is
+   * read into twice in a row (a reused buffer); -1 = none yet, -2 = none to
+   * be had (every slot taken).
+   */
+  #slot = -1;
+  #bound: Uint8Array | null = null;
+  /** The target of the last native read that was not bound. */
+  #lastTarget: Uint8Array | null = null;
 
   constructor(memory: MemoryLike, byteOffset = 0, options: RingConsumerOptions = {}) {
     super(memory, byteOffset, options);
@@ -1168,6 +1251,7 @@ export class RingConsumer extends RingEnd {
     Atomics.or(h, W.closed, CLOSED_BY_CONSUMER);
     Atomics.compareExchange(h, W.consumerTid, this.me, 0);
     futexWake(h, W.head, Infinity);
+    this.#unbind();
     this.#cancelWait?.();
     this.#wakeWaiter?.();
   }
@@ -1196,7 +1280,15 @@ export class RingConsumer extends RingEnd {
     const spin = this.spin;
     io[IO_BUDGET] = b > 0 ? b : 0;
     io[IO_ROUNDS] = b < 0 ? SPIN_ROUNDS : 0;
-    const n = addon().ringRead(this.h, target, io);
+    let n: number;
+    if (target === this.#bound || (target === this.#lastTarget && this.#bind(target))) {
+      // (the current length: a buffer that shrank or was detached since it was bound is never overrun)
+      n = readBound(this.#slot, target.length);
+      if (n === RR_BAD_ARGS || n === RR_BAD_SLOT) throw new SwitchboardError('EINVAL', `ring read: ${n === RR_BAD_ARGS ? 'spin parameters out of range' : 'slot not bound'}`);
+    } else {
+      this.#lastTarget = target;
+      n = addon().ringRead(this.h, target, io);
+    }
     this.#tailCache = (io[IO_TAIL] as number) >>> 0;
     if (n >= 0) {
       this.#head = (io[IO_HEAD] as number) >>> 0;
@@ -1218,6 +1310,35 @@ export class RingConsumer extends RingEnd {
       this.#failCorrupt(`record of ${(io[IO_DETAIL] as number) >>> 0} bytes runs past the data (${(this.#tailCache - this.#head) >>> 0} bytes published)`);
     }
     return SLOW;
+  }
+
+  /** Bind a slot (once) and point it at `target`: false when no slot can be had. */
+  #bind(target: Uint8Array): boolean {
+    if (this.#slot === -2) return false;
+    const a = addon();
+    if (this.#slot === -1) {
+      const slot = a.ringBind(this.h, this.#io);
+      if (slot < 0) {
+        this.#slot = -2;
+        return false;
+      }
+      this.#slot = slot;
+      readBound = a.ringReadBound;
+      unbindOnCollect.register(this, slot, this);
+    }
+    a.ringBindBuffer(this.#slot, target);
+    this.#bound = target;
+    return true;
+  }
+
+  /** Give the slot back (the buffers it kept alive with it). */
+  #unbind(): void {
+    if (this.#slot < 0) return;
+    unbindOnCollect.unregister(this);
+    addon().ringUnbind(this.#slot);
+    this.#slot = -1;
+    this.#bound = null;
+    this.#lastTarget = null;
   }
 
   /** #corrupt(), with the error kept (sticky) as #poll() keeps it. */
