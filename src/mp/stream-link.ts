@@ -52,6 +52,13 @@ const STREAM_MIN = 32 * 1024;
 /** Size of the reused frame buffer for small messages sent with one system call (polling progress). */
 const SEND_SCRATCH = 4096;
 
+/**
+ * Ring messages up to this size (frame included) are written from, and read
+ * into, one reused buffer per link: one native call each (src/shm bound
+ * calls). Bigger ones are gathered into the ring and read in place.
+ */
+const RING_SCRATCH = 2048;
+
 /** Small copies stay in JS (a native call costs more than they do); big ones use memmove. */
 function copyShared(target: Uint8Array, targetOffset: number, source: Uint8Array, sourceOffset: number, length: number): void {
   if (length < 2048) target.set(source.subarray(sourceOffset, sourceOffset + length), targetOffset);
@@ -70,6 +77,8 @@ interface Reader {
 interface RingConsumerLike {
   /** Each message as `bytes[offset .. offset + length)`, valid only during the call; no view is made. */
   consumeRaw(fn: (bytes: Uint8Array, offset: number, length: number) => void, max?: number): number;
+  /** One message copied into `target` if it fits: its length, -1 = none, -2 = use consumeRaw (src/shm RingConsumer). */
+  tryReadSmall?(target: Uint8Array): number;
 }
 
 /** What a ring Channel offers for a synchronous write (src/shm RingChannel's producer). */
@@ -77,6 +86,8 @@ interface SyncRingWriter {
   tryWrite(data: Uint8Array): boolean;
   /** One message made of head then body, copied straight into the ring. */
   tryWriteParts(head: Uint8Array, body: Uint8Array): boolean;
+  /** One message: the first `length` bytes of a reused buffer (one native call once it is bound). */
+  tryWriteFrom?(buf: Uint8Array, length: number): boolean;
 }
 
 /**
@@ -140,6 +151,8 @@ export class StreamLink implements Link {
   private readonly sendScratch = new Uint8Array(SEND_SCRATCH);
   /** The view of sendScratch used last (one frame size repeats, as in a ping-pong). */
   private sendFrame: Uint8Array | undefined;
+  /** Small ring messages are framed here (see RING_SCRATCH). */
+  private readonly ringScratch = new Uint8Array(RING_SCRATCH);
 
   constructor(rank: number, peers: readonly (PeerStream | null)[], options: StreamLinkOptions) {
     this.rank = rank;
@@ -218,6 +231,22 @@ export class StreamLink implements Link {
       const m = re.push(bytes, offset + RING_PAD, true, offset + length);
       if (m !== undefined) h.message(j, m);
     };
+    // Small messages are copied into this reader's own buffer, one native call each; anything
+    // else (a big message, fragments, the end) is taken in place by consumeRaw.
+    const small = consumer?.tryReadSmall !== undefined ? new Uint8Array(RING_SCRATCH) : undefined;
+    const takeRing = (c: RingConsumerLike): boolean => {
+      if (small === undefined) return c.consumeRaw(lent, 64) > 0;
+      let any = false;
+      for (;;) {
+        const k = (c.tryReadSmall as (t: Uint8Array) => number)(small);
+        if (k >= 0) {
+          any = true;
+          const m = re.push(small, RING_PAD, true, k);
+          if (m !== undefined) h.message(j, m);
+        } else if (k === -1 || c.consumeRaw(lent, 1) === 0) return any;
+        else any = true;
+      }
+    };
     // The most a decoder takes in one frame: a longer length prefix is its error to report.
     const maxFrame = dec === undefined ? 0 : dec.maxMessageSize;
     const deliver = (): void => {
@@ -230,14 +259,14 @@ export class StreamLink implements Link {
       try {
         if (consumer !== undefined && !ch.isClosed) {
           for (;;) {
-            while (consumer.consumeRaw(lent, 64) > 0) got = true;
+            while (takeRing(consumer)) got = true;
             // The end of the ring is looked for on every 64th empty poll only: a spinning receive
             // then costs one load of the producer's index per poll (a dead peer is still seen in
             // microseconds), and the event-loop path (not direct) looks every time.
             if (got || (direct && (++idlePolls & 63) !== 0) || !ch.readReady) return got;
             // Ready after an empty consume: a message that came in since (take it lent, not copied
             // out by tryRead), or the end or an error, which tryRead below reports.
-            if (consumer.consumeRaw(lent, 64) === 0) break;
+            if (!takeRing(consumer)) break;
             got = true;
           }
         }
@@ -350,7 +379,14 @@ export class StreamLink implements Link {
     if (ch.messages) {
       const ring = this.ringWriters[to];
       const size = RING_PAD + FIRST_HEADER + total;
-      if (ring !== undefined && this.tails[to] === undefined && size <= this.ringRecord) {
+      if (ring !== undefined && this.tails[to] === undefined && size <= RING_SCRATCH && size <= this.ringRecord && ring.tryWriteFrom !== undefined) {
+        // Nothing queued before it, a small message: framed in the reused buffer, written with one call.
+        const f = this.ringScratch;
+        writeEnvelopeHeader(f, RING_PAD, env, total, true);
+        if (total <= 64) for (let i = 0; i < total; i++) f[RING_PAD + FIRST_HEADER + i] = bytes[i]!;
+        else f.set(bytes, RING_PAD + FIRST_HEADER);
+        if (ring.tryWriteFrom(f, size)) return undefined;
+      } else if (ring !== undefined && this.tails[to] === undefined && size <= this.ringRecord) {
         // Nothing queued before it: header and payload straight into the ring (one copy, no
         // allocation), nothing to wait for.
         const head = this.ringHead;

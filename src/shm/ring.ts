@@ -29,7 +29,7 @@ import { AbortError, ArgumentError, ProtocolError, SwitchboardError, TimeoutErro
 import { deadlineOf, remaining, type MemoryLike } from './cells.js';
 import { futexWait, futexWaitCallback, futexWake } from './futex.js';
 import { Mutex, OwnerDeadError } from './mutex.js';
-import { addon, copyBytes, isAlive, threadId } from './native.js';
+import { addon, copyBytes, hasNativeSpin, isAlive, threadId } from './native.js';
 
 /** Blocks of at least this many bytes are copied into a ring natively (see RingProducer #put). */
 const NATIVE_COPY = 16 * 1024;
@@ -153,6 +153,8 @@ abstract class RingEnd {
   protected readonly mpsc: boolean;
   protected readonly spin: SpinPolicy;
   protected readonly livenessMs: number;
+  /** One-record reads and writes of reused buffers may go through the addon's bound calls (nativeWait not false). */
+  protected readonly nativeCalls: boolean;
   protected closedLocal = false;
   protected readonly me: number;
   protected wakes = 0;
@@ -180,6 +182,7 @@ abstract class RingEnd {
     this.u8 = new Uint8Array(buffer, byteOffset + RING_HEADER_SIZE, cap);
     this.d32 = new Int32Array(buffer, byteOffset + RING_HEADER_SIZE, cap / 4);
     this.spin = new SpinPolicy(options.wait ?? 'adaptive', options);
+    this.nativeCalls = options.nativeWait !== false && hasNativeSpin();
     this.livenessMs = options.livenessMs ?? 100;
     this.me = threadId();
   }
@@ -253,6 +256,8 @@ export class RingProducer extends RingEnd {
   readonly #nativeWrite: boolean;
   #wslot = -1;
   #wbound: Uint8Array | null = null;
+  /** The last buffer of tryWriteFrom() (bound when it comes again). */
+  #fromLast: Uint8Array | null = null;
   /** ringWriteBound's words: [0] tail, [1] head seen, [2] largest payload, [3] woke, [6] capacity. */
   readonly #wio = new Int32Array(new ArrayBuffer(IO_WORDS * 4));
 
@@ -281,7 +286,7 @@ export class RingProducer extends RingEnd {
     if (this.mpsc) this.#lock = new Mutex(h.buffer as SharedArrayBuffer, h.byteOffset + W.prodLock * 4);
     this.#tail = Atomics.load(h, W.tail) >>> 0;
     this.#headCache = Atomics.load(h, W.head) >>> 0;
-    this.#nativeWrite = this.spin.native && !this.mpsc;
+    this.#nativeWrite = this.nativeCalls && !this.mpsc;
     this.#wio[IO_MAX_WHOLE] = this.#maxWhole;
     this.#wio[IO_CAP] = this.cap;
     // A producer before us may have died mid-message: tell the consumer to drop what it has of it.
@@ -351,24 +356,8 @@ export class RingProducer extends RingEnd {
    */
   #fastWrite(a: Uint8Array, b: Uint8Array): number {
     if (this.mpsc || this.closedLocal || this.#abortPending || !(a instanceof Uint8Array) || !(b instanceof Uint8Array)) return SLOW;
-    if (b === NO_BYTES && this.#corked === 0 && (a === this.#wbound || (a === this.#s8 && this.#bindSource(a)))) {
-      // A reused source: header, copy, publish and wake-up in one native call.
-      const io = this.#wio;
-      io[0] = this.#tail;
-      io[1] = this.#headCache;
-      const r = writeBound(this.#wslot, a.length);
-      this.#headCache = (io[1] as number) >>> 0;
-      if (r === 1) {
-        this.#tail = (io[0] as number) >>> 0;
-        if (io[IO_WOKE] !== 0) {
-          this.wakes++;
-          noteWake();
-        }
-        return 1;
-      }
-      if (r === RR_BAD_SLOT) throw new SwitchboardError('EINVAL', 'ring write: slot not bound');
-      return SLOW;
-    }
+    // A reused source: header, copy, publish and wake-up in one native call.
+    if (b === NO_BYTES && this.#corked === 0 && (a === this.#wbound || (a === this.#s8 && this.#bindSource(a)))) return this.#writeBound(a.length);
     const alen = a.length;
     const len = alen + b.length;
     if (len > this.#maxWhole) return SLOW;
@@ -555,6 +544,7 @@ export class RingProducer extends RingEnd {
       addon().ringUnbind(this.#wslot);
       this.#wslot = -1;
       this.#wbound = null;
+      this.#fromLast = null;
     }
     if (Atomics.compareExchange(h, this.#slot, this.me, 0) === this.me) Atomics.sub(h, W.attached, 1);
     futexWake(h, W.tail, Infinity);
@@ -612,6 +602,40 @@ export class RingProducer extends RingEnd {
     const w = pos >> 2;
     this.d32[w] = length;
     this.d32[w + 1] = type;
+  }
+
+  /**
+   * tryWrite() of the first `length` bytes of `buf`, for a caller that builds
+   * each message at the start of one reused buffer: from the second call on,
+   * the buffer is bound and each write is one native call, with no view made.
+   */
+  tryWriteFrom(buf: Uint8Array, length: number): boolean {
+    if (!(length >= 0 && length <= buf.length)) throw new ArgumentError(`length ${length} is not within the buffer's ${buf.length} bytes`);
+    if (this.#corked === 0 && !this.mpsc && !this.closedLocal && !this.#abortPending) {
+      if (buf === this.#wbound || (buf === this.#fromLast && this.#bindSource(buf))) {
+        if (this.#writeBound(length) === 1) return true;
+      } else this.#fromLast = buf;
+    }
+    return this.tryWrite(length === buf.length ? buf : buf.subarray(0, length));
+  }
+
+  /** The bound source's first `length` bytes as one record: 1, or SLOW for the general path. */
+  #writeBound(length: number): number {
+    const io = this.#wio;
+    io[0] = this.#tail;
+    io[1] = this.#headCache;
+    const r = writeBound(this.#wslot, length);
+    this.#headCache = (io[1] as number) >>> 0;
+    if (r === 1) {
+      this.#tail = (io[0] as number) >>> 0;
+      if (io[IO_WOKE] !== 0) {
+        this.wakes++;
+        noteWake();
+      }
+      return 1;
+    }
+    if (r === RR_BAD_SLOT) throw new SwitchboardError('EINVAL', 'ring write: slot not bound');
+    return SLOW;
   }
 
   /** Bind a slot (once) for native writes from `src`: false when none can be had or writes stay in JS. */
@@ -1105,6 +1129,12 @@ export class RingConsumer extends RingEnd {
    * `target` is too small.
    */
   tryReadInto(target: Uint8Array): number | null | undefined {
+    // A reused target: one bound native call (no spin), after the checks #readNative makes.
+    if (this.nativeCalls && (target === this.#bound || target === this.#lastTarget)) {
+      const n = this.#readNative(target, 0);
+      if (n >= 0) return n;
+      if (n === EMPTY) return this.#eofOrUndefined();
+    } else this.#lastTarget = target;
     const at = this.#peek();
     if (at >= 0) {
       const n = this.#readyLen;
@@ -1127,6 +1157,32 @@ export class RingConsumer extends RingEnd {
       this.#release();
     }
     return n;
+  }
+
+  /**
+   * tryReadInto() for a caller that has a general path of its own: the
+   * length of the message copied into `target`, -1 when nothing is there,
+   * -2 when what is there needs the general path (a message longer than
+   * `target`, fragments, padding, the end, an error): never throws for those.
+   * Reusing one target makes it one native call per message.
+   */
+  tryReadSmall(target: Uint8Array): number {
+    if (this.nativeCalls && (target === this.#bound || target === this.#lastTarget)) {
+      const n = this.#readNative(target, 0);
+      if (n >= 0) return n;
+      if (n === EMPTY) return -1;
+      return -2;
+    }
+    this.#lastTarget = target;
+    const at = this.#peek();
+    if (at >= 0) {
+      const n = this.#readyLen;
+      if (n > target.length) return -2;
+      this.#copyOut(at, n, target);
+      this.#take();
+      return n;
+    }
+    return at === EMPTY ? -1 : -2;
   }
 
   /**
