@@ -207,3 +207,25 @@ test('streamed frames: a body written into bodyTarget() piece by piece gives the
   re3.beginFrame(one!, 0, payload.byteLength);
   assert.throws(() => re3.advance(payload.byteLength + 1), { name: 'ProtocolError' });
 });
+
+test('borrowed messages are copied out to memory of their own: kept ones survive later messages and frame reuse (slab carving)', () => {
+  const re = new Reassembler(1 << 20);
+  const frame = new Uint8Array(FIRST_HEADER + 20000);
+  const kept: { bytes: Uint8Array; salt: number }[] = [];
+  // sizes on both sides of the carving limits (64, 8 KiB) and enough of them to use several slabs
+  const sizes = [0, 1, 64, 65, 100, 1024, 4096, 8191, 8192, 8193, 12000];
+  for (let i = 0; i < 400; i++) {
+    const n = sizes[i % sizes.length]!;
+    writeFirstHeader(frame, { kind: 0, dtype: 0, ctx: 2, tag: i, total: n, last: true });
+    for (let k = 0; k < n; k++) frame[FIRST_HEADER + k] = (k + i * 31) & 0xff;
+    const m = re.push(frame, 0, true, FIRST_HEADER + n);
+    assert.ok(m !== undefined);
+    assert.equal(m.bytes.length, n);
+    assert.notEqual(m.bytes.buffer, frame.buffer, 'not a view of the borrowed frame');
+    kept.push({ bytes: m.bytes, salt: i });
+    frame.fill(0xee); // the lender reuses its memory
+  }
+  for (const { bytes, salt } of kept) {
+    for (let k = 0; k < bytes.length; k++) if (bytes[k] !== ((k + salt * 31) & 0xff)) assert.fail(`message ${salt} byte ${k}`);
+  }
+});
