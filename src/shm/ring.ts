@@ -1161,10 +1161,12 @@ export class RingConsumer extends RingEnd {
 
   /**
    * tryReadInto() for a caller that has a general path of its own: the
-   * length of the message copied into `target`, -1 when nothing is there,
-   * -2 when what is there needs the general path (a message longer than
-   * `target`, fragments, padding, the end, an error): never throws for those.
-   * Reusing one target makes it one native call per message.
+   * length of the message copied into `target`; -1 when no record is there
+   * (which is also how the end looks: after every producer closed, tryRead()
+   * says null; an empty poll stays this cheap); -2 when the record there
+   * needs the general path (a message longer than `target`, fragments,
+   * padding, an error). Never throws for those. Reusing one target makes it
+   * one native call per message.
    */
   tryReadSmall(target: Uint8Array): number {
     if (this.nativeCalls && (target === this.#bound || target === this.#lastTarget)) {

@@ -173,6 +173,33 @@ test('close() gives the slots back; with every slot taken the ends fall back to 
   assert.equal(a.ringBoundCount(), base);
 });
 
+test('tryWriteFrom and tryReadSmall: the first n bytes of a reused buffer; a length outside it is an ArgumentError', () => {
+  const { p, c } = pair();
+  const buf = new Uint8Array(256);
+  const small = new Uint8Array(32);
+  for (let i = 0; i < 50; i++) {
+    const n = i % 40;
+    fill(buf, i);
+    assert.equal(p.tryWriteFrom(buf, n), true);
+    const k = c.tryReadSmall(small);
+    if (n > 32) {
+      assert.equal(k, -2, 'too big for the buffer: the general path');
+      assert.deepEqual(c.tryRead(), buf.subarray(0, n));
+    } else {
+      assert.equal(k, n);
+      assert.deepEqual(small.subarray(0, n), buf.subarray(0, n));
+    }
+  }
+  assert.equal(c.tryReadSmall(small), -1, 'nothing there');
+  for (const bad of [-1, 257, Number.NaN, 1.5e9]) {
+    assert.throws(() => p.tryWriteFrom(buf, bad), (e: unknown) => e instanceof SwitchboardError && e.code === 'EINVAL', String(bad));
+  }
+  p.close();
+  assert.equal(c.tryReadSmall(small), -1, 'the end looks empty here (no record) ...');
+  assert.equal(c.tryRead(), null, '... and tryRead() tells');
+  c.close();
+});
+
 test('bad slots: the bound calls return RR_BAD_SLOT and never throw; binding a buffer to one throws', () => {
   const a = addon();
   for (const s of [-1, 1 << 30, 4095]) {
