@@ -22,8 +22,8 @@
  * Any other V8 (or architecture) gets SB_FAST_CALLS 0 and ordinary callbacks
  * only: the fast functions are an optimisation, never a requirement, and
  * every one of them has an ordinary callback with the same behaviour.
- * test/shm/fast-call.test.ts checks that optimized code really takes the
- * fast path on this build.
+ * test/shm/ring-bound.test.ts checks that optimized code really takes the
+ * fast path on this build. Never include v8-fast-api-calls.h beside this.
  */
 #ifndef SB_FAST_CALL_H
 #define SB_FAST_CALL_H

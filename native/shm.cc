@@ -450,9 +450,13 @@ void OnAsync(uv_async_t *h) {
   }
 }
 
+void ReleaseBoundOf(const EnvData *env);
+
 void CleanupEnv(void *arg) {
   EnvHolder *holder = static_cast<EnvHolder *>(arg);
   std::shared_ptr<EnvData> env = holder->env;
+  /* A thread that ends without closing its ring ends (a worker that exits) gives their slots back here. */
+  ReleaseBoundOf(env.get());
   {
     std::lock_guard<std::mutex> g(env->mu);
     env->alive = false;
@@ -1098,6 +1102,8 @@ void JsRingRead(const FunctionCallbackInfo<Value> &a) {
  * hand slots out and take them back.
  */
 struct BoundRing {
+  /* The environment (main thread or worker) that bound it: only it may use or free the slot. */
+  const EnvData *owner = nullptr;
   RingView r;
   int32_t *io;
   /* The bound buffer: a consumer's target, or a producer's source. */
@@ -1114,7 +1120,22 @@ BoundRing *ArgBound(const FunctionCallbackInfo<Value> &a, int i) {
   if (!ArgInt(a, i, &slot, "slot must be an integer")) return nullptr;
   BoundRing *b = slot >= 0 && slot < kBoundSlots ? g_bound[slot].load(std::memory_order_relaxed) : nullptr;
   if (!b) ThrowRange(a.GetIsolate(), "ring slot not bound");
+  else if (b->owner != GetEnv(a)) {
+    ThrowRange(a.GetIsolate(), "ring slot bound by another thread");
+    return nullptr;
+  }
   return b;
+}
+
+void ReleaseBoundOf(const EnvData *env) {
+  std::lock_guard<std::mutex> lock(g_bound_mu);
+  for (int32_t s = 0; s < kBoundSlots; s++) {
+    BoundRing *b = g_bound[s].load(std::memory_order_relaxed);
+    if (b != nullptr && b->owner == env) {
+      g_bound[s].store(nullptr, std::memory_order_relaxed);
+      delete b;
+    }
+  }
 }
 
 /* ringBind(h, io) -> slot */
@@ -1124,6 +1145,7 @@ void JsRingBind(const FunctionCallbackInfo<Value> &a) {
   RingView r;
   if (!ArgRing(a, 0, io[IO_CAP], &r)) return;
   auto *b = new BoundRing();
+  b->owner = GetEnv(a);
   b->r = r;
   b->io = io;
   b->keepRing = a[0].As<Int32Array>()->Buffer()->GetBackingStore();
@@ -1217,7 +1239,8 @@ int32_t RingWriteCore(const RingView &r, int32_t *io, const uint8_t *src, size_t
   const uint32_t tail = (uint32_t)io[0];
   const uint32_t pos = tail & (r.cap - 1);
   if ((tail & 7u) != 0 || pos + size > r.cap) return RW_SLOW;
-  if (r.cap - (tail - (uint32_t)io[1]) < size) {
+  /* (io[1] is the JS end's own cache of the head; a value that makes no sense is re-read, never trusted) */
+  if (tail - (uint32_t)io[1] > r.cap || r.cap - (tail - (uint32_t)io[1]) < size) {
     const uint32_t head = sb_load(&r.hdr->head);
     const uint32_t used = tail - head;
     if (used > r.cap || (used & 7u) != 0) return RW_SLOW;

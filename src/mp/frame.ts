@@ -125,10 +125,6 @@ export type Place = (h: FirstHeader) => Uint8Array | undefined;
  * message when its last fragment arrives. Bounds are checked before any
  * allocation and every fragment must fit what the first one announced.
  */
-/** Slabs for copied-out messages (Reassembler carve()). */
-const SLAB_SIZE = 64 * 1024;
-const SLAB_PIECE = 8 * 1024;
-
 export class Reassembler {
   private readonly max: number;
   private readonly copy: CopyBytes;
@@ -145,29 +141,6 @@ export class Reassembler {
     this.max = maxMessageSize;
     this.copy = copy;
     this.place = place;
-  }
-
-  /** Where copied-out messages of 65 bytes to SLAB_PIECE get their memory (see carve). */
-  private slab: ArrayBuffer | undefined;
-  private slabAt = 0;
-
-  /**
-   * Memory for a copied-out message of n bytes. A fresh Uint8Array over 64
-   * bytes costs a malloc, a memset and garbage-collector bookkeeping of its
-   * own (about as much as a round trip of the message); mid-sized ones are
-   * carved from a shared 64 KiB slab instead, so a message kept by its
-   * receiver keeps at most one slab alive.
-   */
-  private carve(n: number): Uint8Array {
-    if (n > SLAB_PIECE) return new Uint8Array(n);
-    let slab = this.slab;
-    if (slab === undefined || this.slabAt + n > SLAB_SIZE) {
-      slab = this.slab = new ArrayBuffer(SLAB_SIZE);
-      this.slabAt = 0;
-    }
-    const v = new Uint8Array(slab, this.slabAt, n);
-    this.slabAt = (this.slabAt + n + 7) & ~7;
-    return v;
   }
 
   /** Body bytes of a streamed frame still to come (see beginFrame). */
@@ -274,7 +247,7 @@ export class Reassembler {
           for (let i = 0; i < n; i++) bytes[i] = frame[from + i] as number;
         } else {
           // new + copy, not slice(): V8's slice() of shared memory takes a much slower path.
-          bytes = this.carve(n);
+          bytes = new Uint8Array(n);
           this.copy(bytes, 0, frame, from, n);
         }
         return { ctx: h.ctx, tag: h.tag, kind: h.kind, dtype: h.dtype, bytes };

@@ -138,8 +138,8 @@ export function copyBytes(target: Uint8Array, targetOffset: number, source: Uint
   addon().copy(target, targetOffset, source, sourceOffset, length);
 }
 
-/** Does the loaded addon carry the C spin and ring-read functions (an addon built before them does not)? */
+/** Does the loaded addon carry the C spin, ring-read and bound-call functions (an addon built before them does not)? */
 export function hasNativeSpin(): boolean {
   const a = addon();
-  return typeof a.spinWhile === 'function' && typeof a.ringRead === 'function';
+  return typeof a.spinWhile === 'function' && typeof a.ringRead === 'function' && typeof a.ringBind === 'function';
 }

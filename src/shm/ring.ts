@@ -1165,8 +1165,8 @@ export class RingConsumer extends RingEnd {
    * (which is also how the end looks: after every producer closed, tryRead()
    * says null; an empty poll stays this cheap); -2 when the record there
    * needs the general path (a message longer than `target`, fragments,
-   * padding, an error). Never throws for those. Reusing one target makes it
-   * one native call per message.
+   * padding). Corruption still throws RingCorruptError. Reusing one target
+   * makes it one native call per message.
    */
   tryReadSmall(target: Uint8Array): number {
     if (this.nativeCalls && (target === this.#bound || target === this.#lastTarget)) {
@@ -1359,7 +1359,8 @@ export class RingConsumer extends RingEnd {
       return n;
     }
     if (n === EMPTY) {
-      spin.settle(io[IO_SPIN] as SpinResult);
+      // (b = NO_SPIN: a look without a wait (tryReadInto, tryReadSmall), which the spin policy must not count)
+      if (b !== NO_SPIN) spin.settle(io[IO_SPIN] as SpinResult);
       return EMPTY;
     }
     if (io[IO_SPIN] !== 0) spin.settle(io[IO_SPIN] as SpinResult);

@@ -208,7 +208,7 @@ test('streamed frames: a body written into bodyTarget() piece by piece gives the
   assert.throws(() => re3.advance(payload.byteLength + 1), { name: 'ProtocolError' });
 });
 
-test('borrowed messages are copied out to memory of their own: kept ones survive later messages and frame reuse (slab carving)', () => {
+test('borrowed messages are copied out to memory of their own: kept ones survive later messages and frame reuse', () => {
   const re = new Reassembler(1 << 20);
   const frame = new Uint8Array(FIRST_HEADER + 20000);
   const kept: { bytes: Uint8Array; salt: number }[] = [];

@@ -14,7 +14,7 @@ import { RingConsumer, RingCorruptError, RingProducer, createRegion, initRing, r
 import { addon } from '../../src/shm/native.js';
 import { W } from '../../src/shm/ring-layout.js';
 import { SwitchboardError } from '../../src/errors.js';
-import { cleanup, spawnChild, uniqueName } from './helpers.js';
+import { cleanup, spawnChild, startWorker, uniqueName, workerExit } from './helpers.js';
 
 const names: string[] = [];
 after(() => cleanup(...names));
@@ -235,4 +235,25 @@ test('bound paths between two processes: 20000 checksummed messages each way', a
   assert.deepEqual(await child.next(), { event: 'echoed' });
   assert.equal((await child.exited).code, 0);
   region.close();
+});
+
+test('a worker that ends without close() gives its slots back; a slot bound by another thread cannot be used or freed', async () => {
+  const a = addon();
+  const base = a.ringBoundCount();
+  const own = localRing();
+  const io = new Int32Array(12);
+  io[6] = 4096;
+  const mine = a.ringBind(new Int32Array(own, 0, 64), io);
+  assert.ok(mine >= 0);
+  const w = startWorker({ role: 'ring-bind-leave', sab: localRing(), value: mine });
+  const msg = await new Promise<{ bound: number; foreign: string }>((resolve, reject) => {
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+  assert.equal(await workerExit(w), 0);
+  assert.equal(msg.bound, base + 3, 'the worker held two slots beside ours');
+  assert.match(msg.foreign, /another thread/);
+  assert.equal(a.ringBoundCount(), base + 1, "the worker's slots went back when it ended");
+  a.ringUnbind(mine);
+  assert.equal(a.ringBoundCount(), base);
 });
