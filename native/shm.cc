@@ -401,6 +401,13 @@ class Pool {
         if (env->alive) {
           env->done.emplace_back(job->id, job->result);
           uv_async_send(env->async);
+          /* Let the memory go now, while the environment cannot end (it takes env->mu to): a
+             JS-allocated SharedArrayBuffer is freed through its isolate's allocator. */
+          job->bs.reset();
+        } else if (job->bs) {
+          /* The environment ended while we waited (a worker that exited, a process at exit): its
+             allocator may be gone, so its memory is never released from here. */
+          new std::shared_ptr<BackingStore>(std::move(job->bs));
         }
       }
       job.reset();
