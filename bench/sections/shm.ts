@@ -549,11 +549,27 @@ export const section: BenchSection = {
       if (wanted('spin')) {
         ctx.progress('round trip 64 B, spin');
         const g = 'shm round trip 64 B, spin';
-        const base = cval('shm-spin', 64);
-        rows.push({ group: g, name: 'C shm_open+mmap spin handshake', value: base.value, unit: 'us/op', baseline: true, note: base.note });
+        // The shared VM moves between placements in which the same C handshake takes 0.06, 0.1 or
+        // 0.4 us within seconds: the C baseline and the two target rows run in turn, several
+        // rounds, and each row reports its median (the ratio is then one of medians).
+        const rounds = ctx.quick ? 3 : 5;
+        const cs: number[] = [];
+        const spins: number[] = [];
+        const adaptives: number[] = [];
+        let note = '';
+        for (let r = 0; r < rounds; r++) {
+          const base = cval('shm-spin', 64);
+          cs.push(base.value);
+          note = base.note;
+          spins.push(await ringRtt(ctx, 'process', 'spin', 64));
+          adaptives.push(await ringRtt(ctx, 'process', 'adaptive', 64));
+        }
+        const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
+        const each = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(' ');
+        rows.push({ group: g, name: `C shm_open+mmap spin handshake, median of ${rounds} rounds`, value: med(cs), unit: 'us/op', baseline: true, note: `${note}; rounds: ${each(cs)}` });
         rows.push({ group: g, name: 'JS floor: the same handshake in JS (Atomics, no ring), 2 processes', value: await bareSpinRtt(ctx), unit: 'us/op' });
-        rows.push({ group: g, name: 'ring, 2 Node processes, spin (waits in C)', value: await ringRtt(ctx, 'process', 'spin', 64), unit: 'us/op', target: '<= 2 (a core each)', note: load });
-        rows.push({ group: g, name: 'ring, 2 Node processes, adaptive (waits in C)', value: await ringRtt(ctx, 'process', 'adaptive', 64), unit: 'us/op', target: '<= 2 (a core each)' });
+        rows.push({ group: g, name: 'ring, 2 Node processes, spin (waits in C), median of rounds', value: med(spins), unit: 'us/op', target: '<= 2 (a core each)', note: `${load}; rounds: ${each(spins)}` });
+        rows.push({ group: g, name: 'ring, 2 Node processes, adaptive (waits in C), median of rounds', value: med(adaptives), unit: 'us/op', target: '<= 2 (a core each)', note: `rounds: ${each(adaptives)}` });
         rows.push({ group: g, name: 'ring, 2 Node processes, spin, JS polling (nativeWait: false)', value: await ringRtt(ctx, 'process', 'spin', 64, undefined, false), unit: 'us/op' });
         rows.push({ group: g, name: 'ring, 2 Node processes, adaptive, JS polling (nativeWait: false)', value: await ringRtt(ctx, 'process', 'adaptive', 64, undefined, false), unit: 'us/op' });
         rows.push({ group: g, name: 'ring, 2 workers, spin', value: await ringRtt(ctx, 'worker', 'spin', 64), unit: 'us/op' });
