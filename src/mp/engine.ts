@@ -68,6 +68,11 @@ export class Engine {
   readonly rank: number;
   readonly size: number;
   private readonly unexpected = new Map<number, Msg[]>();
+  /** The receive spinning in spinFor() (wantCtx -1: none), and the message incoming() handed it. */
+  private wantCtx = -1;
+  private wantSrc = 0;
+  private wantTag = 0;
+  private wantHit: Msg | undefined;
   private readonly posted = new Map<number, Waiter[]>();
   private readonly members = new Map<number, (world: number) => boolean>();
   private readonly gone = new Map<number, PeerLostError>();
@@ -168,6 +173,11 @@ export class Engine {
         if (w.consume) return;
         i--;
       }
+    }
+    if (this.wantCtx === m.ctx && (this.wantSrc === ANY || this.wantSrc === m.src) && (this.wantTag === ANY || this.wantTag === m.tag)) {
+      this.wantCtx = -1;
+      this.wantHit = m;
+      return;
     }
     let q = this.unexpected.get(m.ctx);
     if (q === undefined) this.unexpected.set(m.ctx, (q = []));
@@ -293,20 +303,49 @@ export class Engine {
   private spinFor(ctx: number, src: number, tag: number, consume: boolean, ms: number): Msg | undefined {
     const poll = this.link.poll;
     if (poll === undefined) return undefined;
-    // The clock is read only once the first 16 polls found nothing (a reply usually beats them).
-    let end = Infinity;
-    for (let i = 1; ; i++) {
-      if (poll.call(this.link)) {
-        const m = this.peek(ctx, src, tag, consume);
-        if (m !== undefined || this.hopeless(ctx, src) !== undefined) return m;
+    // A receive (not a probe) and nothing queued matches it (the caller looked): the first message
+    // that matches while we poll is handed over by incoming() without going through the queue.
+    if (consume) {
+      this.wantCtx = ctx;
+      this.wantSrc = src;
+      this.wantTag = tag;
+    }
+    try {
+      // The clock is read only once the first 16 polls found nothing (a reply usually beats them).
+      let end = Infinity;
+      for (let i = 1; ; i++) {
+        if (poll.call(this.link)) {
+          const hit = this.wantHit;
+          if (hit !== undefined) {
+            this.wantHit = undefined;
+            return hit;
+          }
+          const m = this.peek(ctx, src, tag, consume);
+          if (m !== undefined || this.hopeless(ctx, src) !== undefined) return m;
+        }
+        if ((i & 15) === 0) {
+          const now = performance.now();
+          if (end === Infinity) end = now + ms;
+          else if (now >= end) return undefined;
+          if ((i & (RELAX_EVERY - 1)) === 0) relax();
+        }
       }
-      if ((i & 15) === 0) {
-        const now = performance.now();
-        if (end === Infinity) end = now + ms;
-        else if (now >= end) return undefined;
-        if ((i & (RELAX_EVERY - 1)) === 0) relax();
+    } finally {
+      this.wantCtx = -1;
+      // (a message handed over as the spin ended some other way goes back to the queue's front)
+      const late = this.wantHit;
+      if (late !== undefined) {
+        this.wantHit = undefined;
+        this.requeue(late);
       }
     }
+  }
+
+  /** Put a message back at the front of its context's queue (it arrived before anything queued since). */
+  private requeue(m: Msg): void {
+    let q = this.unexpected.get(m.ctx);
+    if (q === undefined) this.unexpected.set(m.ctx, (q = []));
+    q.unshift(m);
   }
 
   /**
