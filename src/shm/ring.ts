@@ -252,14 +252,13 @@ export class RingProducer extends RingEnd {
   /** The last one-part source of #fastWrite() and, once it is written again, a word view over it. */
   #s8: Uint8Array | null = null;
   #s32: Int32Array<ArrayBufferLike> | null = null;
-  /** One-part writes of a reused source go through the addon's ringWriteBound (see RingConsumer #slot). */
+  /** One-part writes of a reused source go through the addon's ringWriteBound. */
   readonly #nativeWrite: boolean;
-  #wslot = -1;
-  #wbound: Uint8Array | null = null;
   /** The last buffer of tryWriteFrom() (bound when it comes again). */
   #fromLast: Uint8Array | null = null;
   /** ringWriteBound's words: [0] tail, [1] head seen, [2] largest payload, [3] woke, [6] capacity. */
   readonly #wio = new Int32Array(new ArrayBuffer(IO_WORDS * 4));
+  readonly #wb = new BoundSlot(this.h, this.#wio);
 
   constructor(memory: MemoryLike, byteOffset = 0, options: RingEndOptions = {}) {
     super(memory, byteOffset, options);
@@ -357,7 +356,7 @@ export class RingProducer extends RingEnd {
   #fastWrite(a: Uint8Array, b: Uint8Array): number {
     if (this.mpsc || this.closedLocal || this.#abortPending || !(a instanceof Uint8Array) || !(b instanceof Uint8Array)) return SLOW;
     // A reused source: header, copy, publish and wake-up in one native call.
-    if (b === NO_BYTES && this.#corked === 0 && (a === this.#wbound || (a === this.#s8 && this.#bindSource(a)))) return this.#writeBound(a.length);
+    if (b === NO_BYTES && this.#corked === 0 && (a === this.#wb.buffer || (a === this.#s8 && this.#bindSource(a)))) return this.#writeBound(a.length);
     const alen = a.length;
     const len = alen + b.length;
     if (len > this.#maxWhole) return SLOW;
@@ -539,13 +538,8 @@ export class RingProducer extends RingEnd {
       this.#publish();
     }
     if (this.#locked) this.#unlock();
-    if (this.#wslot >= 0) {
-      unbindOnCollect.unregister(this);
-      addon().ringUnbind(this.#wslot);
-      this.#wslot = -1;
-      this.#wbound = null;
-      this.#fromLast = null;
-    }
+    this.#wb.release(this);
+    this.#fromLast = null;
     if (Atomics.compareExchange(h, this.#slot, this.me, 0) === this.me) Atomics.sub(h, W.attached, 1);
     futexWake(h, W.tail, Infinity);
   }
@@ -612,7 +606,7 @@ export class RingProducer extends RingEnd {
   tryWriteFrom(buf: Uint8Array, length: number): boolean {
     if (!(length >= 0 && length <= buf.length)) throw new ArgumentError(`length ${length} is not within the buffer's ${buf.length} bytes`);
     if (this.#corked === 0 && !this.mpsc && !this.closedLocal && !this.#abortPending) {
-      if (buf === this.#wbound || (buf === this.#fromLast && this.#bindSource(buf))) {
+      if (buf === this.#wb.buffer || (buf === this.#fromLast && this.#bindSource(buf))) {
         if (this.#writeBound(length) === 1) return true;
       } else this.#fromLast = buf;
     }
@@ -624,7 +618,7 @@ export class RingProducer extends RingEnd {
     const io = this.#wio;
     io[0] = this.#tail;
     io[1] = this.#headCache;
-    const r = writeBound(this.#wslot, length);
+    const r = writeBound(this.#wb.slot, length);
     this.#headCache = (io[1] as number) >>> 0;
     if (r === 1) {
       this.#tail = (io[0] as number) >>> 0;
@@ -640,21 +634,7 @@ export class RingProducer extends RingEnd {
 
   /** Bind a slot (once) for native writes from `src`: false when none can be had or writes stay in JS. */
   #bindSource(src: Uint8Array): boolean {
-    if (!this.#nativeWrite || this.#wslot === -2) return false;
-    const a = addon();
-    if (this.#wslot === -1) {
-      const slot = a.ringBind(this.h, this.#wio);
-      if (slot < 0) {
-        this.#wslot = -2;
-        return false;
-      }
-      this.#wslot = slot;
-      writeBound = a.ringWriteBound;
-      unbindOnCollect.register(this, slot, this);
-    }
-    a.ringBindBuffer(this.#wslot, src);
-    this.#wbound = src;
-    return true;
+    return this.#nativeWrite && this.#wb.bind(this, src);
   }
 
   /** Write a whole-message record of a then b (room checked by #fitsNow, or reserved with #tryReserve). */
@@ -981,6 +961,55 @@ const notBound = (): number => RR_BAD_SLOT;
 let readBound: (slot: number, length: number) => number = notBound;
 let writeBound: (slot: number, length: number) => number = notBound;
 
+/**
+ * One ring end's slot of the addon's bound calls: ringBind checks the ring
+ * header and the end's io words once, ringBindBuffer names the buffer the
+ * slot reads into or writes from (RingConsumer #readNative, RingProducer
+ * #writeBound). The buffers' memory stays alive until release().
+ */
+class BoundSlot {
+  /** -1: none yet; -2: none to be had (every slot taken: the ends use the unbound paths). */
+  slot = -1;
+  /** The buffer the slot reads into or writes from. */
+  buffer: Uint8Array | null = null;
+  readonly #h: Int32Array;
+  readonly #io: Int32Array;
+
+  constructor(h: Int32Array, io: Int32Array) {
+    this.#h = h;
+    this.#io = io;
+  }
+
+  /** Take a slot (once) and point it at `buf`: false when no slot can be had. `owner`'s finalizer frees the slot. */
+  bind(owner: object, buf: Uint8Array): boolean {
+    if (this.slot === -2) return false;
+    const a = addon();
+    if (this.slot === -1) {
+      const slot = a.ringBind(this.#h, this.#io);
+      if (slot < 0) {
+        this.slot = -2;
+        return false;
+      }
+      this.slot = slot;
+      readBound = a.ringReadBound;
+      writeBound = a.ringWriteBound;
+      unbindOnCollect.register(owner, slot, owner);
+    }
+    a.ringBindBuffer(this.slot, buf);
+    this.buffer = buf;
+    return true;
+  }
+
+  /** Give the slot back (and the buffers it kept alive). */
+  release(owner: object): void {
+    if (this.slot < 0) return;
+    unbindOnCollect.unregister(owner);
+    addon().ringUnbind(this.slot);
+    this.slot = -1;
+    this.buffer = null;
+  }
+}
+
 /** An end collected without close() gives its bound slot back (and the buffers the slot kept alive). */
 const unbindOnCollect = new FinalizationRegistry<number>((slot) => {
   try {
@@ -1032,14 +1061,8 @@ export class RingConsumer extends RingEnd {
   readonly #nativeRead: boolean;
   /** ringRead's in/out words (IO_*), in ordinary memory. */
   readonly #io = new Int32Array(new ArrayBuffer(IO_WORDS * 4));
-  /**
-   * A slot of the addon's bound reads (ringBind): the header and io checked
-   * once, `#bound` the target it copies into. Taken when the same target is
-   * read into twice in a row (a reused buffer); -1 = none yet, -2 = none to
-   * be had (every slot taken).
-   */
-  #slot = -1;
-  #bound: Uint8Array | null = null;
+  /** Bound reads (ringReadBound) into a target read into twice in a row (a reused buffer). */
+  readonly #b = new BoundSlot(this.h, this.#io);
   /** The target of the last native read that was not bound. */
   #lastTarget: Uint8Array | null = null;
 
@@ -1130,7 +1153,7 @@ export class RingConsumer extends RingEnd {
    */
   tryReadInto(target: Uint8Array): number | null | undefined {
     // A reused target: one bound native call (no spin), after the checks #readNative makes.
-    if (this.nativeCalls && (target === this.#bound || target === this.#lastTarget)) {
+    if (this.nativeCalls && (target === this.#b.buffer || target === this.#lastTarget)) {
       const n = this.#readNative(target, 0);
       if (n >= 0) return n;
       if (n === EMPTY) return this.#eofOrUndefined();
@@ -1169,7 +1192,7 @@ export class RingConsumer extends RingEnd {
    * makes it one native call per message.
    */
   tryReadSmall(target: Uint8Array): number {
-    if (this.nativeCalls && (target === this.#bound || target === this.#lastTarget)) {
+    if (this.nativeCalls && (target === this.#b.buffer || target === this.#lastTarget)) {
       const n = this.#readNative(target, 0);
       if (n >= 0) return n;
       if (n === EMPTY) return -1;
@@ -1309,7 +1332,8 @@ export class RingConsumer extends RingEnd {
     Atomics.or(h, W.closed, CLOSED_BY_CONSUMER);
     Atomics.compareExchange(h, W.consumerTid, this.me, 0);
     futexWake(h, W.head, Infinity);
-    this.#unbind();
+    this.#b.release(this);
+    this.#lastTarget = null;
     this.#cancelWait?.();
     this.#wakeWaiter?.();
   }
@@ -1339,9 +1363,9 @@ export class RingConsumer extends RingEnd {
     io[IO_BUDGET] = b > 0 ? b : 0;
     io[IO_ROUNDS] = b < 0 ? SPIN_ROUNDS : 0;
     let n: number;
-    if (target === this.#bound || (target === this.#lastTarget && this.#bind(target))) {
+    if (target === this.#b.buffer || (target === this.#lastTarget && this.#b.bind(this, target))) {
       // (the current length: a buffer that shrank or was detached since it was bound is never overrun)
-      n = readBound(this.#slot, target.length);
+      n = readBound(this.#b.slot, target.length);
       if (n === RR_BAD_ARGS || n === RR_BAD_SLOT) throw new SwitchboardError('EINVAL', `ring read: ${n === RR_BAD_ARGS ? 'spin parameters out of range' : 'slot not bound'}`);
     } else {
       this.#lastTarget = target;
@@ -1369,35 +1393,6 @@ export class RingConsumer extends RingEnd {
       this.#failCorrupt(`record of ${(io[IO_DETAIL] as number) >>> 0} bytes runs past the data (${(this.#tailCache - this.#head) >>> 0} bytes published)`);
     }
     return SLOW;
-  }
-
-  /** Bind a slot (once) and point it at `target`: false when no slot can be had. */
-  #bind(target: Uint8Array): boolean {
-    if (this.#slot === -2) return false;
-    const a = addon();
-    if (this.#slot === -1) {
-      const slot = a.ringBind(this.h, this.#io);
-      if (slot < 0) {
-        this.#slot = -2;
-        return false;
-      }
-      this.#slot = slot;
-      readBound = a.ringReadBound;
-      unbindOnCollect.register(this, slot, this);
-    }
-    a.ringBindBuffer(this.#slot, target);
-    this.#bound = target;
-    return true;
-  }
-
-  /** Give the slot back (the buffers it kept alive with it). */
-  #unbind(): void {
-    if (this.#slot < 0) return;
-    unbindOnCollect.unregister(this);
-    addon().ringUnbind(this.#slot);
-    this.#slot = -1;
-    this.#bound = null;
-    this.#lastTarget = null;
   }
 
   /** #corrupt(), with the error kept (sticky) as #poll() keeps it. */
