@@ -73,6 +73,8 @@ export class Engine {
   private wantSrc = 0;
   private wantTag = 0;
   private wantHit: Msg | undefined;
+  /** That receive's buffer: a message arriving whole may be written straight into it (placeSmall()). */
+  private wantInto: Uint8Array | undefined;
   private readonly posted = new Map<number, Waiter[]>();
   private readonly members = new Map<number, (world: number) => boolean>();
   private readonly gone = new Map<number, PeerLostError>();
@@ -112,6 +114,7 @@ export class Engine {
       message: (from, env) => this.incoming(from, env),
       lost: (rank, err) => this.lost(rank, err),
       place: (from, ctx, tag, kind, total, detach) => this.place(from, ctx, tag, kind, total, detach),
+      placeSmall: (from, ctx, tag, kind, total) => this.placeSmall(from, ctx, tag, kind, total),
     });
   }
 
@@ -209,6 +212,26 @@ export class Engine {
     return undefined;
   }
 
+  /**
+   * A message arriving whole in one frame, `total` bytes: the buffer of the
+   * receive spinning for it in spinFor(), when incoming() will certainly hand
+   * the message to that receive (it matches, no posted receive or probe comes
+   * first, and it is bytes that fit). The link then copies it there once,
+   * with no array of its own in between. Small messages only where the
+   * buffer is exactly their size (a view of part of it costs what a new
+   * array does).
+   */
+  private placeSmall(from: number, ctx: number, tag: number, kind: number, total: number): Uint8Array | undefined {
+    const into = this.wantInto;
+    if (into === undefined || this.wantCtx !== ctx || kind === KIND_VALUE || kind === KIND_BYE) return undefined;
+    if (total > into.length || (total <= 64 && total !== into.length)) return undefined;
+    if ((this.wantSrc !== ANY && this.wantSrc !== from) || (this.wantTag !== ANY && this.wantTag !== tag)) return undefined;
+    if (this.claimed.length > 0) return undefined;
+    const ws = this.posted.get(ctx);
+    if (ws !== undefined && ws.length > 0) return undefined;
+    return into;
+  }
+
   /** A message a link wrote into a posted receive's buffer: it goes to that receive (probes before it look first). */
   private deliverPlaced(m: Msg): boolean {
     const c = this.claimed;
@@ -300,7 +323,7 @@ export class Engine {
    * Poll the link until a matching message is there or `ms` has passed: the
    * message, or undefined. Reads the clock every 16 polls.
    */
-  private spinFor(ctx: number, src: number, tag: number, consume: boolean, ms: number): Msg | undefined {
+  private spinFor(ctx: number, src: number, tag: number, consume: boolean, ms: number, into?: Uint8Array): Msg | undefined {
     const poll = this.link.poll;
     if (poll === undefined) return undefined;
     // A receive (not a probe) and nothing queued matches it (the caller looked): the first message
@@ -309,6 +332,7 @@ export class Engine {
       this.wantCtx = ctx;
       this.wantSrc = src;
       this.wantTag = tag;
+      this.wantInto = into;
     }
     try {
       // The clock is read only once the first 16 polls found nothing (a reply usually beats them).
@@ -332,10 +356,14 @@ export class Engine {
       }
     } finally {
       this.wantCtx = -1;
-      // (a message handed over as the spin ended some other way goes back to the queue's front)
+      const into = this.wantInto;
+      this.wantInto = undefined;
+      // (a message handed over as the spin ended some other way goes back to the queue's front,
+      // in memory of its own if it was written into the receive's buffer)
       const late = this.wantHit;
       if (late !== undefined) {
         this.wantHit = undefined;
+        if (into !== undefined && late.bytes.buffer === into.buffer) late.bytes = late.bytes.slice();
         this.requeue(late);
       }
     }
@@ -352,7 +380,7 @@ export class Engine {
    * Spin in slices (queued ticks run in between, so a corked write of ours
    * goes out), then sleep in the event loop if nothing came.
    */
-  private async spinThenWait(ctx: number, src: number, tag: number, consume: boolean, opts: WaitOptions, start: number, tickFirst = false): Promise<Msg> {
+  private async spinThenWait(ctx: number, src: number, tag: number, consume: boolean, opts: WaitOptions, start: number, tickFirst = false, into?: Uint8Array): Promise<Msg> {
     if (tickFirst) {
       await tick();
       const q = this.peek(ctx, src, tag, consume);
@@ -362,7 +390,7 @@ export class Engine {
     // The spin counts against the caller's timeout: it never makes a receive wait longer.
     const end = start + Math.min(this.spinUs / 1000, limit);
     for (;;) {
-      const m = this.spinFor(ctx, src, tag, consume, SLICE_MS);
+      const m = this.spinFor(ctx, src, tag, consume, SLICE_MS, into);
       if (m !== undefined) return m;
       if (this.hopeless(ctx, src) !== undefined || performance.now() >= end || opts.signal?.aborted === true) break;
       await tick();
@@ -392,11 +420,12 @@ export class Engine {
     const place = into !== undefined && consume && src !== ANY && into.length >= PLACE_MIN ? into : undefined;
     if (this.spinUs > 0 && this.link.poll !== undefined && opts.signal?.aborted !== true) {
       if (place !== undefined) return this.spinPosted(ctx, src, tag, opts, place);
-      if (this.link.takeTickDebt?.() === true) return this.spinThenWait(ctx, src, tag, consume, opts, performance.now(), true);
-      const m = this.spinFor(ctx, src, tag, consume, Math.min(SLICE_MS, this.spinUs / 1000));
+      const mine = consume ? into : undefined;
+      if (this.link.takeTickDebt?.() === true) return this.spinThenWait(ctx, src, tag, consume, opts, performance.now(), true, mine);
+      const m = this.spinFor(ctx, src, tag, consume, Math.min(SLICE_MS, this.spinUs / 1000), mine);
       if (m !== undefined) return m;
       // The first slice's length comes off the budget (start is approximate by at most 16 polls).
-      if (this.spinUs / 1000 > SLICE_MS) return this.spinThenWait(ctx, src, tag, consume, opts, performance.now() - SLICE_MS);
+      if (this.spinUs / 1000 > SLICE_MS) return this.spinThenWait(ctx, src, tag, consume, opts, performance.now() - SLICE_MS, false, mine);
       return this.afterSpin(ctx, src, tag, consume, opts);
     }
     return this.post(ctx, src, tag, consume, opts, undefined, place).promise;

@@ -120,6 +120,9 @@ function setBytes(target: Uint8Array, targetOffset: number, source: Uint8Array, 
  */
 export type Place = (h: FirstHeader) => Uint8Array | undefined;
 
+/** A message arriving whole in one frame: the buffer of the receive that will take it, or undefined (LinkHandlers.placeSmall). */
+export type PlaceSmall = (ctx: number, tag: number, kind: number, total: number) => Uint8Array | undefined;
+
 /**
  * Reassembles one connection's fragments. `push(frame)` returns a whole
  * message when its last fragment arrives. Bounds are checked before any
@@ -137,10 +140,13 @@ export class Reassembler {
    * default is TypedArray.set, which V8 runs word by word on shared memory
    * (a native memmove is about 2.7x faster for big fragments).
    */
-  constructor(maxMessageSize: number, copy: CopyBytes = setBytes, place?: Place) {
+  private readonly placeSmall: PlaceSmall | undefined;
+
+  constructor(maxMessageSize: number, copy: CopyBytes = setBytes, place?: Place, placeSmall?: PlaceSmall) {
     this.max = maxMessageSize;
     this.copy = copy;
     this.place = place;
+    this.placeSmall = placeSmall;
   }
 
   /** Body bytes of a streamed frame still to come (see beginFrame). */
@@ -226,10 +232,14 @@ export class Reassembler {
       // The usual case first: a small message whole in one frame, read without a header object
       // (the checks are readFirstHeader's: last, and a total equal to what the frame carries).
       if (body >= 0 && body <= 64 && body <= this.max && ((frame[start + 3] as number) & FLAG_LAST) !== 0 && u32(frame, start + 12) === 0 && u32(frame, start + 16) === body) {
-        const bytes = new Uint8Array(body);
+        const ctx = u32(frame, start + 4);
+        const tag = u32(frame, start + 8) | 0;
+        const kind = frame[start + 1] as number;
+        // Straight into the buffer of the receive that will take it, when one is spinning for it.
+        const bytes = this.placeSmall?.(ctx, tag, kind, body) ?? new Uint8Array(body);
         const from = start + FIRST_HEADER;
         for (let i = 0; i < body; i++) bytes[i] = frame[from + i] as number;
-        return { ctx: u32(frame, start + 4), tag: u32(frame, start + 8) | 0, kind: frame[start + 1] as number, dtype: frame[start + 2] as number, bytes };
+        return { ctx, tag, kind, dtype: frame[start + 2] as number, bytes };
       }
       const h = readFirstHeader(frame, start, end);
       if (h.total > this.max) throw new ProtocolError(`message of ${h.total} bytes exceeds the maximum of ${this.max}`, { code: 'EMSGSIZE' });
@@ -237,7 +247,7 @@ export class Reassembler {
       const n = end - from;
       if (h.last) {
         let bytes: Uint8Array;
-        const into = borrowed && n > 64 ? this.place?.(h) : undefined;
+        const into = n > 64 ? (borrowed ? this.place?.(h) : undefined) ?? this.placeSmall?.(h.ctx, h.tag, h.kind, n) : undefined;
         if (into !== undefined) {
           this.copy(into, 0, frame, from, n);
           bytes = n === into.length ? into : into.subarray(0, n);

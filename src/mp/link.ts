@@ -33,6 +33,12 @@ export interface LinkHandlers {
    * must stop writing into the buffer (it moves what it has elsewhere).
    */
   place?(from: number, ctx: number, tag: number, kind: number, total: number, detach: () => void): Uint8Array | undefined;
+  /**
+   * A message of `total` bytes arrives whole in one frame now: a buffer to
+   * copy it into (the buffer of the receive that will take it), or
+   * undefined. The link delivers a view of its first `total` bytes.
+   */
+  placeSmall?(from: number, ctx: number, tag: number, kind: number, total: number): Uint8Array | undefined;
 }
 
 export interface Link {

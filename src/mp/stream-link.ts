@@ -206,7 +206,9 @@ export class StreamLink implements Link {
     const handPlace = h.place;
     const detach = (): void => re.detach();
     const place = handPlace === undefined ? undefined : (hd: FirstHeader): Uint8Array | undefined => handPlace(j, hd.ctx, hd.tag, hd.kind, hd.total, detach);
-    const re = new Reassembler(this.max, dec === undefined ? copyShared : undefined, place);
+    const handSmall = h.placeSmall;
+    const placeSmall = handSmall === undefined ? undefined : (ctx: number, tag: number, kind: number, total: number): Uint8Array | undefined => handSmall(j, ctx, tag, kind, total);
+    const re = new Reassembler(this.max, dec === undefined ? copyShared : undefined, place, placeSmall);
     const ch = p.channel;
     const fd = dec !== undefined ? (ch as { fd?: number | undefined }).fd : undefined;
     let scratch: Uint8Array | undefined;
