@@ -141,6 +141,8 @@ export class Communicator {
   /** @internal */
   readonly engine: Engine;
   private readonly local: Map<number, number>;
+  /** The same by index (world rank -> local rank, -1 when not a member): read on every receive. */
+  private readonly localOf: Int32Array;
   /** waitOpts() of a call that sets neither a timeout nor a signal. */
   private readonly defaultWait: WaitOptions;
   private closed = false;
@@ -152,6 +154,8 @@ export class Communicator {
     this.ctx = ctx;
     this.size = group.length;
     this.local = new Map(group.map((w, i) => [w, i]));
+    this.localOf = new Int32Array(Math.max(engine.size, ...group.map((w) => w + 1))).fill(-1);
+    group.forEach((w, i) => (this.localOf[w] = i));
     const me = this.local.get(engine.rank);
     if (me === undefined) throw new ArgumentError('this rank is not in the group');
     this.rank = me;
@@ -240,7 +244,7 @@ export class Communicator {
 
   /** `target`: the bytes of `buffer` (the receive made them already). */
   private status(m: Msg, buffer: ArrayBufferView | undefined, target: Uint8Array | undefined): Status {
-    const source = this.local.get(m.src) ?? -1;
+    const source = this.localOf[m.src] ?? -1;
     const size = m.bytes.length;
     if (buffer === undefined) return { source, tag: m.tag, size, truncated: false, data: decodePayload(m.kind, m.dtype, m.bytes) };
     if (m.kind === KIND_VALUE) {
