@@ -1,8 +1,10 @@
 /**
  * Measurement kernels shared by the ping-pong example and `npm run bench`,
  * shaped like Open MPI's pingpong.c in the peers' baselines: ping-pong
- * round trips (after about a second of warm-up; iterations scaled down for
- * large sizes, median of rounds after a warm-up round), streaming bandwidth with a window of 16
+ * round trips (after about a second of warm-up, then 200 ms more at each
+ * size, since V8 optimizes each size's paths only once they have run for a
+ * while; iterations scaled down for large sizes, median of rounds after a
+ * warm-up round), streaming bandwidth with a window of 16
  * isend/irecv pairs and a 1-byte ack, and allreduce latency.
  */
 import { performance } from 'node:perf_hooks';
@@ -54,6 +56,16 @@ async function exchange(comm: Communicator, buf: Uint8Array, count: number): Pro
   }
 }
 
+/** Round trips of `buf` for about `ms` (rank 0 keeps the time; every rank learns when to stop). */
+async function warmUp(comm: Communicator, buf: Uint8Array, ms: number): Promise<void> {
+  const until = performance.now() + ms;
+  const batch = Math.max(1, Math.min(200, scaledIters(200, buf.length)));
+  for (let go = 1; go !== 0; ) {
+    await exchange(comm, buf, batch);
+    go = (await comm.bcast(comm.rank === 0 ? (performance.now() < until ? 1 : 0) : undefined, { root: 0 })) as number;
+  }
+}
+
 /** Ranks 0 and 1 measure; other ranks only join the barriers. Rank 0 returns the figures. */
 export async function pingpong(comm: Communicator, o: PingPongOptions): Promise<PingPongResult | undefined> {
   const r = comm.rank;
@@ -61,19 +73,14 @@ export async function pingpong(comm: Communicator, o: PingPongOptions): Promise<
   const bandwidth: PingPongResult['bandwidth'] = [];
   // Warm up the whole path (JIT, caches, the rings' spin scoring) for about a second first, as
   // the peers' baselines do (their README: round trips keep improving for seconds after start).
-  {
-    const warm = new Uint8Array(8);
-    const until = performance.now() + (o.warmupMs ?? 1000);
-    for (let go = 1; go !== 0; ) {
-      await exchange(comm, warm, 200);
-      // Rank 0 keeps the time; everyone learns whether to go on.
-      go = (await comm.bcast(r === 0 ? (performance.now() < until ? 1 : 0) : undefined, { root: 0 })) as number;
-    }
-  }
+  await warmUp(comm, new Uint8Array(8), o.warmupMs ?? 1000);
   for (const n of o.sizes) {
     const buf = new Uint8Array(n);
     const it = scaledIters(o.iters, n);
     const per: number[] = [];
+    // Each size takes code paths the 8-byte warm-up did not (copies, views, placement), which V8
+    // optimizes only after they have run for a while: warm them up for a time too, not a round.
+    await warmUp(comm, buf, Math.min(200, Math.max(20, (o.warmupMs ?? 1000) / 5)));
     for (let round = -1; round < o.rounds; round++) {
       await comm.barrier();
       const t0 = performance.now();
