@@ -1095,18 +1095,20 @@ void JsRingRead(const FunctionCallbackInfo<Value> &a) {
 }
 
 /*
- * Bound reads: ringRead with its three arrays checked once, not on every
- * call. ringBind(h, io) checks the ring header and the io words as ringRead
- * does and returns a slot; ringBindTarget(slot, target) names the buffer
- * messages are copied into; ringReadBound(slot, length) is then ringRead
- * into the first `length` bytes of that buffer (the caller passes the
- * buffer's current length, so a buffer that shrank or was detached since is
- * never written past its end) and takes two small integers, which lets V8
- * call it as a fast API call (fast-call.h). The slot keeps the three
- * buffers' memory alive until ringUnbind(slot).
+ * Bound calls: ringRead (and the producer's write) with their arrays checked
+ * once, not on every call. ringBind(h, io) checks the ring header and the io
+ * words as ringRead does and returns a slot; ringBindBuffer(slot, bytes)
+ * names the buffer messages are copied into (a consumer) or from (a
+ * producer); ringReadBound(slot, length) is then ringRead into the first
+ * `length` bytes of that buffer, and ringWriteBound(slot, length) writes its
+ * first `length` bytes as one message. The caller passes the buffer's current
+ * length, so a buffer that shrank or was detached since is never read or
+ * written past its end. Both take two small integers, which lets V8 call them
+ * as fast API calls (fast-call.h). The slot keeps the three buffers' memory
+ * alive until ringUnbind(slot), or until the environment that bound it ends.
  *
- * A slot belongs to one consumer in one thread: the table is only locked to
- * hand slots out and take them back.
+ * A slot belongs to one ring end in one thread (its environment, checked):
+ * the table is only locked to hand slots out and take them back.
  */
 struct BoundRing {
   /* The environment (main thread or worker) that bound it: only it may use or free the slot. */
@@ -1215,7 +1217,7 @@ void JsRingReadBound(const FunctionCallbackInfo<Value> &a) {
   a.GetReturnValue().Set(RingReadBound(slot, length));
 }
 
-/* Calls that came in through the fast path, in this thread (test/shm/fast-call.test.ts looks). */
+/* Calls that came in through the fast path (test/shm/ring-bound.test.ts looks). */
 /* (not a thread_local: in a shared library that costs a __tls_get_addr call; a lost count between threads is harmless) */
 uint32_t g_fast_calls = 0;
 
