@@ -246,11 +246,13 @@ test('a worker that ends without close() gives its slots back; a slot bound by a
   const mine = a.ringBind(new Int32Array(own, 0, 64), io);
   assert.ok(mine >= 0);
   const w = startWorker({ role: 'ring-bind-leave', sab: localRing(), value: mine });
+  const exited = workerExit(w);
   const msg = await new Promise<{ bound: number; foreign: string }>((resolve, reject) => {
     w.once('message', resolve);
     w.once('error', reject);
+    exited.then((code) => reject(new Error(`the worker exited with code ${code} before answering`)), reject);
   });
-  assert.equal(await workerExit(w), 0);
+  assert.equal(await exited, 0);
   assert.equal(msg.bound, base + 3, 'the worker held two slots beside ours');
   assert.match(msg.foreign, /another thread/);
   assert.equal(a.ringBoundCount(), base + 1, "the worker's slots went back when it ended");
