@@ -419,6 +419,8 @@ test('writePartsSync() of a message larger than the ring, read by another thread
   const sab = localRing(1024);
   const p = new RingProducer(sab, 0, { wait: 'block' });
   const consumer = startWorker({ role: 'ring-collect', sab });
+  // (the exit listener goes on now: a worker that answers and ends at once may be gone before the answer is awaited)
+  const exited = workerExit(consumer);
   const got = new Promise<Uint8Array[]>((resolve) => consumer.once('message', resolve));
   // block this thread only once the worker is up (starting it needs this thread's loop)
   const h = new Int32Array(sab, 0, RING_HEADER_SIZE / 4);
@@ -429,7 +431,7 @@ test('writePartsSync() of a message larger than the ring, read by another thread
   p.writePartsSync(body.subarray(0, 10), head);
   p.close();
   const messages = await got;
-  assert.deepEqual(await workerExit(consumer), 0);
+  assert.deepEqual(await exited, 0);
   assert.deepEqual(messages.map((m) => new Uint8Array(m)), [concat(head, body), concat(body.subarray(0, 10), head)]);
 });
 
