@@ -142,6 +142,8 @@ static int fd_and_bytes(napi_env env, napi_callback_info info, const char *usage
   return 0;
 }
 
+static ssize_t recv_one(int32_t fd, void *data, size_t len, void *addr);
+
 static napi_value int_or_errno(napi_env env, ssize_t n) {
   napi_value out;
   napi_create_int32(env, n < 0 ? -errno : (int32_t)n, &out);
@@ -159,12 +161,8 @@ static napi_value js_read_nonblock(napi_env env, napi_callback_info info) {
   void *data;
   size_t len;
   if (fd_and_bytes(env, info, "readNonblock(fd, Uint8Array)", &fd, &data, &len) != 0) return NULL;
-  ssize_t n;
-  do {
-    n = recv(fd, data, len, MSG_DONTWAIT);
-    if (n < 0 && errno == ENOTSOCK) n = read(fd, data, len);
-  } while (n < 0 && errno == EINTR);
-  return int_or_errno(env, n);
+  /* (recv_one: MSG_TRUNC is never reported on a byte stream) */
+  return int_or_errno(env, recv_one(fd, data, len, NULL));
 }
 
 /*

@@ -7,13 +7,13 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RpcClient, RpcServer, SystemErrError, GarbageArgsError, xdr, type Procedure } from '../../src/oncrpc/index.js';
 import { ArgumentError, SwitchboardError } from '../../src/errors.js';
-import { bytes, settledWithoutLoopTurn } from './helpers.js';
+import { bytes, settledWithoutLoopTurn, startReadyChild } from './helpers.js';
 
 const PROG = 0x2000ba4d;
 const dir = mkdtempSync(join(tmpdir(), 'oncrpc-spin-'));
@@ -56,23 +56,9 @@ after(() => {
 let seq = 0;
 /** Start a peer in a child process: its tcp:// and unix:// addresses. */
 async function startChild(kind: 'rpc' | 'end' | 'rst', arg: number): Promise<{ tcp: string; unix: string }> {
-  const url = new URL(`../../src/oncrpc/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
   const unixPath = join(dir, `child-${seq++}.sock`);
-  const execArgv = process.execArgv.filter((a) => !a.startsWith('--test') && a !== '--input-type=module');
-  const child = spawn(process.execPath, [...execArgv, '--input-type=module', '-e', CHILD, '--', kind, String(arg), unixPath], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, ONCRPC_URL: url },
-  });
+  const { child, port } = await startReadyChild(CHILD, [kind, String(arg), unixPath]);
   children.push(child);
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`child peer exited with ${code}`)));
-  });
   return { tcp: `tcp://127.0.0.1:${port}`, unix: `unix://${unixPath}` };
 }
 

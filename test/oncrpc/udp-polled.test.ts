@@ -7,11 +7,11 @@
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { RpcClient, xdr } from '../../src/oncrpc/index.js';
 import { ProtocolError, SwitchboardError } from '../../src/errors.js';
-import { bytes, settledWithoutLoopTurn } from './helpers.js';
+import { bytes, settledWithoutLoopTurn, startReadyChild } from './helpers.js';
 
 const PROG = 0x2000ba4e;
 
@@ -32,19 +32,9 @@ process.stdout.write('READY ' + a.port + '\\n');
 let child: ChildProcess | undefined;
 let address = '';
 before(async () => {
-  const url = new URL(`../../src/oncrpc/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
-  const execArgv = process.execArgv.filter((a) => !a.startsWith('--test') && a !== '--input-type=module');
-  const c = spawn(process.execPath, [...execArgv, '--input-type=module', '-e', CHILD], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ONCRPC_URL: url } });
-  child = c;
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    c.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    c.once('exit', (code) => reject(new Error(`server process exited with ${code}`)));
-  });
+  const ready = await startReadyChild(CHILD);
+  child = ready.child;
+  const port = ready.port;
   address = `udp://127.0.0.1:${port}`;
 });
 after(() => void child?.kill('SIGTERM'));

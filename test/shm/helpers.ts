@@ -3,7 +3,9 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
+import assert from 'node:assert/strict';
 import { unlinkRegionName } from '../../src/shm/index.js';
+import { SwitchboardError } from '../../src/errors.js';
 
 const here = fileURLToPath(import.meta.url);
 const ext = here.endsWith('.ts') ? '.ts' : '.js';
@@ -87,4 +89,25 @@ export function workerExit(w: Worker): Promise<number> {
     w.on('error', reject);
     w.on('exit', resolve);
   });
+}
+
+/**
+ * Corrupt a live ring (header words 16 = tail and 32 = head, 2 and 0, or
+ * anywhere in the data area), then read up to 20 times with `readOne`
+ * (false: nothing more): anything thrown must be a SwitchboardError.
+ */
+export function corruptAndDrain(sab: SharedArrayBuffer, pokes: readonly (readonly [number, number])[], readOne: () => boolean): void {
+  const words = new Int32Array(sab);
+  for (const [at, value] of pokes) {
+    const idx = at < 64 ? ([16, 32, 2, 0][at % 4] as number) : 64 + (at - 64);
+    words[idx] = value;
+  }
+  for (let i = 0; i < 20; i++) {
+    try {
+      if (!readOne()) break;
+    } catch (err) {
+      assert.ok(err instanceof SwitchboardError, `not typed: ${String(err)}`);
+      break;
+    }
+  }
 }
