@@ -26,6 +26,15 @@ program
 
 for (const register of [channel, services, nameserver, names, fingerd, finger, rpcgen, run, shm]) register(program);
 
+// Output into a pipe whose reader has gone (`switchboard ... | head`) ends the command quietly, as it
+// would a Unix filter, unless the command handles it itself (`run` drops its ranks' output and lets
+// the job finish).
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (process.stdout.listenerCount('error') > 1) return;
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

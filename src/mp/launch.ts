@@ -119,14 +119,25 @@ async function shmAvailable(): Promise<boolean> {
   }
 }
 
+/** Streams whose reader went away (EPIPE: `switchboard run ... | head`): rank output to them is dropped, and the job runs on. */
+const closedOutputs = new WeakSet<Writable>();
+const watchedOutputs = new WeakSet<Writable>();
+
 function lineWriter(out: Writable, prefix: string): (chunk: Buffer) => void {
-  if (prefix === '') return (chunk) => void out.write(chunk);
+  if (!watchedOutputs.has(out)) {
+    watchedOutputs.add(out);
+    out.on('error', () => closedOutputs.add(out));
+  }
+  const write = (data: Buffer | string): void => {
+    if (!closedOutputs.has(out)) out.write(data);
+  };
+  if (prefix === '') return (chunk) => write(chunk);
   let rest = '';
   return (chunk) => {
     const text = rest + chunk.toString('utf8');
     const lines = text.split('\n');
     rest = lines.pop() ?? '';
-    for (const l of lines) out.write(`${prefix}${l}\n`);
+    for (const l of lines) write(`${prefix}${l}\n`);
   };
 }
 

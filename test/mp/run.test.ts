@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { startNameServer, NameClient } from '../../src/naming/index.js';
-import { APP, runCli } from './launch-helpers.js';
+import { spawn } from 'node:child_process';
+import { APP, CLI, runCli } from './launch-helpers.js';
 
 test('run -n 3 starts three processes that meet over Unix sockets', async () => {
   const r = await runCli(['run', '-n', '3', APP]);
@@ -66,4 +67,29 @@ test('ranks register under mp/<job>/<rank> on the given name server and withdraw
     await server.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('output into a pipe whose reader has gone (run ... | head -1): the ranks\' output is dropped, the job ends normally (exit 0, no EPIPE crash)', async () => {
+  const child = spawn(process.execPath, [...process.execArgv, CLI, 'run', '-n', '2', APP, 'chatty'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  // read the first line, then close our end, as head -1 does
+  child.stdout.once('data', () => child.stdout.destroy());
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  assert.equal(code, 0, stderr);
+  assert.doesNotMatch(stderr, /EPIPE|Unhandled/);
+});
+
+test('launch(): an output stream that fails (EPIPE) stops receiving rank output; the job still finishes', async () => {
+  const { launch } = await import('../../src/mp/launch.js');
+  let writes = 0;
+  const broken = new Writable({
+    write: (_c, _e, cb) => {
+      writes++;
+      cb(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+    },
+  });
+  const res = await launch({ n: 2, app: APP, args: ['chatty'], stdout: broken, stderr: new Writable({ write: (_c, _e, cb) => cb() }) });
+  assert.equal(res.code, 0);
+  assert.ok(writes >= 1 && writes < 50, `writes after the failure were dropped (${writes} reached the stream)`);
 });
