@@ -13,6 +13,11 @@ import { pingpong } from './measure.js';
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const nums = args.filter((a) => a !== '--json').map(Number);
+if (nums.length > 2 || nums.some((n) => !Number.isInteger(n) || n < 1)) {
+  // (every rank checks before init(), so the job ends at once with this message, not with NaN figures)
+  process.stderr.write(`usage: pingpong.js [--json] [iters >= 1] [rounds >= 1]; got ${JSON.stringify(args)}\n`);
+  process.exit(2);
+}
 const comm = await init();
 if (comm.size < 2) throw new Error('ping-pong needs at least 2 ranks');
 const res = await pingpong(comm, {
