@@ -181,7 +181,10 @@ test('random corruption of a live ring read through the C path is only ever a Sw
 
 test('a spin in C that gives up falls back to a futex sleep, and is woken by the producer', async () => {
   const sab = localRing(4096);
-  const c = new RingConsumer(sab, 0, { wait: 'adaptive', spinMicros: 20 });
+  // (livenessMs beyond the test: the consumer's one sleep is never cut short by its own liveness
+  // check, so the producer's write cannot land in a re-spin after such a wake-up, which a busy
+  // machine that preempts the consumer there made possible: then nobody needed waking)
+  const c = new RingConsumer(sab, 0, { wait: 'adaptive', spinMicros: 20, livenessMs: 60_000 });
   const w = startWorker({ role: 'ring-produce-later', sab, count: 1, size: 32, delayMs: 150, wait: 'block' });
   const report = new Promise<{ wakeups: number }>((resolve) => w.once('message', resolve));
   const exited = workerExit(w);
@@ -193,7 +196,7 @@ test('a spin in C that gives up falls back to a futex sleep, and is woken by the
   // the producer woke us: we were asleep on the futex, not spinning
   assert.equal((await report).wakeups, 1);
   assert.equal(await exited, 0);
-  // (spins: one per sleep of livenessMs while the worker starts; none if availableParallelism() is 1)
+  // (one spin before the sleep, none if availableParallelism() is 1; it never saw the message)
   assert.equal(c.spinStats.hits, 0);
   assert.equal(c.readIntoSync(target, { timeoutMs: 5000 }), null, 'then the end');
   c.close();
