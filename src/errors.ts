@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'ELIMIT' // a configured limit was reached
   | 'EOWNERDEAD' // a lock holder died while holding it
   | 'EUNSUPPORTED' // a feature this platform or build cannot offer
+  | 'EBUSY' // the resource is held by an operation still in progress
   | 'ERPC' // a remote procedure failed
   | 'EIO'; // any other operating-system error
 

@@ -238,6 +238,27 @@ export class Communicator {
     }
   }
 
+  /**
+   * send(), blocking: the message is in the transport when this returns, and
+   * this thread never went back to the event loop (like MPI_Send). While the
+   * transport is full it takes incoming messages, so two ranks sending to
+   * each other at once do not deadlock. For ranks that do nothing else
+   * meanwhile: timers, I/O and pending promises wait until it returns.
+   * Over shared-memory rings and Unix/TCP sockets (EUNSUPPORTED between
+   * worker MessagePorts); EBUSY while an isend to the same rank is still
+   * queued; TimeoutError after `timeoutMs` (the communicator's default when
+   * not given). `signal` is not looked at: nothing can abort while this
+   * thread is busy.
+   */
+  sendSync(to: number, data: unknown, options: Omit<SendOptions, 'signal'> = {}): void {
+    this.checkOpen();
+    this.checkRank(to, 'destination');
+    const tag = this.checkTag(options.tag ?? 0, false);
+    const enc = encodePayload(data);
+    this.checkSize(enc.bytes.length);
+    this.engine.sendSync(this.world(to), { ctx: this.ctx, tag, kind: enc.kind, dtype: enc.dtype, bytes: enc.bytes }, options.timeoutMs ?? this.options.timeoutMs);
+  }
+
   isend(to: number, data: unknown, options: SendOptions = {}): Request<void> {
     return new Request(this.send(to, data, options));
   }
@@ -280,6 +301,30 @@ export class Communicator {
     } catch (err) {
       return Promise.reject(err as Error);
     }
+  }
+
+  /**
+   * receive(), blocking: polls the transport on this thread until a matching
+   * message is there (as MPI_Recv spins in its progress engine, offering the
+   * CPU to others every few microseconds), with the same matching, ordering,
+   * truncation and status as receive(). For ranks that do nothing else
+   * meanwhile, each with a core of its own: a receive that waits long burns
+   * its CPU. TimeoutError after `timeoutMs` (the communicator's default when
+   * not given), the sender's PeerLostError when it dies or leaves;
+   * EUNSUPPORTED between worker MessagePorts.
+   */
+  receiveSync<T = unknown>(options: Omit<ReceiveOptions, 'signal'> = {}): Status<T> {
+    this.checkOpen();
+    const from = options.from === undefined || options.from === ANY ? ANY : this.checkRank(options.from, 'source');
+    const tag = this.checkTag(options.tag ?? ANY, true);
+    const buffer = options.buffer;
+    let into: Uint8Array | undefined;
+    if (buffer !== undefined) {
+      checkView(buffer);
+      into = bytesOf(buffer);
+    }
+    const m = this.engine.takeSync(this.ctx, from === ANY ? ANY : this.world(from), tag, true, options.timeoutMs ?? this.options.timeoutMs, into);
+    return this.status(m, buffer, into) as Status<T>;
   }
 
   irecv<T = unknown>(options: ReceiveOptions = {}): Request<Status<T>> {

@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { AbortError, SwitchboardError, TimeoutError } from '../errors.js';
 import { PeerLostError } from './errors.js';
-import { KIND_BYE, type Envelope, type Link } from './link.js';
+import { KIND_BYE, type Envelope, type Link, type WriteWait } from './link.js';
 import { KIND_VALUE } from './payload.js';
 import { RELAX_EVERY, relax } from './relax.js';
 
@@ -63,6 +63,68 @@ const SLICE_MS = 0.025;
 /** process.nextTick as a promise: lets queued ticks (a socket's uncork) run, without an event-loop turn. */
 const tick = (): Promise<void> => new Promise((resolve) => process.nextTick(resolve));
 
+/** A blocking receive's spin between looks at the clock, the peers' liveness and lost ranks. */
+const SYNC_SLICE_MS = 1;
+/** A blocking receive's wait on one ring between those looks (the ring checks its producer's liveness itself). */
+const SYNC_WAIT_MS = 100;
+
+function notBlocking(kind: string): SwitchboardError {
+  return new SwitchboardError('EUNSUPPORTED', `blocking sends and receives need a transport that can be polled (rings, Unix or TCP sockets), not '${kind}'`);
+}
+
+/**
+ * The wait of a blocking send: poll for incoming messages, give the CPU
+ * away now and then, and give up at the deadline (TimeoutError from the
+ * link) or at once when the destination is lost (its PeerLostError).
+ */
+class SyncWait implements WriteWait {
+  private readonly engine: Engine;
+  private to = 0;
+  private timeoutMs = 0;
+  /** The deadline, read off the clock only once the send first has to wait (-1: not yet). */
+  private end = -1;
+  private spins = 0;
+  expired = false;
+
+  constructor(engine: Engine) {
+    this.engine = engine;
+  }
+
+  /** Ready for one more send (one object per engine: a send that never waits allocates nothing). */
+  reset(to: number, timeoutMs: number | undefined): this {
+    this.to = to;
+    this.timeoutMs = timeoutMs !== undefined && timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs : Infinity;
+    this.end = -1;
+    this.spins = 0;
+    this.expired = false;
+    return this;
+  }
+
+  progress(): void {
+    this.spins = 0;
+  }
+
+  wait(): boolean {
+    const e = this.engine;
+    if (this.end < 0) this.end = performance.now() + this.timeoutMs;
+    e.pollOnce();
+    if ((++this.spins & 15) === 0) {
+      const lost = e.lostError(this.to);
+      if (lost !== undefined) throw lost;
+      if (e.isClosed) throw new SwitchboardError('ECLOSED', 'the communicator is closed');
+      if (performance.now() >= this.end) {
+        this.expired = true;
+        return false;
+      }
+      if ((this.spins & (RELAX_EVERY - 1)) === 0) {
+        relax();
+        e.link.checkPeers?.();
+      }
+    }
+    return true;
+  }
+}
+
 export class Engine {
   readonly link: Link;
   readonly rank: number;
@@ -76,6 +138,8 @@ export class Engine {
   /** That receive's buffer: a message arriving whole may be written straight into it (placeSmall()). */
   private wantInto: Uint8Array | undefined;
   private readonly posted = new Map<number, Waiter[]>();
+  /** The wait of every blocking send (see sendSync), reused. */
+  private readonly syncWait: SyncWait = new SyncWait(this);
   private readonly members = new Map<number, (world: number) => boolean>();
   private readonly gone = new Map<number, PeerLostError>();
   /** Messages reassembled straight into a receive's buffer so far (see place()). */
@@ -323,7 +387,7 @@ export class Engine {
    * Poll the link until a matching message is there or `ms` has passed: the
    * message, or undefined. Reads the clock every 16 polls.
    */
-  private spinFor(ctx: number, src: number, tag: number, consume: boolean, ms: number, into?: Uint8Array): Msg | undefined {
+  private spinFor(ctx: number, src: number, tag: number, consume: boolean, ms: number, into?: Uint8Array, waitMs = 0): Msg | undefined {
     const poll = this.link.poll;
     if (poll === undefined) return undefined;
     // A receive (not a probe) and nothing queued matches it (the caller looked): the first message
@@ -336,6 +400,19 @@ export class Engine {
     }
     try {
       // The clock is read only once the first 16 polls found nothing (a reply usually beats them).
+      if (waitMs > 0) {
+        // A blocking receive from one rank: the link waits on that rank's transport and delivers
+        // what came (handed over here by incoming()); undefined: it cannot, poll as usual.
+        const waited = this.link.waitReadable?.(src, waitMs);
+        if (waited !== undefined) {
+          const hit = this.wantHit;
+          if (hit !== undefined) {
+            this.wantHit = undefined;
+            return hit;
+          }
+          return waited ? this.peek(ctx, src, tag, consume) : undefined;
+        }
+      }
       let end = Infinity;
       for (let i = 1; ; i++) {
         if (poll.call(this.link)) {
@@ -429,6 +506,61 @@ export class Engine {
       return this.afterSpin(ctx, src, tag, consume, opts);
     }
     return this.post(ctx, src, tag, consume, opts, undefined, place).promise;
+  }
+
+  /**
+   * Blocking send (Communicator.sendSync): the message is in the transport
+   * when this returns. While the ring or socket is full, incoming messages
+   * are taken (the peer may be sending to us at the same time) and the
+   * deadline and the peer's fate are checked. No promise, no event-loop turn.
+   */
+  sendSync(to: number, env: Envelope, timeoutMs: number | undefined): void {
+    if (this.closedErr) throw this.closedErr;
+    const g = this.gone.get(to);
+    if (g) throw g;
+    if (to === this.rank) {
+      this.incoming(this.rank, { ctx: env.ctx, tag: env.tag, kind: env.kind, dtype: env.dtype, bytes: env.bytes.slice() });
+      return;
+    }
+    const sendSync = this.link.sendSync;
+    if (sendSync === undefined || this.link.poll === undefined) throw notBlocking(this.link.kind);
+    sendSync.call(this.link, to, env, this.syncWait.reset(to, timeoutMs));
+  }
+
+  /**
+   * Blocking receive or probe (Communicator.receiveSync): a matching message,
+   * polling the link on this thread until one comes (as MPI's progress
+   * engine does; every RELAX_EVERY polls the CPU is offered to others).
+   * Throws TimeoutError after `timeoutMs`, the peer's PeerLostError when it
+   * is gone, EUNSUPPORTED on a link that cannot be polled.
+   */
+  takeSync(ctx: number, src: number, tag: number, consume: boolean, timeoutMs: number | undefined, into?: Uint8Array): Msg {
+    const now = this.peek(ctx, src, tag, consume);
+    if (now !== undefined) return now;
+    if (this.link.poll === undefined) throw notBlocking(this.link.kind);
+    const limit = timeoutMs !== undefined && timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs : Infinity;
+    const end = performance.now() + limit;
+    const waitReadable = src !== ANY ? this.link.waitReadable : undefined;
+    const mine = consume ? into : undefined;
+    for (;;) {
+      const no = this.hopeless(ctx, src);
+      if (no !== undefined) throw no;
+      // One source on a ring: wait on that ring alone, in C (spin, then a futex sleep), then take
+      // what came. Else (ANY, sockets) poll every peer for a slice.
+      const waitMs = waitReadable === undefined ? 0 : Math.max(1, Math.min(SYNC_WAIT_MS, end - performance.now()));
+      const m = this.spinFor(ctx, src, tag, consume, SYNC_SLICE_MS, mine, waitMs);
+      if (m !== undefined) return m;
+      this.link.checkPeers?.();
+      if (performance.now() >= end) {
+        const who = src === ANY ? 'any rank' : `rank ${src}`;
+        throw new TimeoutError(`no message from ${who} with tag ${tag === ANY ? 'any' : tag} within ${limit} ms`);
+      }
+    }
+  }
+
+  /** @internal (SyncWait): poll once for incoming messages. */
+  pollOnce(): void {
+    this.link.poll?.();
   }
 
   /**

@@ -41,6 +41,19 @@ export interface LinkHandlers {
   placeSmall?(from: number, ctx: number, tag: number, kind: number, total: number): Uint8Array | undefined;
 }
 
+/**
+ * How a blocking send waits for room: progress() after each piece that went
+ * out, wait() when nothing did (it takes incoming messages meanwhile; false:
+ * give up now). The links' own spin budget and the engine's blocking sends
+ * (a deadline) implement it.
+ */
+export interface WriteWait {
+  progress(): void;
+  wait(): boolean;
+  /** True once wait() has said false (the deadline passed). */
+  readonly expired?: boolean;
+}
+
 export interface Link {
   /** 'port' | 'unix' | 'tcp' | 'ring' | ... : what carries the bytes, for descriptions and benchmarks. */
   readonly kind: string;
@@ -73,6 +86,24 @@ export interface Link {
   takeTickDebt?(): boolean;
   /** With poll(): the engine's spin budget in microseconds (0: yield), for links that also spin when sending. */
   spinUs?: number;
+  /**
+   * Blocking send (optional, with poll()): the message is written before
+   * this returns, `wait` being called whenever the transport has no room.
+   * Throws TimeoutError when `wait` gives up, EBUSY when an asynchronous send
+   * to the same rank is still queued, EUNSUPPORTED when this peer's transport
+   * cannot be written synchronously.
+   */
+  sendSync?(to: number, env: Envelope, wait: WriteWait): void;
+  /**
+   * With poll(), for a blocking receive from one rank: block this thread
+   * until that rank's transport may hold something (a message, its end, an
+   * error), for at most `ms`, waiting as the transport waits best (a ring
+   * spins in C, then sleeps on a futex). False when nothing came; undefined
+   * when this peer cannot be waited on this way (the caller polls instead).
+   */
+  waitReadable?(from: number, ms: number): boolean | undefined;
+  /** With poll(), for receives that never wait in the event loop: look for dead peers now (cheap when not due). */
+  checkPeers?(): void;
   /** Begin delivering; called once by the engine. */
   start(handlers: LinkHandlers): void;
   /** Keep the process alive (true) while operations are pending, or let it exit (false). */

@@ -13,10 +13,10 @@ import { copyBytes } from '../shm/native.js';
 import { RELAX_EVERY, relax } from './relax.js';
 import { isDirectWritable, type DirectWritable } from '../transport/socket-channel.js';
 import type { Channel } from '../transport/index.js';
-import { ArgumentError } from '../errors.js';
+import { ArgumentError, SwitchboardError, TimeoutError } from '../errors.js';
 import { PeerLostError } from './errors.js';
 import { FIRST_HEADER, FRAME_MORE, MORE_HEADER, RING_PAD, Reassembler, putU32, u32, writeEnvelopeHeader, writeMoreHeader, type FirstHeader } from './frame.js';
-import type { Envelope, Link, LinkHandlers } from './link.js';
+import type { Envelope, Link, LinkHandlers, WriteWait } from './link.js';
 
 export const DEFAULT_FRAGMENT = 1024 * 1024;
 
@@ -71,10 +71,18 @@ const EAGAIN = -11;
 interface Reader {
   drain(direct: boolean): boolean;
   pump(): void;
+  /** Rings: wait up to `ms` on this thread for a message and deliver it (see StreamLink.waitReadable). */
+  waitOne?: ((ms: number) => boolean) | undefined;
 }
 
 /** What a ring Channel lends for reading without a copy (src/shm RingChannel's consumer). */
 interface RingConsumerLike {
+  /**
+   * The next message copied into `target`, waiting on this thread (spinning in C, then on a
+   * futex) for at most `timeoutMs`: its length, null at the end; TimeoutError, or EMSGSIZE with
+   * the message kept when it does not fit (src/shm RingConsumer).
+   */
+  readIntoSync?(target: Uint8Array, options: { timeoutMs?: number | undefined }): number | null;
   /** Each message as `bytes[offset .. offset + length)`, valid only during the call; no view is made. */
   consumeRaw(fn: (bytes: Uint8Array, offset: number, length: number) => void, max?: number): number;
   /** One message copied into `target` if it fits: its length, -1 = none, -2 = use consumeRaw (src/shm RingConsumer). */
@@ -96,7 +104,7 @@ interface SyncRingWriter {
  * going). While waiting, the link takes its own incoming messages (the peer
  * may be writing to us at the same time) and yields the CPU now and then.
  */
-class StallBudget {
+class StallBudget implements WriteWait {
   private readonly link: { poll(): boolean };
   private readonly ms: number;
   private end: number;
@@ -249,6 +257,27 @@ export class StreamLink implements Link {
         else any = true;
       }
     };
+    // A blocking receive from this ring alone: wait and take one small message in one native call.
+    // Anything else (a big message, fragments, the end, an error) is left for drain() to take or report.
+    const waitOpts = { timeoutMs: 0 };
+    const waitOne =
+      consumer?.readIntoSync === undefined || small === undefined
+        ? undefined
+        : (ms: number): boolean => {
+            if (dead || ch.isClosed) return true;
+            waitOpts.timeoutMs = ms;
+            let k: number | null;
+            try {
+              k = (consumer.readIntoSync as (t: Uint8Array, o: { timeoutMs: number }) => number | null)(small, waitOpts);
+            } catch (err) {
+              return !(err instanceof TimeoutError);
+            }
+            if (k !== null) {
+              const m = re.push(small, RING_PAD, true, k);
+              if (m !== undefined) h.message(j, m);
+            }
+            return true;
+          };
     // The most a decoder takes in one frame: a longer length prefix is its error to report.
     const maxFrame = dec === undefined ? 0 : dec.maxMessageSize;
     const deliver = (): void => {
@@ -369,7 +398,7 @@ export class StreamLink implements Link {
       ch.destroy();
       return { drain: () => false, pump: () => undefined };
     }
-    return { drain, pump };
+    return { drain, pump, waitOne };
   }
 
   send(to: number, env: Envelope, owned: boolean): Promise<void> | undefined {
@@ -484,17 +513,94 @@ export class StreamLink implements Link {
   }
 
   /**
+   * Send one message before returning (the blocking send of the engine's
+   * sendSync): written straight into the ring or the socket while `wait`
+   * lets the engine take incoming messages, check the deadline and the peer.
+   * Throws EBUSY when an earlier asynchronous send to `to` is still queued
+   * (a direct write would overtake it), and TimeoutError (ETIMEDOUT) when
+   * `wait` gives up: nothing of the message went out, or, when part of a big
+   * one had, the rest is queued behind it and goes out as the event loop
+   * runs, so the receiver never sees half a message.
+   */
+  sendSync(to: number, env: Envelope, wait: WriteWait): void {
+    const p = this.peers[to];
+    if (p === undefined || p === null) throw new ArgumentError(`no connection to rank ${to}`);
+    const ch = p.channel;
+    const bytes = env.bytes;
+    const total = bytes.length;
+    const busy = (): SwitchboardError => new SwitchboardError('EBUSY', `an earlier asynchronous send to rank ${to} is still queued; wait for it before a blocking send`);
+    const late = (sent: number | undefined): TimeoutError =>
+      new TimeoutError(
+        sent === 0
+          ? `rank ${to} took nothing of a ${total}-byte message in time`
+          : `rank ${to} took ${sent === undefined ? 'part' : `${sent}`} of ${total} bytes in time; the rest is queued and follows as the event loop runs`,
+      );
+    if (ch.messages) {
+      const ring = this.ringWriters[to];
+      if (ring === undefined) throw new SwitchboardError('EUNSUPPORTED', `blocking sends need a ring or a socket to rank ${to}, not ${ch.kind}`);
+      if (this.tails[to] !== undefined) throw busy();
+      const size = RING_PAD + FIRST_HEADER + total;
+      if (size <= RING_SCRATCH && size <= this.ringRecord && ring.tryWriteFrom !== undefined) {
+        const f = this.ringScratch;
+        writeEnvelopeHeader(f, RING_PAD, env, total, true);
+        if (total <= 64) for (let i = 0; i < total; i++) f[RING_PAD + FIRST_HEADER + i] = bytes[i]!;
+        else f.set(bytes, RING_PAD + FIRST_HEADER);
+        // (incoming messages taken while we wait may reuse the link's read buffers, never this one)
+        while (!ring.tryWriteFrom(f, size)) if (!wait.wait()) throw late(0);
+        return;
+      }
+      const sent = this.ringFramesSync(ring, env, wait);
+      if (sent === total) return;
+      if (sent > 0) void this.queueRingFrames(to, ch, bytes, sent).catch(() => undefined);
+      throw late(sent);
+    }
+    if (!isDirectWritable(ch)) throw new SwitchboardError('EUNSUPPORTED', `blocking sends need a ring or a socket to rank ${to}, not ${ch.kind}`);
+    const size = 4 + FIRST_HEADER + total;
+    if (total <= this.maxFragment && size <= SEND_SCRATCH) {
+      // A small message: one frame from the reused buffer, usually one system call.
+      const f = this.sendScratch;
+      putU32(f, 0, FIRST_HEADER + total);
+      writeEnvelopeHeader(f, 4, env, total, true);
+      if (total <= 64) for (let i = 0; i < total; i++) f[4 + FIRST_HEADER + i] = bytes[i]!;
+      else f.set(bytes, 4 + FIRST_HEADER);
+      let at = 0;
+      while (at < size) {
+        const n = ch.writeNowSync(at === 0 ? f.subarray(0, size) : f.subarray(at, size));
+        if (n < 0) {
+          if (at === 0) throw busy();
+          break;
+        }
+        if (n > 0) {
+          at += n;
+          wait.progress();
+        } else if (!wait.wait()) break;
+      }
+      if (at === size) return;
+      if (at === 0) throw late(0);
+      // (part of the frame is in the stream: the rest must follow, or the stream is broken for good)
+      this.tickDebt = true;
+      void ch.write(f.slice(at, size)).catch(() => undefined);
+      throw late(Math.max(0, at - 4 - FIRST_HEADER));
+    }
+    const r = this.socketFramesSync(ch, env, wait);
+    if (r === false) throw wait.expired === true ? late(0) : busy();
+    if (r !== undefined) {
+      void r.catch(() => undefined);
+      throw late(undefined);
+    }
+  }
+
+  /**
    * Write a message bigger than one ring record as frames of at most one
    * record, without waiting for the event loop: while the ring is full, take
    * our own incoming messages (a peer may be doing the same to us) and try
    * again, for at most the spin budget. Returns the payload bytes written.
    */
-  private ringFramesSync(ring: SyncRingWriter, env: Envelope): number {
+  private ringFramesSync(ring: SyncRingWriter, env: Envelope, budget: WriteWait = new StallBudget(this, this.spinUs)): number {
     const bytes = env.bytes;
     const total = bytes.length;
     const chunk = this.ringRecord - RING_PAD - FIRST_HEADER;
-    // The budget counts time without progress: a receiver that drains keeps the writer going.
-    const budget = new StallBudget(this, this.spinUs);
+    // (the default budget counts time without progress: a receiver that drains keeps the writer going)
     let off = 0;
     while (off < total) {
       const n = Math.min(chunk, total - off);
@@ -521,12 +627,11 @@ export class StreamLink implements Link {
    * promise of the queued rest otherwise, false when a direct write is not
    * possible now (nothing was written).
    */
-  private socketFramesSync(ch: Channel & DirectWritable, env: Envelope): Promise<void> | undefined | false {
+  private socketFramesSync(ch: Channel & DirectWritable, env: Envelope, budget: WriteWait = new StallBudget(this, this.spinUs)): Promise<void> | undefined | false {
     const bytes = env.bytes;
     const total = bytes.length;
     const frag = this.maxFragment;
     const head = this.sendScratch;
-    const budget = new StallBudget(this, this.spinUs);
     /** Bytes of `piece` [from, to) the kernel took, trying until the budget runs out. */
     const put = (piece: Uint8Array, from: number, to: number): number => {
       let at = from;
@@ -599,6 +704,21 @@ export class StreamLink implements Link {
       if (this.tails[to] === tail) this.tails[to] = undefined;
     });
     return done;
+  }
+
+  /**
+   * A blocking receive from one rank over a ring: one call that waits in C
+   * (spin, then futex) and copies the next message into the reader's buffer,
+   * delivered at once. Sockets: undefined (the engine polls them).
+   */
+  waitReadable(from: number, ms: number): boolean | undefined {
+    const w = this.readers[from]?.waitOne;
+    return w === undefined ? undefined : w(ms);
+  }
+
+  /** For readers that only poll (blocking receives): each ring looks for a dead producer, at most once per its livenessMs. */
+  checkPeers(): void {
+    for (const p of this.peers) (p?.channel as { consumer?: { checkProducers?(): void } } | undefined)?.consumer?.checkProducers?.();
   }
 
   setActive(_active: boolean): void {

@@ -1647,6 +1647,16 @@ export class RingConsumer extends RingEnd {
     }
   }
 
+  /**
+   * Look for attached producers whose thread has died, at most once per
+   * livenessMs (cheap otherwise): a reader that only polls and never waits
+   * here (a blocking receive spinning over several rings) calls it now and
+   * then, so that a dead producer ends the ring as a wait would have found.
+   */
+  checkProducers(): void {
+    if (this.livenessDue()) this.#reapDeadProducers();
+  }
+
   /** Wait for the tail to move: spin (unless `spun`: the caller just did), then sleep on a futex. */
   #waitDataSync(deadline: number, spun = false): void {
     const h = this.h;
