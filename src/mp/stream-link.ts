@@ -270,11 +270,26 @@ export class StreamLink implements Link {
             try {
               k = (consumer.readIntoSync as (t: Uint8Array, o: { timeoutMs: number }) => number | null)(small, waitOpts);
             } catch (err) {
-              return !(err instanceof TimeoutError);
+              if (err instanceof TimeoutError) return false;
+              // A message too big for the small buffer (or fragments) is taken in place by drain();
+              // anything else breaks the link.
+              if ((err as { code?: string }).code === 'EMSGSIZE') return drain(true);
+              fail(err);
+              return true;
             }
-            if (k !== null) {
+            if (k === null) {
+              // The end (everything before it was taken): the peer is gone, as drain() would find.
+              if (!dead) {
+                dead = true;
+                if (!this.closing) h.lost(j, new PeerLostError(j, `rank ${j} is gone: its connection closed (${ch.description})`));
+              }
+              return true;
+            }
+            try {
               const m = re.push(small, RING_PAD, true, k);
               if (m !== undefined) h.message(j, m);
+            } catch (err) {
+              fail(err);
             }
             return true;
           };
