@@ -152,6 +152,14 @@ export const section: BenchSection = {
     }
     ctx.progress('switchboard ping-pong, processes over TCP loopback');
     const tcp = await processJson<PingPongResult>(PINGPONG_APP, 2, ['--json', String(iters), String(rounds)], 'tcp');
+    // The blocking forms (sendSync/receiveSync), which pingpong.c's MPI_Send/MPI_Recv correspond to.
+    let ringSync: PingPongResult | undefined;
+    if (ring !== undefined) {
+      ctx.progress('switchboard ping-pong, processes over shared-memory rings, blocking sendSync/receiveSync');
+      ringSync = await processJson<PingPongResult>(PINGPONG_APP, 2, ['--json', '--blocking', String(iters), String(rounds)], 'shm');
+    }
+    ctx.progress('switchboard ping-pong, processes over TCP loopback, blocking sendSync/receiveSync');
+    const tcpSync = await processJson<PingPongResult>(PINGPONG_APP, 2, ['--json', '--blocking', String(iters), String(rounds)], 'tcp');
 
     const note = ompi.skip ? `Open MPI skipped: ${ompi.skip}` : undefined;
     for (const size of SIZES) {
@@ -164,12 +172,14 @@ export const section: BenchSection = {
       rows.push({ group: g1, name: 'switchboard mp, worker threads (shared-memory rings)', value: get(threads), unit: 'us/op', baseline: vader === undefined, ...(note ? { note } : {}) });
       rows.push({ group: g1, name: 'switchboard mp, worker threads (MessagePort)', value: get(threadPorts), unit: 'us/op' });
       rows.push({ group: g1, name: `switchboard mp, processes (shared-memory rings, ${how})`, value: ring ? get(ring) : NaN, unit: 'us/op', ...(shmTarget ? { target: shmTarget } : {}), ...(ringSkip ? { note: `skipped: ${ringSkip}` } : {}) });
+      rows.push({ group: g1, name: 'switchboard mp, processes (shared-memory rings, blocking sendSync/receiveSync)', value: ringSync ? get(ringSync) : NaN, unit: 'us/op', ...(shmTarget ? { target: shmTarget } : {}), ...(ringSkip ? { note: `skipped: ${ringSkip}` } : {}) });
       rows.push({ group: g1, name: `switchboard mp, processes (Unix sockets, ${how})`, value: get(unix), unit: 'us/op' });
       rows.push({ group: g1, name: 'switchboard mp, processes (Unix sockets, yielding)', value: get(unixYield), unit: 'us/op' });
       const g2 = `mp ping-pong RTT ${l}, TCP loopback`;
       const otcp = ompi.values.get(`lat|tcp|${l}`);
       if (otcp !== undefined) rows.push({ group: g2, name: 'Open MPI 4.1, TCP', value: otcp, unit: 'us/op', baseline: true });
       rows.push({ group: g2, name: `switchboard mp, processes (TCP, ${how})`, value: get(tcp), unit: 'us/op', baseline: otcp === undefined, target: '<= 1.50' });
+      rows.push({ group: g2, name: 'switchboard mp, processes (TCP, blocking sendSync/receiveSync)', value: get(tcpSync), unit: 'us/op', target: '<= 1.50' });
     }
     for (const size of BW_SIZES) {
       const l = label(size);

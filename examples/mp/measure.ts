@@ -18,10 +18,14 @@ export interface PingPongOptions {
   rounds: number;
   /** Ping-pong before the first measurement (default 1000 ms). */
   warmupMs?: number | undefined;
+  /** Round trips with the blocking forms (sendSync/receiveSync, like MPI_Send/MPI_Recv) instead of the promise API. */
+  blocking?: boolean | undefined;
 }
 
 export interface PingPongResult {
   transport: string;
+  /** 'blocking' when the round trips used sendSync/receiveSync. */
+  api: 'promise' | 'blocking';
   latency: { size: number; usPerRtt: number }[];
   bandwidth: { size: number; gbPerS: number }[];
 }
@@ -42,8 +46,23 @@ export function scaledIters(base: number, n: number): number {
   return Math.max(5, Math.floor(it));
 }
 
+/** exchange() with the blocking forms: the thread stays out of the event loop for all `count` round trips. */
+function exchangeSync(comm: Communicator, buf: Uint8Array, count: number): void {
+  const r = comm.rank;
+  for (let i = 0; i < count; i++) {
+    if (r === 0) {
+      comm.sendSync(1, buf, { tag: 1 });
+      comm.receiveSync({ from: 1, tag: 2, buffer: buf });
+    } else if (r === 1) {
+      comm.receiveSync({ from: 0, tag: 1, buffer: buf });
+      comm.sendSync(0, buf, { tag: 2 });
+    }
+  }
+}
+
 /** `count` round trips of `buf` between ranks 0 and 1 (rank 0 sends first); other ranks do nothing. */
-async function exchange(comm: Communicator, buf: Uint8Array, count: number): Promise<void> {
+async function exchange(comm: Communicator, buf: Uint8Array, count: number, blocking = false): Promise<void> {
+  if (blocking) return exchangeSync(comm, buf, count);
   const r = comm.rank;
   for (let i = 0; i < count; i++) {
     if (r === 0) {
@@ -57,11 +76,11 @@ async function exchange(comm: Communicator, buf: Uint8Array, count: number): Pro
 }
 
 /** Round trips of `buf` for about `ms` (rank 0 keeps the time; every rank learns when to stop). */
-async function warmUp(comm: Communicator, buf: Uint8Array, ms: number): Promise<void> {
+async function warmUp(comm: Communicator, buf: Uint8Array, ms: number, blocking = false): Promise<void> {
   const until = performance.now() + ms;
   const batch = Math.max(1, Math.min(200, scaledIters(200, buf.length)));
   for (let go = 1; go !== 0; ) {
-    await exchange(comm, buf, batch);
+    await exchange(comm, buf, batch, blocking);
     go = (await comm.bcast(comm.rank === 0 ? (performance.now() < until ? 1 : 0) : undefined, { root: 0 })) as number;
   }
 }
@@ -73,18 +92,19 @@ export async function pingpong(comm: Communicator, o: PingPongOptions): Promise<
   const bandwidth: PingPongResult['bandwidth'] = [];
   // Warm up the whole path (JIT, caches, the rings' spin scoring) for about a second first, as
   // the peers' baselines do (their README: round trips keep improving for seconds after start).
-  await warmUp(comm, new Uint8Array(8), o.warmupMs ?? 1000);
+  const blocking = o.blocking === true;
+  await warmUp(comm, new Uint8Array(8), o.warmupMs ?? 1000, blocking);
   for (const n of o.sizes) {
     const buf = new Uint8Array(n);
     const it = scaledIters(o.iters, n);
     const per: number[] = [];
     // Each size takes code paths the 8-byte warm-up did not (copies, views, placement), which V8
     // optimizes only after they have run for a while: warm them up for a time too, not a round.
-    await warmUp(comm, buf, Math.min(200, Math.max(20, (o.warmupMs ?? 1000) / 5)));
+    await warmUp(comm, buf, Math.min(200, Math.max(20, (o.warmupMs ?? 1000) / 5)), blocking);
     for (let round = -1; round < o.rounds; round++) {
       await comm.barrier();
       const t0 = performance.now();
-      await exchange(comm, buf, it);
+      await exchange(comm, buf, it, blocking);
       if (round >= 0) per.push(((performance.now() - t0) * 1000) / it);
     }
     latency.push({ size: n, usPerRtt: median(per) });
@@ -111,7 +131,7 @@ export async function pingpong(comm: Communicator, o: PingPongOptions): Promise<
     }
     bandwidth.push({ size: n, gbPerS: median(per) });
   }
-  return r === 0 ? { transport: comm.transport, latency, bandwidth } : undefined;
+  return r === 0 ? { transport: comm.transport, api: blocking ? 'blocking' : 'promise', latency, bandwidth } : undefined;
 }
 
 export interface AllreduceResult {
