@@ -4,7 +4,8 @@
  * shared-memory rings between processes and between worker threads, Unix
  * sockets and TCP, with three ranks started by `switchboard run`: the same
  * matching, truncation, statuses and ordering as the promise API; ANY
- * source; 5 MiB messages sent both ways at once without a deadlock;
+ * source; 5 MiB messages sent both ways at once without a deadlock, and
+ * received into a big buffer (in place), truncated, or timed out;
  * structured values; self-sends; a timeout that fires; typed errors for bad
  * input; blocking sends received by an ordinary receive. A rank that dies
  * fails the blocking receive waiting on it with PeerLostError, well within
@@ -42,6 +43,8 @@ for (const [what, flags, transport] of placements) {
     assert.deepEqual(out['any'], [1, 2]);
     assert.deepEqual(out['trunc'], { size: 100, truncated: true, first: 100, last: 91 });
     assert.deepEqual(out['big'], { size: 5 * 1024 * 1024 + 3, ok: true });
+    assert.deepEqual(out['bigInto'], { size: 5 * 1024 * 1024 + 3, truncated: false, ok: true, placed: 1, cut: { size: 100_000, truncated: true, ok: true } });
+    assert.deepEqual(out['bigTimeout'], { name: 'TimeoutError', code: 'ETIMEDOUT' });
     assert.deepEqual(out['value'], { hello: 'world', n: [1, 2, 3] });
     assert.deepEqual(out['order'], { 0: 1 }, 'rank 2 got 300 messages in order');
     assert.deepEqual(out['self'], { source: 0, byte: 42 });
