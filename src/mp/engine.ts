@@ -12,6 +12,7 @@ import { PeerLostError } from './errors.js';
 import { KIND_BYE, type Envelope, type Link, type WriteWait } from './link.js';
 import { KIND_VALUE } from './payload.js';
 import { RELAX_EVERY, relax } from './relax.js';
+import { MsgQueue } from './msg-queue.js';
 
 /** "Don't care" for a source or a tag. */
 export const ANY = -1;
@@ -129,7 +130,7 @@ export class Engine {
   readonly link: Link;
   readonly rank: number;
   readonly size: number;
-  private readonly unexpected = new Map<number, Msg[]>();
+  private readonly unexpected = new Map<number, MsgQueue<Msg>>();
   /** The receive spinning in spinFor() (wantCtx -1: none), and the message incoming() handed it. */
   private wantCtx = -1;
   private wantSrc = 0;
@@ -247,7 +248,7 @@ export class Engine {
       return;
     }
     let q = this.unexpected.get(m.ctx);
-    if (q === undefined) this.unexpected.set(m.ctx, (q = []));
+    if (q === undefined) this.unexpected.set(m.ctx, (q = new MsgQueue<Msg>()));
     q.push(m);
   }
 
@@ -360,12 +361,9 @@ export class Engine {
     const q = this.unexpected.get(ctx);
     if (q === undefined) return undefined;
     for (let i = 0; i < q.length; i++) {
-      const m = q[i] as Msg;
+      const m = q.at(i);
       if ((src === ANY || src === m.src) && (tag === ANY || tag === m.tag)) {
-        if (consume) {
-          if (i === 0) q.shift();
-          else q.splice(i, 1);
-        }
+        if (consume) q.removeAt(i);
         return m;
       }
     }
@@ -449,7 +447,7 @@ export class Engine {
   /** Put a message back at the front of its context's queue (it arrived before anything queued since). */
   private requeue(m: Msg): void {
     let q = this.unexpected.get(m.ctx);
-    if (q === undefined) this.unexpected.set(m.ctx, (q = []));
+    if (q === undefined) this.unexpected.set(m.ctx, (q = new MsgQueue<Msg>()));
     q.unshift(m);
   }
 
