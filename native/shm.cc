@@ -1056,6 +1056,14 @@ int32_t RingReadCore(const RingView &r, int32_t *io, uint8_t *dst, size_t dlen) 
     return RR_BAD_INDICES;
   }
   const uint32_t pos = head & (r.cap - 1);
+  /*
+   * When published bytes run on into the next cache line (a 64-byte message with its 8-byte
+   * header always does), ask for that line now: its miss then overlaps the header's instead of
+   * following it (measured in C with this protocol: 0.24 -> 0.21 us per 64-byte round trip).
+   * Only published bytes, and only inside the data area: never a line the producer still writes.
+   */
+  const uint32_t nextLine = (pos | 63u) + 1u;
+  if (used > nextLine - pos && nextLine < r.cap) __builtin_prefetch(r.data + nextLine);
   /* pos is 8-aligned (checked above) and below cap, cap >= 256: the 8-byte record header is inside the data. */
   const sb_ring_record *rec = reinterpret_cast<const sb_ring_record *>(r.data + pos);
   const uint32_t len = __atomic_load_n(&rec->length, __ATOMIC_RELAXED);
