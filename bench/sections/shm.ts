@@ -498,7 +498,24 @@ class CBaselines {
     const make = spawnSync('make', ['-C', this.#dir, 'posix'], { encoding: 'utf8', timeout: 60_000 });
     if (make.status !== 0) return false;
     this.#bin = join(this.#dir, 'build', 'posix', 'ipc_rtt');
+    // Both ends of our own ring layout in C (bench/native/ring-pingpong.c): the protocol's cost with no Node.
+    const ringSrc = fileURLToPath(new URL(`../../${here.endsWith('.ts') ? '' : '../'}bench/native/ring-pingpong.c`, import.meta.url));
+    const include = fileURLToPath(new URL(`../../${here.endsWith('.ts') ? '' : '../'}include`, import.meta.url));
+    const ringBin = join(this.#dir, 'ring-pingpong');
+    const cc = spawnSync('cc', ['-O2', '-I', include, '-o', ringBin, ringSrc], { encoding: 'utf8', timeout: 60_000 });
+    if (cc.status === 0) this.#ringBin = ringBin;
     return true;
+  }
+
+  #ringBin: string | undefined;
+
+  /** Median us per round trip of the ring protocol with C at both ends, or undefined. */
+  runRing(ctx: BenchContext, size: number): number | undefined {
+    if (this.#ringBin === undefined) return undefined;
+    const r = spawnSync(this.#ringBin, [String(size), String(ctx.quick ? 20000 : 100000), ctx.quick ? '3' : '5'], { encoding: 'utf8', timeout: 60_000 });
+    const line = r.stdout?.split('\n').find((l) => l.startsWith('RESULT|'));
+    const median = line ? Number(line.split('|')[3]) : NaN;
+    return Number.isFinite(median) ? median : undefined;
   }
 
   /** Median us per round trip, or undefined. */
@@ -556,17 +573,27 @@ export const section: BenchSection = {
         const cs: number[] = [];
         const spins: number[] = [];
         const adaptives: number[] = [];
+        const cRings: number[] = [];
         let note = '';
         for (let r = 0; r < rounds; r++) {
           const base = cval('shm-spin', 64);
           cs.push(base.value);
           note = base.note;
+          const cr = built ? c.runRing(ctx, 64) : undefined;
+          if (cr !== undefined) cRings.push(cr);
           spins.push(await ringRtt(ctx, 'process', 'spin', 64));
           adaptives.push(await ringRtt(ctx, 'process', 'adaptive', 64));
         }
         const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
         const each = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(' ');
         rows.push({ group: g, name: `C shm_open+mmap spin handshake, median of ${rounds} rounds`, value: med(cs), unit: 'us/op', baseline: true, note: `${note}; rounds: ${each(cs)}` });
+        rows.push({
+          group: g,
+          name: 'C at both ends of the ring layout (bench/native/ring-pingpong.c, no Node), median of rounds',
+          value: cRings.length > 0 ? med(cRings) : NaN,
+          unit: 'us/op',
+          note: cRings.length > 0 ? `the protocol's own cost: a 64-byte message and its 8-byte header span two cache lines, plus the tail's; rounds: ${each(cRings)}` : 'not built (no C compiler)',
+        });
         rows.push({ group: g, name: 'JS floor: the same handshake in JS (Atomics, no ring), 2 processes', value: await bareSpinRtt(ctx), unit: 'us/op' });
         rows.push({ group: g, name: 'ring, 2 Node processes, spin (waits in C), median of rounds', value: med(spins), unit: 'us/op', target: '<= 2 (a core each)', note: `${load}; rounds: ${each(spins)}` });
         rows.push({ group: g, name: 'ring, 2 Node processes, adaptive (waits in C), median of rounds', value: med(adaptives), unit: 'us/op', target: '<= 2 (a core each)', note: `rounds: ${each(adaptives)}` });
