@@ -9,6 +9,7 @@
 import { ArgumentError, SwitchboardError } from '../errors.js';
 import { ANY, type Engine, type Msg, type WaitOptions } from './engine.js';
 import { MessageTooLargeError } from './errors.js';
+import type { Envelope } from './link.js';
 import { Request } from './request.js';
 import {
   KIND_BYTES,
@@ -227,12 +228,8 @@ export class Communicator {
    */
   send(to: number, data: unknown, options: SendOptions = {}): Promise<void> {
     try {
-      this.checkOpen();
-      this.checkRank(to, 'destination');
-      const tag = this.checkTag(options.tag ?? 0, false);
-      const enc = encodePayload(data);
-      this.checkSize(enc.bytes.length);
-      return this.engine.send(this.world(to), { ctx: this.ctx, tag, kind: enc.kind, dtype: enc.dtype, bytes: enc.bytes }, options.transfer === true || enc.kind === KIND_VALUE);
+      const env = this.envelope(to, data, options.tag);
+      return this.engine.send(this.world(to), env, options.transfer === true || env.kind === KIND_VALUE);
     } catch (err) {
       return Promise.reject(err as Error);
     }
@@ -251,12 +248,17 @@ export class Communicator {
    * thread is busy.
    */
   sendSync(to: number, data: unknown, options: Omit<SendOptions, 'signal'> = {}): void {
+    this.engine.sendSync(this.world(to), this.envelope(to, data, options.tag), options.timeoutMs ?? this.options.timeoutMs);
+  }
+
+  /** A send's checked arguments as the envelope the engine takes. */
+  private envelope(to: number, data: unknown, tag: number | undefined): Envelope {
     this.checkOpen();
     this.checkRank(to, 'destination');
-    const tag = this.checkTag(options.tag ?? 0, false);
+    const t = this.checkTag(tag ?? 0, false);
     const enc = encodePayload(data);
     this.checkSize(enc.bytes.length);
-    this.engine.sendSync(this.world(to), { ctx: this.ctx, tag, kind: enc.kind, dtype: enc.dtype, bytes: enc.bytes }, options.timeoutMs ?? this.options.timeoutMs);
+    return { ctx: this.ctx, tag: t, kind: enc.kind, dtype: enc.dtype, bytes: enc.bytes };
   }
 
   isend(to: number, data: unknown, options: SendOptions = {}): Request<void> {
@@ -284,18 +286,10 @@ export class Communicator {
   /** Receive one message matching `from` and `tag` (both default to ANY). */
   receive<T = unknown>(options: ReceiveOptions = {}): Promise<Status<T>> {
     try {
-      this.checkOpen();
-      const from = options.from === undefined || options.from === ANY ? ANY : this.checkRank(options.from, 'source');
-      const tag = this.checkTag(options.tag ?? ANY, true);
-      const buffer = options.buffer;
-      let into: Uint8Array | undefined;
-      if (buffer !== undefined) {
-        checkView(buffer);
-        into = bytesOf(buffer);
-      }
+      const { src, tag, buffer, into } = this.receiveArgs(options);
       // A message that is there already (or arrives while we spin) settles the call at once:
       // no async function, no extra turn of the microtask queue.
-      const m = this.engine.take(this.ctx, from === ANY ? ANY : this.world(from), tag, true, this.waitOpts(options), into);
+      const m = this.engine.take(this.ctx, src, tag, true, this.waitOpts(options), into);
       if (!(m instanceof Promise)) return Promise.resolve(this.status(m, buffer, into) as Status<T>);
       return m.then((msg) => this.status(msg, buffer, into) as Status<T>);
     } catch (err) {
@@ -308,12 +302,20 @@ export class Communicator {
    * message is there (as MPI_Recv spins in its progress engine, offering the
    * CPU to others every few microseconds), with the same matching, ordering,
    * truncation and status as receive(). For ranks that do nothing else
-   * meanwhile, each with a core of its own: a receive that waits long burns
-   * its CPU. TimeoutError after `timeoutMs` (the communicator's default when
+   * meanwhile. Past the spin budget, a receive from one rank over a ring
+   * sleeps on the ring's futex; from ANY, or over sockets, it keeps polling
+   * (its CPU stays busy). TimeoutError after `timeoutMs` (the communicator's default when
    * not given), the sender's PeerLostError when it dies or leaves;
    * EUNSUPPORTED between worker MessagePorts.
    */
   receiveSync<T = unknown>(options: Omit<ReceiveOptions, 'signal'> = {}): Status<T> {
+    const { src, tag, buffer, into } = this.receiveArgs(options);
+    const m = this.engine.takeSync(this.ctx, src, tag, true, options.timeoutMs ?? this.options.timeoutMs, into);
+    return this.status(m, buffer, into) as Status<T>;
+  }
+
+  /** A receive's checked arguments: world source (or ANY), tag (or ANY), the buffer and its bytes. */
+  private receiveArgs(options: ReceiveOptions): { src: number; tag: number; buffer: ArrayBufferView | undefined; into: Uint8Array | undefined } {
     this.checkOpen();
     const from = options.from === undefined || options.from === ANY ? ANY : this.checkRank(options.from, 'source');
     const tag = this.checkTag(options.tag ?? ANY, true);
@@ -323,8 +325,7 @@ export class Communicator {
       checkView(buffer);
       into = bytesOf(buffer);
     }
-    const m = this.engine.takeSync(this.ctx, from === ANY ? ANY : this.world(from), tag, true, options.timeoutMs ?? this.options.timeoutMs, into);
-    return this.status(m, buffer, into) as Status<T>;
+    return { src: from === ANY ? ANY : this.world(from), tag, buffer, into };
   }
 
   irecv<T = unknown>(options: ReceiveOptions = {}): Request<Status<T>> {
