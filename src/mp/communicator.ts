@@ -17,7 +17,7 @@ import {
   KIND_VALUE,
   bytesOf,
   decodePayload,
-  encodePayload,
+  encodeInto,
   type Encoded,
 } from './payload.js';
 import * as coll from './collectives.js';
@@ -131,6 +131,16 @@ function viewLike(buffer: ArrayBufferView, bytes: number, all: number): ArrayBuf
   return t.subarray(0, Math.floor(bytes / t.BYTES_PER_ELEMENT));
 }
 
+/** A receive's checked arguments (see receiveArgs()). */
+interface ReceiveArgs {
+  src: number;
+  tag: number;
+  buffer: ArrayBufferView | undefined;
+  into: Uint8Array | undefined;
+}
+
+const NO_BYTES = new Uint8Array(0);
+
 export class Communicator {
   readonly rank: number;
   readonly size: number;
@@ -146,6 +156,10 @@ export class Communicator {
   private readonly localOf: Int32Array;
   /** waitOpts() of a call that sets neither a timeout nor a signal. */
   private readonly defaultWait: WaitOptions;
+  /** The envelope of every blocking send, refilled each time (the engine and link keep nothing of it). */
+  private readonly syncEnv: Envelope;
+  /** receiveArgs()'s answer, refilled each time (read at once by the caller). */
+  private readonly args: ReceiveArgs = { src: ANY, tag: ANY, buffer: undefined, into: undefined };
   private closed = false;
 
   /** @internal: use init(), runThreads() or split(). */
@@ -160,6 +174,7 @@ export class Communicator {
     const me = this.local.get(engine.rank);
     if (me === undefined) throw new ArgumentError('this rank is not in the group');
     this.rank = me;
+    this.syncEnv = { ctx, tag: 0, kind: KIND_BYTES, dtype: 0, bytes: NO_BYTES };
     this.options = {
       maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE,
       timeoutMs: options.timeoutMs ?? 0,
@@ -248,17 +263,29 @@ export class Communicator {
    * thread is busy.
    */
   sendSync(to: number, data: unknown, options: Omit<SendOptions, 'signal'> = {}): void {
-    this.engine.sendSync(this.world(to), this.envelope(to, data, options.tag), options.timeoutMs ?? this.options.timeoutMs);
+    const env = this.syncEnv;
+    try {
+      this.fill(env, to, data, options.tag);
+      this.engine.sendSync(this.world(to), env, options.timeoutMs ?? this.options.timeoutMs);
+    } finally {
+      env.bytes = NO_BYTES;
+    }
   }
 
   /** A send's checked arguments as the envelope the engine takes. */
   private envelope(to: number, data: unknown, tag: number | undefined): Envelope {
+    const env: Envelope = { ctx: this.ctx, tag: 0, kind: KIND_BYTES, dtype: 0, bytes: NO_BYTES };
+    this.fill(env, to, data, tag);
+    return env;
+  }
+
+  /** envelope() into `env` (its ctx is this communicator's). */
+  private fill(env: Envelope, to: number, data: unknown, tag: number | undefined): void {
     this.checkOpen();
     this.checkRank(to, 'destination');
-    const t = this.checkTag(tag ?? 0, false);
-    const enc = encodePayload(data);
-    this.checkSize(enc.bytes.length);
-    return { ctx: this.ctx, tag: t, kind: enc.kind, dtype: enc.dtype, bytes: enc.bytes };
+    env.tag = this.checkTag(tag ?? 0, false);
+    encodeInto(env, data);
+    this.checkSize(env.bytes.length);
   }
 
   isend(to: number, data: unknown, options: SendOptions = {}): Request<void> {
@@ -276,9 +303,11 @@ export class Communicator {
     target ??= bytesOf(buffer);
     const n = Math.min(size, target.length);
     const bytes = m.bytes;
-    // A big message may already be in place (the link reassembled it into this buffer); a small
-    // one is copied byte by byte (set() costs more than the copy below 64 bytes).
-    if (n <= 64) for (let i = 0; i < n; i++) target[i] = bytes[i]!;
+    // A message may already be in place (the link wrote it into this buffer); a small one is
+    // otherwise copied byte by byte (set() costs more than the copy below 64 bytes).
+    if (bytes === target) {
+      // (placed whole: nothing to copy)
+    } else if (n <= 64) for (let i = 0; i < n; i++) target[i] = bytes[i]!;
     else if (bytes.buffer !== target.buffer || bytes.byteOffset !== target.byteOffset) target.set(n === size ? bytes : bytes.subarray(0, n));
     return { source, tag: m.tag, size, truncated: size > target.length, data: viewLike(buffer, n, target.length) };
   }
@@ -315,7 +344,7 @@ export class Communicator {
   }
 
   /** A receive's checked arguments: world source (or ANY), tag (or ANY), the buffer and its bytes. */
-  private receiveArgs(options: ReceiveOptions): { src: number; tag: number; buffer: ArrayBufferView | undefined; into: Uint8Array | undefined } {
+  private receiveArgs(options: ReceiveOptions): ReceiveArgs {
     this.checkOpen();
     const from = options.from === undefined || options.from === ANY ? ANY : this.checkRank(options.from, 'source');
     const tag = this.checkTag(options.tag ?? ANY, true);
@@ -325,7 +354,12 @@ export class Communicator {
       checkView(buffer);
       into = bytesOf(buffer);
     }
-    return { src: from === ANY ? ANY : this.world(from), tag, buffer, into };
+    const a = this.args;
+    a.src = from === ANY ? ANY : this.world(from);
+    a.tag = tag;
+    a.buffer = buffer;
+    a.into = into;
+    return a;
   }
 
   irecv<T = unknown>(options: ReceiveOptions = {}): Request<Status<T>> {

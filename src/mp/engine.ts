@@ -209,7 +209,7 @@ export class Engine {
     if (g) return Promise.reject(g);
     if (to === this.rank) {
       const bytes = owned ? env.bytes : env.bytes.slice();
-      this.incoming(this.rank, { ctx: env.ctx, tag: env.tag, kind: env.kind, dtype: env.dtype, bytes });
+      this.incoming(this.rank, { ctx: env.ctx, tag: env.tag, kind: env.kind, dtype: env.dtype, bytes, src: this.rank });
       return Promise.resolve();
     }
     let r: Promise<void> | void;
@@ -223,14 +223,15 @@ export class Engine {
     return r.finally(() => this.hold(-1));
   }
 
-  private incoming(from: number, env: Envelope): void {
+  /** A whole message arrived: true when a receive took it (posted, or spinning for it in spinFor()). */
+  private incoming(from: number, env: Envelope): boolean {
     if (env.kind === KIND_BYE) {
       this.lost(from, new PeerLostError(from, `rank ${from} closed its communicator`, true));
-      return;
+      return false;
     }
     const m = env as Msg;
     m.src = from;
-    if (this.claimed.length > 0 && this.deliverPlaced(m)) return;
+    if (this.claimed.length > 0 && this.deliverPlaced(m)) return true;
     const ws = this.posted.get(m.ctx);
     if (ws !== undefined) {
       for (let i = 0; i < ws.length; i++) {
@@ -238,18 +239,19 @@ export class Engine {
         if (!matches(w, m)) continue;
         ws.splice(i, 1);
         w.done(m);
-        if (w.consume) return;
+        if (w.consume) return true;
         i--;
       }
     }
     if (this.wantCtx === m.ctx && (this.wantSrc === ANY || this.wantSrc === m.src) && (this.wantTag === ANY || this.wantTag === m.tag)) {
       this.wantCtx = -1;
       this.wantHit = m;
-      return;
+      return true;
     }
     let q = this.unexpected.get(m.ctx);
     if (q === undefined) this.unexpected.set(m.ctx, (q = new MsgQueue<Msg>()));
     q.push(m);
+    return false;
   }
 
   /**
@@ -517,7 +519,7 @@ export class Engine {
     const g = this.gone.get(to);
     if (g) throw g;
     if (to === this.rank) {
-      this.incoming(this.rank, { ctx: env.ctx, tag: env.tag, kind: env.kind, dtype: env.dtype, bytes: env.bytes.slice() });
+      this.incoming(this.rank, { ctx: env.ctx, tag: env.tag, kind: env.kind, dtype: env.dtype, bytes: env.bytes.slice(), src: this.rank });
       return;
     }
     const sendSync = this.link.sendSync;

@@ -203,7 +203,7 @@ export class Reassembler {
     this.cur = undefined;
     const h = cur.h;
     const bytes = cur.buf.length === h.total ? cur.buf : cur.buf.subarray(0, h.total);
-    return { ctx: h.ctx, tag: h.tag, kind: h.kind, dtype: h.dtype, bytes };
+    return { ctx: h.ctx, tag: h.tag, kind: h.kind, dtype: h.dtype, bytes, src: -1 };
   }
 
   /**
@@ -239,7 +239,7 @@ export class Reassembler {
         const bytes = this.placeSmall?.(ctx, tag, kind, body) ?? new Uint8Array(body);
         const from = start + FIRST_HEADER;
         for (let i = 0; i < body; i++) bytes[i] = frame[from + i] as number;
-        return { ctx, tag, kind, dtype: frame[start + 2] as number, bytes };
+        return { ctx, tag, kind, dtype: frame[start + 2] as number, bytes, src: -1 };
       }
       const h = readFirstHeader(frame, start, end);
       if (h.total > this.max) throw new ProtocolError(`message of ${h.total} bytes exceeds the maximum of ${this.max}`, { code: 'EMSGSIZE' });
@@ -260,7 +260,7 @@ export class Reassembler {
           bytes = new Uint8Array(n);
           this.copy(bytes, 0, frame, from, n);
         }
-        return { ctx: h.ctx, tag: h.tag, kind: h.kind, dtype: h.dtype, bytes };
+        return { ctx: h.ctx, tag: h.tag, kind: h.kind, dtype: h.dtype, bytes, src: -1 };
       }
       const into = this.place?.(h);
       const buf = into ?? new Uint8Array(h.total);
@@ -282,7 +282,7 @@ export class Reassembler {
       this.cur = undefined;
       const h = cur.h;
       const bytes = cur.buf.length === h.total ? cur.buf : cur.buf.subarray(0, h.total);
-      return { ctx: h.ctx, tag: h.tag, kind: h.kind, dtype: h.dtype, bytes };
+      return { ctx: h.ctx, tag: h.tag, kind: h.kind, dtype: h.dtype, bytes, src: -1 };
     }
     throw new ProtocolError(`unknown message-passing frame type ${String(type)}`);
   }

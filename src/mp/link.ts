@@ -16,13 +16,23 @@ export interface Envelope {
   kind: number;
   dtype: number;
   bytes: Uint8Array;
+  /**
+   * The sending world rank, set by the engine when the message arrives;
+   * links make incoming envelopes with it (-1), so setting it does not
+   * change the object's shape (one hidden class for every message).
+   */
+  src?: number;
 }
 
 /** Sent by a rank closing its communicator in order, so peers can tell finalize from death. */
 export const KIND_BYE = 255;
 
 export interface LinkHandlers {
-  message(from: number, env: Envelope): void;
+  /**
+   * A whole message from `from`. True when it went straight to the receive
+   * spinning for it (Engine.spinFor): a polling link may stop reading there.
+   */
+  message(from: number, env: Envelope): boolean;
   /** The rank is unreachable from now on (died, or said goodbye). */
   lost(rank: number, err: PeerLostError): void;
   /**

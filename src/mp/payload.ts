@@ -73,16 +73,34 @@ export interface Encoded {
 
 /** Reduce any sendable value to bytes (no copy for views). */
 export function encodePayload(data: unknown): Encoded {
-  if (ArrayBuffer.isView(data)) {
-    if (data instanceof Uint8Array && (data.constructor === Uint8Array || Buffer.isBuffer(data))) {
-      return { kind: KIND_BYTES, dtype: 0, bytes: bytesOf(data) };
-    }
-    if (data instanceof DataView) return { kind: KIND_BYTES, dtype: 0, bytes: bytesOf(data) };
-    return { kind: KIND_TYPED, dtype: dtypeOf(data as TypedArray), bytes: bytesOf(data) };
+  const out: Encoded = { kind: KIND_BYTES, dtype: 0, bytes: NO_BYTES };
+  encodeInto(out, data);
+  return out;
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/** encodePayload() into an object the caller keeps (a blocking send reuses one: nothing made per message). */
+export function encodeInto(out: { kind: number; dtype: number; bytes: Uint8Array }, data: unknown): void {
+  if (data instanceof Uint8Array && data.constructor === Uint8Array) {
+    out.kind = KIND_BYTES;
+    out.dtype = 0;
+    out.bytes = data;
+  } else if (ArrayBuffer.isView(data)) {
+    const typed = !(data instanceof DataView) && !(data instanceof Uint8Array && Buffer.isBuffer(data));
+    out.kind = typed ? KIND_TYPED : KIND_BYTES;
+    out.dtype = typed ? dtypeOf(data as TypedArray) : 0;
+    out.bytes = bytesOf(data);
+  } else if (data instanceof ArrayBuffer) {
+    out.kind = KIND_BYTES;
+    out.dtype = 0;
+    out.bytes = new Uint8Array(data);
+  } else {
+    const s = serialize(data);
+    out.kind = KIND_VALUE;
+    out.dtype = 0;
+    out.bytes = new Uint8Array(s.buffer, s.byteOffset, s.byteLength);
   }
-  if (data instanceof ArrayBuffer) return { kind: KIND_BYTES, dtype: 0, bytes: new Uint8Array(data) };
-  const s = serialize(data);
-  return { kind: KIND_VALUE, dtype: 0, bytes: new Uint8Array(s.buffer, s.byteOffset, s.byteLength) };
 }
 
 /** A typed array of element type `dtype` over `bytes`; copies only when the bytes are misaligned. */

@@ -133,6 +133,20 @@ class StallBudget implements WriteWait {
   }
 }
 
+/** A blocking send behind a queued asynchronous one (it would overtake it). */
+function busyError(to: number): SwitchboardError {
+  return new SwitchboardError('EBUSY', `an earlier asynchronous send to rank ${to} is still queued; wait for it before a blocking send`);
+}
+
+/** A blocking send that gave up after `sent` payload bytes (undefined: some). */
+function lateError(to: number, total: number, sent: number | undefined): TimeoutError {
+  return new TimeoutError(
+    sent === 0
+      ? `rank ${to} took nothing of a ${total}-byte message in time`
+      : `rank ${to} took ${sent === undefined ? 'part' : `${sent}`} of ${total} bytes in time; the rest is queued and follows as the event loop runs`,
+  );
+}
+
 export class StreamLink implements Link {
   readonly kind: string;
   readonly rank: number;
@@ -155,6 +169,8 @@ export class StreamLink implements Link {
   spinUs = 0;
   /** A socket write since the last spin: it may be corked until the next tick. */
   private tickDebt = false;
+  /** During poll(): a ring reader stopped at the message the engine handed to a spinning receive. */
+  private handed = false;
   /** Small frames are built here and written at once (never handed to a channel to keep). */
   private readonly sendScratch = new Uint8Array(SEND_SCRATCH);
   /** The view of sendScratch used last (one frame size repeats, as in a ping-pong). */
@@ -194,10 +210,16 @@ export class StreamLink implements Link {
   poll(): boolean {
     let got = false;
     const rs = this.readers;
+    this.handed = false;
     for (let j = 0; j < rs.length; j++) {
       const r = rs[j];
-      if (r !== null && r !== undefined && r.drain(true)) got = true;
+      if (r !== null && r !== undefined && r.drain(true)) {
+        got = true;
+        // (the spinning receive has its message: the other connections keep theirs until the next poll)
+        if (this.handed) break;
+      }
     }
+    this.handed = false;
     return got;
   }
 
@@ -244,7 +266,10 @@ export class StreamLink implements Link {
     // Small messages are copied into this reader's own buffer, one native call each; anything
     // else (a big message, fragments, the end) is taken in place by consumeRaw.
     const small = consumer?.tryReadSmall !== undefined ? new Uint8Array(RING_SCRATCH) : undefined;
-    const takeRing = (c: RingConsumerLike): boolean => {
+    // `direct` (a spinning receive polls): stop at the message the engine handed to that receive
+    // (this.handed); what follows stays in the ring, in order, for the next poll. That saves the
+    // empty look behind every message of a ping-pong (a native call each).
+    const takeRing = (c: RingConsumerLike, direct: boolean): boolean => {
       if (small === undefined) return c.consumeRaw(lent, 64) > 0;
       let any = false;
       for (;;) {
@@ -252,7 +277,10 @@ export class StreamLink implements Link {
         if (k >= 0) {
           any = true;
           const m = re.push(small, RING_PAD, true, k);
-          if (m !== undefined) h.message(j, m);
+          if (m !== undefined && h.message(j, m) && direct) {
+            this.handed = true;
+            return true;
+          }
         } else if (k === -1 || c.consumeRaw(lent, 1) === 0) return any;
         else any = true;
       }
@@ -305,14 +333,17 @@ export class StreamLink implements Link {
       try {
         if (consumer !== undefined && !ch.isClosed) {
           for (;;) {
-            while (takeRing(consumer)) got = true;
+            while (takeRing(consumer, direct)) {
+              got = true;
+              if (this.handed) return true;
+            }
             // The end of the ring is looked for on every 64th empty poll only: a spinning receive
             // then costs one load of the producer's index per poll (a dead peer is still seen in
             // microseconds), and the event-loop path (not direct) looks every time.
             if (got || (direct && (++idlePolls & 63) !== 0) || !ch.readReady) return got;
             // Ready after an empty consume: a message that came in since (take it lent, not copied
             // out by tryRead), or the end or an error, which tryRead below reports.
-            if (!takeRing(consumer)) break;
+            if (!takeRing(consumer, direct)) break;
             got = true;
           }
         }
@@ -543,17 +574,10 @@ export class StreamLink implements Link {
     const ch = p.channel;
     const bytes = env.bytes;
     const total = bytes.length;
-    const busy = (): SwitchboardError => new SwitchboardError('EBUSY', `an earlier asynchronous send to rank ${to} is still queued; wait for it before a blocking send`);
-    const late = (sent: number | undefined): TimeoutError =>
-      new TimeoutError(
-        sent === 0
-          ? `rank ${to} took nothing of a ${total}-byte message in time`
-          : `rank ${to} took ${sent === undefined ? 'part' : `${sent}`} of ${total} bytes in time; the rest is queued and follows as the event loop runs`,
-      );
     if (ch.messages) {
       const ring = this.ringWriters[to];
       if (ring === undefined) throw new SwitchboardError('EUNSUPPORTED', `blocking sends need a ring or a socket to rank ${to}, not ${ch.kind}`);
-      if (this.tails[to] !== undefined) throw busy();
+      if (this.tails[to] !== undefined) throw busyError(to);
       const size = RING_PAD + FIRST_HEADER + total;
       if (size <= RING_SCRATCH && size <= this.ringRecord && ring.tryWriteFrom !== undefined) {
         const f = this.ringScratch;
@@ -561,13 +585,13 @@ export class StreamLink implements Link {
         if (total <= 64) for (let i = 0; i < total; i++) f[RING_PAD + FIRST_HEADER + i] = bytes[i]!;
         else f.set(bytes, RING_PAD + FIRST_HEADER);
         // (incoming messages taken while we wait may reuse the link's read buffers, never this one)
-        while (!ring.tryWriteFrom(f, size)) if (!wait.wait()) throw late(0);
+        while (!ring.tryWriteFrom(f, size)) if (!wait.wait()) throw lateError(to, total, 0);
         return;
       }
       const sent = this.ringFramesSync(ring, env, wait);
       if (sent === total) return;
       if (sent > 0) void this.queueRingFrames(to, ch, bytes, sent).catch(() => undefined);
-      throw late(sent);
+      throw lateError(to, total, sent);
     }
     if (!isDirectWritable(ch)) throw new SwitchboardError('EUNSUPPORTED', `blocking sends need a ring or a socket to rank ${to}, not ${ch.kind}`);
     const size = 4 + FIRST_HEADER + total;
@@ -582,7 +606,7 @@ export class StreamLink implements Link {
       while (at < size) {
         const n = ch.writeNowSync(at === 0 ? f.subarray(0, size) : f.subarray(at, size));
         if (n < 0) {
-          if (at === 0) throw busy();
+          if (at === 0) throw busyError(to);
           break;
         }
         if (n > 0) {
@@ -591,17 +615,17 @@ export class StreamLink implements Link {
         } else if (!wait.wait()) break;
       }
       if (at === size) return;
-      if (at === 0) throw late(0);
+      if (at === 0) throw lateError(to, total, 0);
       // (part of the frame is in the stream: the rest must follow, or the stream is broken for good)
       this.tickDebt = true;
       void ch.write(f.slice(at, size)).catch(() => undefined);
-      throw late(Math.max(0, at - 4 - FIRST_HEADER));
+      throw lateError(to, total, Math.max(0, at - 4 - FIRST_HEADER));
     }
     const r = this.socketFramesSync(ch, env, wait);
-    if (r === false) throw wait.expired === true ? late(0) : busy();
+    if (r === false) throw wait.expired === true ? lateError(to, total, 0) : busyError(to);
     if (r !== undefined) {
       void r.catch(() => undefined);
-      throw late(undefined);
+      throw lateError(to, total, undefined);
     }
   }
 
