@@ -61,6 +61,9 @@ const SENT: Promise<void> = Promise.resolve();
 /** How long one spin slice may run before pending nextTick work (corked writes) gets a turn. */
 const SLICE_MS = 0.025;
 
+/** One spin on one rank's transport in spinFor() (ns): well inside a slice, so the clock is looked at in time. */
+const SPIN_SLICE_NS = 10_000;
+
 /** process.nextTick as a promise: lets queued ticks (a socket's uncork) run, without an event-loop turn. */
 const tick = (): Promise<void> => new Promise((resolve) => process.nextTick(resolve));
 
@@ -413,9 +416,26 @@ export class Engine {
           return waited ? this.peek(ctx, src, tag, consume) : undefined;
         }
       }
+      // From one rank, every other round spins on that rank's transport alone (a ring: in C, where
+      // the message is seen the moment it is published and taken in the same call); the rounds
+      // between poll every peer, so their messages keep flowing.
+      const spinOn = src !== ANY ? this.link.spinReadable : undefined;
+      let spinning = spinOn !== undefined;
       let end = Infinity;
       for (let i = 1; ; i++) {
-        if (poll.call(this.link)) {
+        let got: boolean;
+        if (spinning && (i & 1) !== 0) {
+          const r = (spinOn as (from: number, ns: number) => boolean | undefined).call(this.link, src, SPIN_SLICE_NS);
+          if (r === undefined) spinning = false;
+          got = r === true;
+          if (r === false) {
+            // (a slice went by: the clock is worth its read)
+            const now = performance.now();
+            if (end === Infinity) end = now + ms;
+            else if (now >= end) return undefined;
+          }
+        } else got = poll.call(this.link);
+        if (got) {
           const hit = this.wantHit;
           if (hit !== undefined) {
             this.wantHit = undefined;

@@ -112,6 +112,14 @@ export interface Link {
    * when this peer cannot be waited on this way (the caller polls instead).
    */
   waitReadable?(from: number, ms: number): boolean | undefined;
+  /**
+   * With poll(), for a receive spinning for one rank's message: spin on that
+   * rank's transport alone for at most `ns` nanoseconds (a ring spins in C,
+   * never sleeps) and deliver what came, as poll() would. True when
+   * something came; false when nothing did; undefined when this peer cannot
+   * be spun on (the caller polls instead).
+   */
+  spinReadable?(from: number, ns: number): boolean | undefined;
   /** With poll(), for receives that never wait in the event loop: look for dead peers now (cheap when not due). */
   checkPeers?(): void;
   /** Begin delivering; called once by the engine. */

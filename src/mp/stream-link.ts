@@ -71,6 +71,8 @@ const EAGAIN = -11;
 interface Reader {
   drain(direct: boolean): boolean;
   pump(): void;
+  /** Rings: spin in C up to `ns` for a message and deliver it (see StreamLink.spinReadable). */
+  spinOne?: ((ns: number) => boolean) | undefined;
   /** Rings: wait up to `ms` on this thread for a message and deliver it (see StreamLink.waitReadable). */
   waitOne?: ((ms: number) => boolean) | undefined;
 }
@@ -87,6 +89,8 @@ interface RingConsumerLike {
   consumeRaw(fn: (bytes: Uint8Array, offset: number, length: number) => void, max?: number): number;
   /** One message copied into `target` if it fits: its length, -1 = none, -2 = use consumeRaw (src/shm RingConsumer). */
   tryReadSmall?(target: Uint8Array): number;
+  /** tryReadSmall(), spinning in C for up to `budgetNs` while the ring is empty (src/shm RingConsumer). */
+  tryReadSmallSpin?(target: Uint8Array, budgetNs: number): number;
 }
 
 /** What a ring Channel offers for a synchronous write (src/shm RingChannel's producer). */
@@ -285,6 +289,25 @@ export class StreamLink implements Link {
         else any = true;
       }
     };
+    // A receive spinning for a message from this ring alone: spin in C and take one small message in
+    // the same native call (it sees the message within nanoseconds of its publication, where a poll
+    // from JS sees it up to one poll round later). Anything else is left for drain().
+    const spinOne =
+      consumer?.tryReadSmallSpin === undefined || small === undefined
+        ? undefined
+        : (ns: number): boolean => {
+            if (dead || ch.isClosed) return false;
+            try {
+              const k = (consumer.tryReadSmallSpin as (t: Uint8Array, ns: number) => number)(small, ns);
+              if (k === -1) return false;
+              if (k < 0) return drain(true);
+              const m = re.push(small, RING_PAD, true, k);
+              if (m !== undefined) h.message(j, m);
+            } catch (err) {
+              fail(err);
+            }
+            return true;
+          };
     // A blocking receive from this ring alone: wait and take one small message in one native call.
     // Anything else (a big message, fragments, the end, an error) is left for drain() to take or report.
     const waitOpts = { timeoutMs: 0 };
@@ -444,7 +467,7 @@ export class StreamLink implements Link {
       ch.destroy();
       return { drain: () => false, pump: () => undefined };
     }
-    return { drain, pump, waitOne };
+    return { drain, pump, waitOne, spinOne };
   }
 
   send(to: number, env: Envelope, owned: boolean): Promise<void> | undefined {
@@ -750,6 +773,11 @@ export class StreamLink implements Link {
    * (spin, then futex) and copies the next message into the reader's buffer,
    * delivered at once. Sockets: undefined (the engine polls them).
    */
+  spinReadable(from: number, ns: number): boolean | undefined {
+    const s = this.readers[from]?.spinOne;
+    return s === undefined ? undefined : s(ns);
+  }
+
   waitReadable(from: number, ms: number): boolean | undefined {
     const w = this.readers[from]?.waitOne;
     return w === undefined ? undefined : w(ms);

@@ -1029,6 +1029,8 @@ const IO_BUDGET = 7;
 const IO_POLLS = 8;
 const IO_ROUNDS = 9;
 const IO_WORDS = 12;
+/** The longest spin of one tryReadSmallSpin() call (1 s; io words are 32-bit). */
+const MAX_SPIN_NS = 1e9;
 /** Messages up to this size are copied out word by word. */
 const SMALL_COPY = 256;
 
@@ -1208,6 +1210,24 @@ export class RingConsumer extends RingEnd {
       return n;
     }
     return at === EMPTY ? -1 : -2;
+  }
+
+  /**
+   * tryReadSmall(), but while the ring is empty spin in C for up to
+   * `budgetNs` nanoseconds on the producer's index (no sleep, no clock read
+   * in JS): the message's length, -1 when none came in time, -2 when the
+   * next message is not a small whole one (take it with consumeRaw). Where
+   * this consumer does not spin (one CPU, 'block' mode, no C spin) it looks
+   * once, as tryReadSmall() does.
+   */
+  tryReadSmallSpin(target: Uint8Array, budgetNs: number): number {
+    if (this.#nativeRead && budgetNs >= 1) {
+      const n = this.#readNative(target, Math.min(Math.floor(budgetNs), MAX_SPIN_NS));
+      if (n >= 0) return n;
+      if (n === EMPTY) return -1;
+      return -2;
+    }
+    return this.tryReadSmall(target);
   }
 
   /**

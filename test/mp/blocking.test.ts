@@ -11,13 +11,17 @@
  * fails the blocking receive waiting on it with PeerLostError, well within
  * its timeout. Between worker MessagePorts (no polling there) both forms
  * refuse with EUNSUPPORTED, and a blocking send behind a queued isend
- * refuses with EBUSY instead of overtaking it.
+ * refuses with EBUSY instead of overtaking it. A receive from one rank
+ * spins on that rank's transport alone (in C, for a ring) every other round,
+ * polling every peer between (their messages keep arriving and queue); a
+ * receive from ANY only polls.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { Communicator } from '../../src/mp/index.js';
-import { Engine } from '../../src/mp/engine.js';
+import { ANY, Engine } from '../../src/mp/engine.js';
+import type { Envelope, Link, LinkHandlers } from '../../src/mp/link.js';
 import { PortLink, createPortMesh } from '../../src/mp/port-link.js';
 import { StreamLink } from '../../src/mp/stream-link.js';
 import type { Channel } from '../../src/transport/index.js';
@@ -106,4 +110,66 @@ test('a blocking send behind a queued asynchronous send to the same rank is EBUS
   engine.spinUs = 10;
   void engine.send(1, { ctx: 0, tag: 1, kind: 0, dtype: 0, bytes: new Uint8Array(8) }, false);
   assert.throws(() => engine.sendSync(1, { ctx: 0, tag: 1, kind: 0, dtype: 0, bytes: new Uint8Array(8) }, 50), { code: 'EBUSY' });
+});
+
+/** A two-peer link (ranks 1 and 2) whose poll() and spinReadable() deliver what the test scripted. */
+class ScriptLink implements Link {
+  readonly kind = 'script';
+  readonly rank = 0;
+  readonly size = 3;
+  readonly maxFragment = Infinity;
+  readonly calls: string[] = [];
+  h!: LinkHandlers;
+  /** Per call number (1-based, over both kinds): the message a call delivers. */
+  readonly script = new Map<number, [number, Envelope]>();
+  private n = 0;
+  constructor(private readonly spins: boolean) {}
+  start(h: LinkHandlers): void {
+    this.h = h;
+  }
+  send(): void {}
+  setActive(): void {}
+  async close(): Promise<void> {}
+  private deliver(): boolean {
+    const s = this.script.get(++this.n);
+    if (s === undefined) return false;
+    this.h.message(s[0], s[1]);
+    return true;
+  }
+  poll(): boolean {
+    this.calls.push('poll');
+    return this.deliver();
+  }
+  spinReadable(from: number, ns: number): boolean | undefined {
+    if (!this.spins) return undefined;
+    this.calls.push(`spin ${from} ${ns}`);
+    return this.deliver();
+  }
+}
+
+const msg = (tag: number, b: number): Envelope => ({ ctx: 0, tag, kind: 0, dtype: 0, bytes: Uint8Array.of(b), src: -1 });
+
+test('a receive from one rank spins on that rank alone every other round, polling all peers between; from ANY it only polls', () => {
+  const link = new ScriptLink(true);
+  const engine = new Engine(link);
+  // rank 2's message arrives in a poll (queued: not what we wait for), rank 1's in the third spin
+  link.script.set(2, [2, msg(7, 2)]);
+  link.script.set(5, [1, msg(5, 1)]);
+  const m = engine.takeSync(0, 1, 5, true, 5_000);
+  assert.equal(m.src, 1);
+  assert.deepEqual(link.calls, ['spin 1 10000', 'poll', 'spin 1 10000', 'poll', 'spin 1 10000']);
+  assert.equal(engine.peek(0, 2, 7, true)?.bytes[0], 2, "the other peer's message arrived between the spins and waits in the queue");
+
+  const any = new ScriptLink(true);
+  const e2 = new Engine(any);
+  any.script.set(3, [2, msg(5, 9)]);
+  assert.equal(e2.takeSync(0, ANY, 5, true, 5_000).src, 2);
+  assert.deepEqual(any.calls, ['poll', 'poll', 'poll'], 'a receive from ANY never spins on one transport');
+
+  // a link that cannot spin on this peer (a socket) is polled as before
+  const sockets = new ScriptLink(false);
+  const e3 = new Engine(sockets);
+  sockets.script.set(2, [1, msg(5, 4)]);
+  assert.equal(e3.takeSync(0, 1, 5, true, 5_000).bytes[0], 4);
+  assert.deepEqual(sockets.calls, ['poll', 'poll']);
 });

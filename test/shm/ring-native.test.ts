@@ -335,3 +335,36 @@ test('a head index that is not 8-aligned is a RingCorruptError at attach (the C 
   Atomics.store(h, W.tail, 4096 + 4);
   assert.throws(() => new RingConsumer(sab, 0), corrupt);
 });
+
+test('tryReadSmallSpin: spins in C for a message published meanwhile (never sleeping), gives up after its budget, leaves a big one for the general path', async () => {
+  const sab = localRing(4096);
+  const c = new RingConsumer(sab, 0, { wait: 'spin' });
+  const small = new Uint8Array(64);
+  // Nothing comes: -1 once the budget (20 ms) is spent, not before, and not never.
+  const t0 = performance.now();
+  assert.equal(c.tryReadSmallSpin(small, 20e6), -1);
+  const spent = performance.now() - t0;
+  assert.ok(spent >= 15, `spun for its budget (${spent.toFixed(1)} ms)`);
+  assert.ok(spent < 5000, 'and then gave up');
+  assert.equal(c.tryReadSmallSpin(small, 0), -1, 'a zero budget only looks');
+  // A message written by another thread while we spin: taken in the same call; nobody had to wake us.
+  const w = startWorker({ role: 'ring-produce-later', sab, count: 2, size: 24, delayMs: 50, wait: 'block' });
+  const report = new Promise<{ wakeups: number }>((resolve) => w.once('message', resolve));
+  const exited = workerExit(w);
+  for (let i = 0; i < 2; i++) {
+    let k = -1;
+    for (let tries = 0; k === -1 && tries < 30; tries++) k = c.tryReadSmallSpin(small, 1e9);
+    assert.equal(k, 24);
+    assert.equal(checkMessage(small, 24), i);
+  }
+  assert.equal((await report).wakeups, 0, 'a spinning consumer never sleeps');
+  assert.equal(await exited, 0);
+  // A message bigger than the target: -2, and it is still there for the general path.
+  const p = new RingProducer(sab, 0, { wait: 'spin' });
+  const big = message(100, 3);
+  p.writeSync(big);
+  assert.equal(c.tryReadSmallSpin(small, 1e6), -2);
+  assert.deepEqual(c.tryRead(), big);
+  p.close();
+  c.close();
+});
