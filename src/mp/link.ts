@@ -85,7 +85,9 @@ export interface Link {
    * and deliver it through the handlers before returning. True if anything
    * was delivered. Links that can look cheaply (rings, a socket read
    * directly) let a waiting receive spin the way MPI's progress engine does,
-   * instead of paying an event-loop wake-up per message.
+   * instead of paying an event-loop wake-up per message. It may stop at a
+   * message a receive took (what follows stays in the transport, in order,
+   * for the next poll): to take everything there now, call it until false.
    */
   poll?(): boolean;
   /**

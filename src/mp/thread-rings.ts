@@ -91,8 +91,10 @@ export class ThreadRingLink extends StreamLink {
       if (p === null) return;
       p.on('close', () => {
         // A rank that finishes writes its goodbye into the ring before its ports close: take it
-        // first, so an orderly end is not taken for a death.
-        this.poll();
+        // (and everything before it) first, so an orderly end is not taken for a death.
+        while (this.poll()) {
+          // (poll() may stop at a message a receive took: again until nothing is left)
+        }
         h.lost(j, new PeerLostError(j, `rank ${j} is gone: its thread exited`));
       });
       p.unref();

@@ -77,6 +77,33 @@ test('polling progress: a burst of sends then a receive, in both directions, los
   }
 });
 
+test('poll() over a ring may stop at a message a receive took; called until false it takes the rest, in order', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sbmpp-'));
+  // (no spinning here: the receives below are posted, and only the test polls)
+  const [a, b] = await joinWorld(2, 'shm', dir, { progress: 'yield' });
+  try {
+    for (let i = 0; i < 4; i++) a!.sendSync(1, Uint8Array.of(i), { tag: 1 });
+    const got: number[] = [];
+    const receives = [0, 1, 2].map(() => b!.receive<Uint8Array>({ from: 0, tag: 1 }).then((s) => got.push(s.data[0]!)));
+    const settle = async (): Promise<void> => {
+      for (let i = 0; i < 10; i++) await Promise.resolve();
+    };
+    const link = b!.engine.link;
+    assert.equal(link.poll?.(), true);
+    await settle();
+    assert.deepEqual(got, [0], 'the first poll stopped at the message the first receive took');
+    let polls = 1;
+    while (link.poll?.() === true) polls++;
+    await Promise.all(receives);
+    assert.deepEqual(got, [0, 1, 2], 'every receive got its message, in order');
+    assert.equal(polls, 4, 'one poll per message a receive took, then one that queued what no receive wanted');
+    assert.equal(b!.engine.peek(b!.ctx, 0, 1, true)?.bytes[0], 3, 'the fourth waits in the queue');
+  } finally {
+    await Promise.all([a!.close(), b!.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('polling progress: a peer that dies while we spin fails the receive at once; a timeout still fires', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sbmpp-'));
   try {
