@@ -60,6 +60,22 @@ function exchangeSync(comm: Communicator, buf: Uint8Array, count: number): void 
   }
 }
 
+/** Untimed rounds before the timed ones (see pingpong()). */
+const WARM_ROUNDS = 3;
+
+const GO = new Uint8Array(1);
+
+/** Ranks 0 and 1 meet with blocking calls (one round trip): both are spinning when this returns. */
+function syncPair(comm: Communicator): void {
+  if (comm.rank === 0) {
+    comm.sendSync(1, GO, { tag: 5 });
+    comm.receiveSync({ from: 1, tag: 5, buffer: GO });
+  } else if (comm.rank === 1) {
+    comm.receiveSync({ from: 0, tag: 5, buffer: GO });
+    comm.sendSync(0, GO, { tag: 5 });
+  }
+}
+
 /** `count` round trips of `buf` between ranks 0 and 1 (rank 0 sends first); other ranks do nothing. */
 async function exchange(comm: Communicator, buf: Uint8Array, count: number, blocking = false): Promise<void> {
   if (blocking) return exchangeSync(comm, buf, count);
@@ -101,8 +117,14 @@ export async function pingpong(comm: Communicator, o: PingPongOptions): Promise<
     // Each size takes code paths the 8-byte warm-up did not (copies, views, placement), which V8
     // optimizes only after they have run for a while: warm them up for a time too, not a round.
     await warmUp(comm, buf, Math.min(200, Math.max(20, (o.warmupMs ?? 1000) / 5)), blocking);
-    for (let round = -1; round < o.rounds; round++) {
+    // Three untimed rounds first: the barrier between rounds takes paths the warm-up's exchanges
+    // did not, V8 deoptimizes the hot functions there, and the next round or two run in slower code
+    // while it optimizes them again (seen: 10 us then 1 us per 8-byte round trip).
+    for (let round = -WARM_ROUNDS; round < o.rounds; round++) {
       await comm.barrier();
+      // Blocking: leave the barrier as MPI_Barrier does, both ranks spinning (the promise barrier
+      // lets one rank fall asleep in the event loop, and the round would time its wake-up).
+      if (blocking) syncPair(comm);
       const t0 = performance.now();
       await exchange(comm, buf, it, blocking);
       if (round >= 0) per.push(((performance.now() - t0) * 1000) / it);
