@@ -29,8 +29,9 @@ export const KIND_BYE = 255;
 
 export interface LinkHandlers {
   /**
-   * A whole message from `from`. True when it went straight to the receive
-   * spinning for it (Engine.spinFor): a polling link may stop reading there.
+   * A whole message from `from`. True when a receive took it (a posted one,
+   * or the one spinning for it in Engine.spinFor): a polling link may stop
+   * reading there.
    */
   message(from: number, env: Envelope): boolean;
   /** The rank is unreachable from now on (died, or said goodbye). */
