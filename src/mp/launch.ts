@@ -83,6 +83,16 @@ export function mallocTuning(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { MALLOC_MMAP_THRESHOLD_: String(32 << 20), MALLOC_TRIM_THRESHOLD_: String(256 << 20), MALLOC_TOP_PAD_: String(16 << 20) };
 }
 
+/** One word for a POSIX shell: as it is when it has nothing the shell reads, else in single quotes. */
+export function shellWord(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The command line a rank started over ssh runs: in `cwd`, with `env` (NAME=value), then `argv`. */
+export function remoteCommand(cwd: string, env: readonly string[], argv: readonly string[]): string {
+  return ['cd', shellWord(cwd), '&&', 'exec', 'env', ...env.map(shellWord), ...argv.map(shellWord)].join(' ');
+}
+
 /** 'poll' when no host runs more ranks than this machine has cores (hosts are assumed alike). */
 export function progressFor(mode: LaunchOptions['progress'], ranks: number, hostCount: number): 'poll' | 'yield' {
   if (mode === 'poll' || mode === 'yield') return mode;
@@ -214,10 +224,12 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
       } else if (existsSync(`/var/run/netns/${host}`)) {
         child = spawn('ip', ['netns', 'exec', host, process.execPath, ...nodeArgs], { env: rankEnv, stdio });
       } else {
+        // ssh hands the remote shell one command line: every word quoted, run from the directory
+        // the launcher runs in (as mpirun does: the hosts are expected to share the paths).
         const pairs = Object.entries(rankEnv)
           .filter(([k]) => k.startsWith('SWITCHBOARD_'))
           .map(([k, v]) => `${k}=${String(v)}`);
-        child = spawn('ssh', [host, 'env', ...pairs, process.execPath, ...nodeArgs], { stdio });
+        child = spawn('ssh', ['-o', 'BatchMode=yes', host, remoteCommand(process.cwd(), pairs, [process.execPath, ...nodeArgs])], { stdio });
       }
       const entryRec = { child, host, done: false };
       children.push(entryRec);
