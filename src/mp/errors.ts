@@ -50,3 +50,6 @@ export class RankFailedError extends SwitchboardError {
 
 /** Exit status of a rank process that failed only because another rank was lost (EX_TEMPFAIL). */
 export const PEER_LOST_EXIT = 75;
+
+/** Exit status of a rank process that stopped because its launcher was gone (128 + SIGHUP, as a hangup would). */
+export const LAUNCHER_GONE_EXIT = 129;

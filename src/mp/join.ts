@@ -206,6 +206,8 @@ export const ENV = {
   progress: 'SWITCHBOARD_MP_PROGRESS',
   spinUs: 'SWITCHBOARD_MP_SPIN_US',
   maxMessage: 'SWITCHBOARD_MP_MAX_MESSAGE',
+  /** '1': the rank's stdin is a pipe from its launcher, held open for the job; its end means the launcher is gone. */
+  lifeline: 'SWITCHBOARD_MP_LIFELINE',
 } as const;
 
 function num(name: string): number | undefined {

@@ -211,6 +211,9 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
       ...(o.timeoutMs !== undefined ? { [ENV.timeout]: String(o.timeoutMs) } : {}),
     };
     env[ENV.progress] = progress;
+    // Each rank's stdin is a pipe from here, never written: when this launcher dies (even by
+    // SIGKILL), every pipe ends and the ranks stop, over ssh too (ssh forwards its stdin).
+    env[ENV.lifeline] = '1';
     Object.assign(env, mallocTuning(env));
     const failures: { rank: number; status: number; reason: string; secondary: boolean }[] = [];
     const exits: Promise<void>[] = [];
@@ -218,7 +221,7 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
       const host = hosts?.[rank % hosts.length];
       const rankEnv = { ...env, [ENV.rank]: String(rank) };
       let child: ChildProcess;
-      const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
+      const stdio: ['pipe', 'pipe', 'pipe'] = ['pipe', 'pipe', 'pipe'];
       if (host === undefined || host === 'localhost') {
         child = spawn(process.execPath, nodeArgs, { env: rankEnv, stdio });
       } else if (existsSync(`/var/run/netns/${host}`)) {

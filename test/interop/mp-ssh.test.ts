@@ -6,7 +6,8 @@
  * through it meet the local ones over TCP; an argument with spaces and
  * quotes reaches the remote rank intact (the remote shell gets one quoted
  * command line, run from the launcher's directory); a rank that dies on an
- * ssh host is named and the job exits non-zero. Skipped, with the reason,
+ * ssh host is named and the job exits non-zero; when the launcher is killed,
+ * the rank behind ssh stops too. Skipped, with the reason,
  * where there is no sshd or it cannot start.
  */
 import { test, before, after } from 'node:test';
@@ -16,7 +17,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { APP, runCli } from '../mp/launch-helpers.js';
+import { APP, killLauncherOfHangingRanks, runCli } from '../mp/launch-helpers.js';
 import { remoteCommand, shellWord } from '../../src/mp/launch.js';
 
 const SSHD = '/usr/sbin/sshd';
@@ -148,4 +149,11 @@ test('a rank that dies on an ssh host is named, and the job exits non-zero', asy
   const r = await runCli(['run', '-n', '3', '--grace', '3000', '--hosts', 'sbssh-a,sbssh-b,localhost', APP, 'die'], { env, timeoutMs: 60_000 });
   assert.equal(r.code, 9, r.stderr);
   assert.match(r.stderr, /rank 1 \(pid \d+ on sbssh-b\) died: exited with code 9/);
+});
+
+test('ranks on an ssh host stop when their launcher is killed: ssh passes the end of its stdin on', async (t) => {
+  if (skip) return t.skip(skip);
+  const { pids, goneMs } = await killLauncherOfHangingRanks(['run', '-n', '2', '--hosts', 'sbssh-a,localhost'], 2, { env });
+  assert.equal(pids.length, 2);
+  assert.ok(goneMs < 10_000, 'the rank behind ssh and the local one were gone within 10 s');
 });

@@ -33,3 +33,43 @@ export function runCli(args: string[], options: { prefix?: string[]; timeoutMs?:
     });
   });
 }
+
+/**
+ * Start `switchboard run ...args APP hang`, wait until every rank printed its
+ * pid, kill the launcher with SIGKILL (no chance to clean up), and return how
+ * long until every rank process was gone (Infinity if some outlived `withinMs`,
+ * after which the test's cleanup kills them).
+ */
+export async function killLauncherOfHangingRanks(args: string[], n: number, options: { env?: NodeJS.ProcessEnv; withinMs?: number } = {}): Promise<{ pids: number[]; goneMs: number }> {
+  const child = spawn(process.execPath, [...process.execArgv, CLI, ...args, APP, 'hang'], { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const pids = await new Promise<number[]>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`ranks not ready in time: ${out} ${err}`)), 60_000);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const found = [...out.matchAll(/rank \d+ pid (\d+) ready/g)].map((m) => Number(m[1]));
+      if (found.length === n) {
+        clearTimeout(timer);
+        resolve(found);
+      }
+    });
+    child.once('exit', () => reject(new Error(`the launcher ended first: ${err}`)));
+  });
+  const t0 = Date.now();
+  child.kill('SIGKILL');
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const limit = options.withinMs ?? 10_000;
+  while (pids.some(alive) && Date.now() - t0 < limit) await new Promise((r) => setTimeout(r, 50));
+  const goneMs = pids.some(alive) ? Infinity : Date.now() - t0;
+  for (const p of pids.filter(alive)) process.kill(p, 'SIGKILL');
+  return { pids, goneMs };
+}

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { startNameServer, NameClient } from '../../src/naming/index.js';
 import { spawn } from 'node:child_process';
-import { APP, CLI, runCli } from './launch-helpers.js';
+import { APP, CLI, killLauncherOfHangingRanks, runCli } from './launch-helpers.js';
 
 test('run -n 3 starts three processes that meet over Unix sockets', async () => {
   const r = await runCli(['run', '-n', '3', APP]);
@@ -92,4 +92,10 @@ test('launch(): an output stream that fails (EPIPE) stops receiving rank output;
   const res = await launch({ n: 2, app: APP, args: ['chatty'], stdout: broken, stderr: new Writable({ write: (_c, _e, cb) => cb() }) });
   assert.equal(res.code, 0);
   assert.ok(writes >= 1 && writes < 50, `writes after the failure were dropped (${writes} reached the stream)`);
+});
+
+test('ranks stop when their launcher is killed (SIGKILL): the stdin pipe it holds for each of them ends', async () => {
+  const { pids, goneMs } = await killLauncherOfHangingRanks(['run', '-n', '3', '--transport', 'unix'], 3);
+  assert.equal(pids.length, 3);
+  assert.ok(goneMs < 10_000, 'every rank process was gone within 10 s of its launcher');
 });
