@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .argument('[args...]', 'arguments for the program (put "--" before any that start with a dash)')
     .requiredOption('-n, --np <count>', 'number of ranks', count)
     .option('--threads', 'run the ranks as worker threads of one process')
-    .option('--hosts <list>', 'comma-separated hosts for the ranks, round-robin: network namespace names (ip netns), localhost, or ssh hosts')
+    .option('--hosts <list>', 'comma-separated hosts for the ranks, round-robin: network namespace names (ip netns), localhost, or ssh hosts (key login, same paths: ranks start in this directory)')
     .option('--transport <kind>', 'how ranks on one host connect: shm (shared-memory rings; the default when ranks poll), unix (the default when they yield) or tcp (loopback)', transportOf)
     .option('--progress <mode>', 'how a waiting receive waits: poll (spin briefly first, lowest latency), yield (sleep at once), or auto (default: poll unless ranks outnumber cores)', progressOf)
     .option('--ns <address>', 'name server address (default: $SWITCHBOARD_NAMESERVER or the well-known one if it answers, else a private one)')
