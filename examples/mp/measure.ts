@@ -116,7 +116,11 @@ export async function pingpong(comm: Communicator, o: PingPongOptions): Promise<
     const per: number[] = [];
     // Each size takes code paths the 8-byte warm-up did not (copies, views, placement), which V8
     // optimizes only after they have run for a while: warm them up for a time too, not a round.
-    await warmUp(comm, buf, Math.min(200, Math.max(20, (o.warmupMs ?? 1000) / 5)), blocking);
+    // Big messages run those paths a few times per round trip of hundreds of microseconds, and V8
+    // needs about 3000 of them (1-1.5 s) to reach its optimized code (seen at 1 MiB: 300-900 us
+    // per round trip before, 110-130 after): they get 1.5 times the first warm-up.
+    const warmMs = n >= 64 * 1024 ? 1.5 * (o.warmupMs ?? 1000) : Math.min(200, Math.max(20, (o.warmupMs ?? 1000) / 5));
+    await warmUp(comm, buf, warmMs, blocking);
     // Three untimed rounds first: the barrier between rounds takes paths the warm-up's exchanges
     // did not, V8 deoptimizes the hot functions there, and the next round or two run in slower code
     // while it optimizes them again (seen: 10 us then 1 us per 8-byte round trip).
