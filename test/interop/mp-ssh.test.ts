@@ -7,8 +7,9 @@
  * quotes reaches the remote rank intact (the remote shell gets one quoted
  * command line, run from the launcher's directory); a rank that dies on an
  * ssh host is named and the job exits non-zero; when the launcher is killed,
- * the rank behind ssh stops too. Skipped, with the reason,
- * where there is no sshd or it cannot start.
+ * the rank behind ssh stops too. Skipped, with the reason printed, only
+ * where OpenSSH is not installed or the tests do not run as root; with
+ * OpenSSH there, a test sshd that cannot start or log in fails the tests.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +23,10 @@ import { remoteCommand, shellWord } from '../../src/mp/launch.js';
 
 const SSHD = '/usr/sbin/sshd';
 let dir = '';
+/** Why the ssh tests cannot run here: only a missing peer (no OpenSSH) or no root. */
 let skip: string | false = false;
+/** A setup step that failed with OpenSSH present: the tests fail with it, they do not skip. */
+let broken: Error | undefined;
 let env: NodeJS.ProcessEnv = {};
 
 async function freePort(): Promise<number> {
@@ -34,21 +38,26 @@ async function freePort(): Promise<number> {
 }
 
 before(async () => {
+  try {
+    await setUp();
+  } catch (err) {
+    broken = err as Error;
+  }
+});
+
+async function setUp(): Promise<void> {
   if (!existsSync(SSHD) || spawnSync('ssh', ['-V']).error !== undefined) {
-    skip = 'no OpenSSH server or client here (apt-get install openssh-server openssh-client)';
+    skip = `peer missing: ${existsSync(SSHD) ? 'the ssh client' : SSHD} is not installed (.ci/run installs openssh-server and openssh-client)`;
     return;
   }
   if (process.getuid?.() !== 0) {
-    skip = 'the test sshd logs in as the current user with a throwaway key, which needs root here';
+    skip = 'not root: the test starts its own sshd (privilege separation in /run/sshd) and logs in as root with a throwaway key';
     return;
   }
   dir = mkdtempSync(join(tmpdir(), 'sb-ssh-'));
   for (const k of ['host_key', 'client_key']) {
     const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, k)]);
-    if (r.status !== 0) {
-      skip = `ssh-keygen failed: ${r.stderr.toString().trim()}`;
-      return;
-    }
+    if (r.status !== 0) throw new Error(`ssh-keygen failed: ${r.stderr.toString().trim()}`);
   }
   writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')), { mode: 0o600 });
   const port = await freePort();
@@ -89,14 +98,11 @@ before(async () => {
   chmodSync(join(dir, 'bin', 'ssh'), 0o755);
   mkdirSync('/run/sshd', { recursive: true });
   const d = spawnSync(SSHD, ['-f', join(dir, 'sshd_config'), '-E', join(dir, 'sshd.log')], { encoding: 'utf8' });
-  if (d.status !== 0) {
-    skip = `sshd did not start: ${(d.stderr || readLog()).trim().split('\n').slice(-1)[0]}`;
-    return;
-  }
+  if (d.status !== 0) throw new Error(`the test sshd did not start: ${(d.stderr || readLog()).trim().split('\n').slice(-1)[0]}`);
   env = { ...process.env, PATH: `${join(dir, 'bin')}:${process.env['PATH'] ?? ''}` };
   const probe = spawnSync(join(dir, 'bin', 'ssh'), ['-o', 'BatchMode=yes', 'sbssh-a', 'true'], { encoding: 'utf8', timeout: 20_000 });
-  if (probe.status !== 0) skip = `ssh to the test sshd failed: ${probe.stderr.trim()}`;
-});
+  if (probe.status !== 0) throw new Error(`ssh to the test sshd failed: ${probe.stderr.trim()}`);
+}
 
 function readLog(): string {
   try {
@@ -133,6 +139,7 @@ test('shell words: plain words stay as they are, anything else is single-quoted 
 
 test('ranks started over ssh meet the local one over TCP, from the launcher directory, with their arguments intact', async (t) => {
   if (skip) return t.skip(skip);
+  if (broken) throw broken;
   const before = (readLog().match(/Accepted publickey/g) ?? []).length;
   const r = await runCli(['run', '-n', '3', '--hosts', 'sbssh-a,sbssh-b,localhost', APP, "odd 'arg' $HOME"], { env, timeoutMs: 60_000 });
   assert.equal(r.code, 0, r.stderr);
@@ -146,6 +153,7 @@ test('ranks started over ssh meet the local one over TCP, from the launcher dire
 
 test('a rank that dies on an ssh host is named, and the job exits non-zero', async (t) => {
   if (skip) return t.skip(skip);
+  if (broken) throw broken;
   const r = await runCli(['run', '-n', '3', '--grace', '3000', '--hosts', 'sbssh-a,sbssh-b,localhost', APP, 'die'], { env, timeoutMs: 60_000 });
   assert.equal(r.code, 9, r.stderr);
   assert.match(r.stderr, /rank 1 \(pid \d+ on sbssh-b\) died: exited with code 9/);
@@ -153,6 +161,7 @@ test('a rank that dies on an ssh host is named, and the job exits non-zero', asy
 
 test('ranks on an ssh host stop when their launcher is killed: ssh passes the end of its stdin on', async (t) => {
   if (skip) return t.skip(skip);
+  if (broken) throw broken;
   const { pids, goneMs } = await killLauncherOfHangingRanks(['run', '-n', '2', '--hosts', 'sbssh-a,localhost'], 2, { env });
   assert.equal(pids.length, 2);
   assert.ok(goneMs < 10_000, 'the rank behind ssh and the local one were gone within 10 s');
