@@ -50,7 +50,8 @@ export interface BenchSection {
   run(ctx: BenchContext): Promise<BenchRow[]>;
 }
 
-function median(xs: number[]): number {
+/** The median of `xs` (the mean of the middle two for an even count). */
+export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
-import type { BenchContext, BenchRow, BenchSection } from '../harness.js';
+import { median, type BenchContext, type BenchRow, type BenchSection } from '../harness.js';
 import { runThreads } from '../../src/mp/index.js';
 import { launch, progressFor } from '../../src/mp/launch.js';
 import type { AllreduceResult, PingPongResult } from '../../examples/mp/measure.js';
@@ -106,9 +106,10 @@ async function runOpenMpi(ctx: BenchContext, dir: string, key: 'shm' | 'tcp', ro
   return undefined;
 }
 
-function medianOf(xs: number[]): number {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  return s.length === 0 ? NaN : (s[s.length >> 1] as number);
+/** median() of the runs that produced a figure. */
+function medianOf(xs: readonly number[]): number {
+  const ok = xs.filter((x) => Number.isFinite(x));
+  return ok.length === 0 ? NaN : median(ok);
 }
 
 /** Per key, the median over runs. */

@@ -29,7 +29,7 @@ import { takeSegments, takeWritten } from '../../src/oncrpc/message-bytes.js';
 import { RecordMarkingDecoder } from '../../src/wire/index.js';
 import type { Address } from '../../src/transport/index.js';
 import { INTEROP_PROG, INTEROP_V1, buildC, cToolchainMissing, processCpuUs, runCClient, startCServer, type CBuild } from '../../src/oncrpc/testing/libtirpc-fixture.js';
-import type { BenchContext, BenchRow, BenchSection } from '../harness.js';
+import { median, type BenchContext, type BenchRow, type BenchSection } from '../harness.js';
 
 type Tr = 'tcp' | 'unix' | 'udp';
 const SIZES = [0, 1024, 65536];
@@ -173,12 +173,6 @@ async function cRound(build: CBuild, netid: string, target: string, size: number
   if (r.code !== 0) throw new Error(`libtirpc client ${netid} ${size} B failed: ${r.stderr.trim()}`);
   const [wall, clientCpu] = r.stdout.trim().split(/\s+/).map(Number) as [number, number];
   return { wall, clientCpu, serverCpu: (processCpuUs(serverPid) - s0) / (n + Math.floor(n / 10) + 1) };
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
 /**

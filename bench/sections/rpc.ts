@@ -21,7 +21,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import type { BenchContext, BenchRow, BenchSection } from '../harness.js';
+import { median, type BenchContext, type BenchRow, type BenchSection } from '../harness.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const SIZES = [64, 1024, 65536] as const;
@@ -266,12 +266,6 @@ interface PeerFigure {
   metric: 'lat_us' | 'tput_mps';
   samples: number[];
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 
 function findPeersDir(): string | undefined {
   for (const c of [resolve('../shared/peers/node'), '/work/shared/peers/node']) if (existsSync(join(c, 'bench', 'lib.mjs'))) return c;

@@ -424,16 +424,13 @@ export class Engine {
       let end = Infinity;
       for (let i = 1; ; i++) {
         let got: boolean;
+        // (a slice spun in vain: the clock is worth its read at once, not after 16 rounds)
+        let slow = false;
         if (spinning && (i & 1) !== 0) {
           const r = (spinOn as (from: number, ns: number) => boolean | undefined).call(this.link, src, SPIN_SLICE_NS);
           if (r === undefined) spinning = false;
           got = r === true;
-          if (r === false) {
-            // (a slice went by: the clock is worth its read)
-            const now = performance.now();
-            if (end === Infinity) end = now + ms;
-            else if (now >= end) return undefined;
-          }
+          slow = r === false;
         } else got = poll.call(this.link);
         if (got) {
           const hit = this.wantHit;
@@ -444,7 +441,7 @@ export class Engine {
           const m = this.peek(ctx, src, tag, consume);
           if (m !== undefined || this.hopeless(ctx, src) !== undefined) return m;
         }
-        if ((i & 15) === 0) {
+        if (slow || (i & 15) === 0) {
           const now = performance.now();
           if (end === Infinity) end = now + ms;
           else if (now >= end) return undefined;

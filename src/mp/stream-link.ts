@@ -270,6 +270,17 @@ export class StreamLink implements Link {
     // Small messages are copied into this reader's own buffer, one native call each; anything
     // else (a big message, fragments, the end) is taken in place by consumeRaw.
     const small = consumer?.tryReadSmall !== undefined ? new Uint8Array(RING_SCRATCH) : undefined;
+    /** drain(true) outside poll(): the stop at a handed message (this.handed) ends here, as poll() ends its own. */
+    const drainOnce = (): boolean => {
+      const got = drain(true);
+      this.handed = false;
+      return got;
+    };
+    /** The `k`-byte frame just read into `small`, to the engine: true when a receive took it. */
+    const giveSmall = (k: number): boolean => {
+      const m = re.push(small as Uint8Array, RING_PAD, true, k);
+      return m !== undefined && h.message(j, m);
+    };
     // `direct` (a spinning receive polls): stop at the message the engine handed to that receive
     // (this.handed); what follows stays in the ring, in order, for the next poll. That saves the
     // empty look behind every message of a ping-pong (a native call each).
@@ -280,8 +291,7 @@ export class StreamLink implements Link {
         const k = (c.tryReadSmall as (t: Uint8Array) => number)(small);
         if (k >= 0) {
           any = true;
-          const m = re.push(small, RING_PAD, true, k);
-          if (m !== undefined && h.message(j, m) && direct) {
+          if (giveSmall(k) && direct) {
             this.handed = true;
             return true;
           }
@@ -300,9 +310,8 @@ export class StreamLink implements Link {
             try {
               const k = (consumer.tryReadSmallSpin as (t: Uint8Array, ns: number) => number)(small, ns);
               if (k === -1) return false;
-              if (k < 0) return drain(true);
-              const m = re.push(small, RING_PAD, true, k);
-              if (m !== undefined) h.message(j, m);
+              if (k < 0) return drainOnce();
+              giveSmall(k);
             } catch (err) {
               fail(err);
             }
@@ -324,7 +333,7 @@ export class StreamLink implements Link {
               if (err instanceof TimeoutError) return false;
               // A message too big for the small buffer (or fragments) is taken in place by drain();
               // anything else breaks the link.
-              if ((err as { code?: string }).code === 'EMSGSIZE') return drain(true);
+              if ((err as { code?: string }).code === 'EMSGSIZE') return drainOnce();
               fail(err);
               return true;
             }
@@ -337,8 +346,7 @@ export class StreamLink implements Link {
               return true;
             }
             try {
-              const m = re.push(small, RING_PAD, true, k);
-              if (m !== undefined) h.message(j, m);
+              giveSmall(k);
             } catch (err) {
               fail(err);
             }

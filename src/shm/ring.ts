@@ -1195,10 +1195,9 @@ export class RingConsumer extends RingEnd {
    */
   tryReadSmall(target: Uint8Array): number {
     if (this.nativeCalls && (target === this.#b.buffer || target === this.#lastTarget)) {
+      // (a length, EMPTY = -1, or anything else as SLOW = -2: the general path)
       const n = this.#readNative(target, 0);
-      if (n >= 0) return n;
-      if (n === EMPTY) return -1;
-      return -2;
+      return n >= EMPTY ? n : SLOW;
     }
     this.#lastTarget = target;
     const at = this.#peek();
@@ -1223,9 +1222,7 @@ export class RingConsumer extends RingEnd {
   tryReadSmallSpin(target: Uint8Array, budgetNs: number): number {
     if (this.#nativeRead && budgetNs >= 1) {
       const n = this.#readNative(target, Math.min(Math.floor(budgetNs), MAX_SPIN_NS));
-      if (n >= 0) return n;
-      if (n === EMPTY) return -1;
-      return -2;
+      return n >= EMPTY ? n : SLOW;
     }
     return this.tryReadSmall(target);
   }

@@ -21,7 +21,8 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { Communicator } from '../../src/mp/index.js';
 import { ANY, Engine } from '../../src/mp/engine.js';
-import type { Envelope, Link, LinkHandlers } from '../../src/mp/link.js';
+import type { Envelope } from '../../src/mp/link.js';
+import { HandLink } from './fixtures/hand-link.js';
 import { PortLink, createPortMesh } from '../../src/mp/port-link.js';
 import { StreamLink } from '../../src/mp/stream-link.js';
 import type { Channel } from '../../src/transport/index.js';
@@ -112,24 +113,16 @@ test('a blocking send behind a queued asynchronous send to the same rank is EBUS
   assert.throws(() => engine.sendSync(1, { ctx: 0, tag: 1, kind: 0, dtype: 0, bytes: new Uint8Array(8) }, 50), { code: 'EBUSY' });
 });
 
-/** A two-peer link (ranks 1 and 2) whose poll() and spinReadable() deliver what the test scripted. */
-class ScriptLink implements Link {
-  readonly kind = 'script';
-  readonly rank = 0;
-  readonly size = 3;
-  readonly maxFragment = Infinity;
+/** A three-rank link whose poll() and spinReadable() deliver what the test scripted (from ranks 1 and 2). */
+class ScriptLink extends HandLink {
+  override readonly kind = 'script';
   readonly calls: string[] = [];
-  h!: LinkHandlers;
   /** Per call number (1-based, over both kinds): the message a call delivers. */
   readonly script = new Map<number, [number, Envelope]>();
   private n = 0;
-  constructor(private readonly spins: boolean) {}
-  start(h: LinkHandlers): void {
-    this.h = h;
+  constructor(private readonly spins: boolean) {
+    super(3);
   }
-  send(): void {}
-  setActive(): void {}
-  async close(): Promise<void> {}
   private deliver(): boolean {
     const s = this.script.get(++this.n);
     if (s === undefined) return false;

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { isAlive } from '../../src/shm/index.js';
 
 const here = import.meta.url;
 const ext = here.endsWith('.ts') ? 'ts' : 'js';
@@ -59,17 +60,9 @@ export async function killLauncherOfHangingRanks(args: string[], n: number, opti
   });
   const t0 = Date.now();
   child.kill('SIGKILL');
-  const alive = (pid: number): boolean => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   const limit = options.withinMs ?? 10_000;
-  while (pids.some(alive) && Date.now() - t0 < limit) await new Promise((r) => setTimeout(r, 50));
-  const goneMs = pids.some(alive) ? Infinity : Date.now() - t0;
-  for (const p of pids.filter(alive)) process.kill(p, 'SIGKILL');
+  while (pids.some(isAlive) && Date.now() - t0 < limit) await new Promise((r) => setTimeout(r, 50));
+  const goneMs = pids.some(isAlive) ? Infinity : Date.now() - t0;
+  for (const p of pids.filter(isAlive)) process.kill(p, 'SIGKILL');
   return { pids, goneMs };
 }

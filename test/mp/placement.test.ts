@@ -18,24 +18,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Engine, ANY, type Msg } from '../../src/mp/engine.js';
-import type { Envelope, Link, LinkHandlers } from '../../src/mp/link.js';
+import type { Envelope } from '../../src/mp/link.js';
 import { KIND_BYTES, KIND_VALUE } from '../../src/mp/payload.js';
 import { world, type WorldKind } from './fixtures/world.js';
-
-/** A two-rank link whose deliveries the test makes by hand. */
-class HandLink implements Link {
-  readonly kind = 'hand';
-  readonly rank = 0;
-  readonly size = 2;
-  readonly maxFragment = Infinity;
-  h!: LinkHandlers;
-  start(h: LinkHandlers): void {
-    this.h = h;
-  }
-  send(): void {}
-  setActive(): void {}
-  async close(): Promise<void> {}
-}
+import { HandLink } from './fixtures/hand-link.js';
 
 const env = (bytes: Uint8Array, tag = 5, kind = KIND_BYTES): Envelope => ({ ctx: 0, tag, kind, dtype: 0, bytes });
 
