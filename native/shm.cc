@@ -1004,6 +1004,7 @@ enum RingIo {
   IO_BUDGET = 7,    /* in: spin budget in ns (see SpinWhile) */
   IO_POLLS = 8,     /* in: polls before the first yield */
   IO_ROUNDS = 9,    /* in: rounds of a forced spin */
+  IO_SLEEP = 10,    /* in: then sleep on the tail's futex for up to this many ms (0: do not sleep) */
   IO_WORDS = 12
 };
 
@@ -1017,7 +1018,11 @@ enum RingIo {
  * The consumer's fast path (RingConsumer #peek/#take) in one call: if the
  * ring holds nothing past io[HEAD] (io[TAIL] is the tail seen last), spin
  * on the tail as SpinWhile does with io[BUDGET], io[POLLS] and io[ROUNDS]
- * (budget and rounds both 0: do not spin); then if the
+ * (budget and rounds both 0: do not spin); if still nothing and io[SLEEP] >
+ * 0, sleep on the tail's futex for up to io[SLEEP] ms as the JS consumer
+ * does (consumer_sleeping set, the tail looked at again, then FUTEX_WAIT;
+ * never when every producer has gone: the JS side reports the end), and
+ * look once more; then if the
  * record at the head is a whole message of at most io[MAX_WHOLE] bytes that
  * fits in `target`, copy it there, store the new head (waking a sleeping
  * producer) and return its length. io[HEAD] and io[TAIL] are updated,
@@ -1043,8 +1048,25 @@ int32_t RingReadCore(const RingView &r, int32_t *io, uint8_t *dst, size_t dlen) 
   if (tail == head) {
     tail = sb_load(&r.hdr->tail);
     if (tail == head) {
-      if (budget == 0 && rounds == 0) return RR_EMPTY;
-      io[IO_SPIN] = SpinWhile(&r.hdr->tail, head, budget, (int)first, (int)rounds, &tail);
+      const int32_t sleepMs = io[IO_SLEEP];
+      if (budget == 0 && rounds == 0 && sleepMs <= 0) return RR_EMPTY;
+      if (budget != 0 || rounds != 0) io[IO_SPIN] = SpinWhile(&r.hdr->tail, head, budget, (int)first, (int)rounds, &tail);
+      if (tail == head && sleepMs > 0) {
+        /*
+         * Woken here, the thread copies the message and returns once, instead of returning from
+         * a futex call to JS and calling again to read (measured: 90-96 us per blocking 64-byte
+         * round trip between two Node processes against 108-114 us).
+         */
+        sb_store(&r.hdr->consumer_sleeping, 1);
+        tail = sb_load(&r.hdr->tail);
+        /* (the end is for the JS side to report: every producer gone, do not sleep through it) */
+        if (tail == head && !(sb_load(&r.hdr->ever_attached) != 0 && sb_load(&r.hdr->attached) == 0)) {
+          struct timespec ts = MsToTs((double)sleepMs);
+          Futex(reinterpret_cast<int32_t *>(&r.hdr->tail), FUTEX_WAIT, (int32_t)head, &ts);
+          tail = sb_load(&r.hdr->tail);
+        }
+        sb_store(&r.hdr->consumer_sleeping, 0);
+      }
       if (tail == head) return RR_EMPTY;
     }
     io[IO_TAIL] = (int32_t)tail;

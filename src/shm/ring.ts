@@ -1028,7 +1028,15 @@ const IO_CAP = 6;
 const IO_BUDGET = 7;
 const IO_POLLS = 8;
 const IO_ROUNDS = 9;
+const IO_SLEEP = 10;
 const IO_WORDS = 12;
+
+/** ringRead's sleep for a blocking read: up to the deadline and at most livenessMs, whole ms (0: the deadline has passed). */
+function sleepMsFor(deadline: number, livenessMs: number): number {
+  const left = remaining(deadline);
+  if (left === 0) return 0;
+  return Math.max(1, Math.min(Math.ceil(Math.min(left, livenessMs)), 0x7fffffff));
+}
 /** The longest spin of one tryReadSmallSpin() call (1 s; io words are 32-bit). */
 const MAX_SPIN_NS = 1e9;
 /** Messages up to this size are copied out word by word. */
@@ -1061,6 +1069,8 @@ export class RingConsumer extends RingEnd {
   #t32: Int32Array<ArrayBufferLike> | null = null;
   /** Blocking reads spin and take the message in C (ringRead). */
   readonly #nativeRead: boolean;
+  /** Blocking reads also sleep in C (ringRead's IO_SLEEP): native calls, and a mode that sleeps. */
+  readonly #nativeSleep: boolean;
   /** ringRead's in/out words (IO_*), in ordinary memory. */
   readonly #io = new Int32Array(new ArrayBuffer(IO_WORDS * 4));
   /** Bound reads (ringReadBound) into a target read into twice in a row (a reused buffer). */
@@ -1084,6 +1094,7 @@ export class RingConsumer extends RingEnd {
     // After a dead consumer, its partial message is lost: skip to the next message start.
     this.#synced = !tookOver;
     this.#nativeRead = this.spin.native;
+    this.#nativeSleep = this.nativeCalls && !this.spin.forever;
     this.#io[IO_MAX_WHOLE] = this.#maxWhole;
     this.#io[IO_CAP] = this.cap;
     this.#io[IO_POLLS] = this.spin.nativePolls;
@@ -1302,12 +1313,27 @@ export class RingConsumer extends RingEnd {
     const deadline = deadlineOf(options?.timeoutMs);
     for (;;) {
       let spun = false;
-      // One call spins in C until a message comes and takes it (the usual case). When the
-      // policy says not to spin, the JS path below is the cheaper way to look once.
+      // One native call spins (as the policy says), sleeps on the futex when nothing came,
+      // and takes the message (the usual case): a thread woken from its sleep then runs very
+      // little before the message is in `target`. Anything else takes the JS path below.
       const budget = this.#nativeRead ? this.spin.budget() : NO_SPIN;
-      if (budget !== NO_SPIN) {
+      const sleep = this.#nativeSleep ? sleepMsFor(deadline, this.livenessMs) : 0;
+      if (budget !== NO_SPIN || sleep > 0) {
+        const io = this.#io;
+        io[IO_SLEEP] = sleep;
         const n = this.#readNative(target, budget);
+        io[IO_SLEEP] = 0;
+        // (a wait the policy planned without a spin is still a wait it counts: see SpinPolicy.settle)
+        if (budget === NO_SPIN && n >= EMPTY) this.spin.settle(0);
         if (n >= 0) return n;
+        if (n === EMPTY && sleep > 0) {
+          // Woken with nothing to take (the end, a timeout, a spurious wake-up): look, check, wait again.
+          const r = this.tryReadInto(target);
+          if (r !== undefined) return r;
+          this.checkProducers();
+          if (remaining(deadline) === 0) throw new TimeoutError('timed out waiting for a ring message');
+          continue;
+        }
         spun = n === EMPTY;
       }
       // Anything else (the end, padding, fragments, errors): the general path, from the same head.

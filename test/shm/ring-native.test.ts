@@ -224,7 +224,7 @@ test('a spin in C that gives up falls back to a futex sleep, and is woken by the
 });
 
 test('a producer killed with SIGKILL mid-message: a reader blocked in C gets its messages, then ECONNRESET', async () => {
-  for (const wait of ['spin', 'adaptive'] as const) {
+  for (const wait of ['spin', 'adaptive', 'block'] as const) {
     const name = uniqueName('ring-native-kill');
     names.push(name);
     const r = createRegion(name, ringBytes(4096));
@@ -239,13 +239,54 @@ test('a producer killed with SIGKILL mid-message: a reader blocked in C gets its
       const kid = spawnChild(['ring-die-mid-message', name, '0', '10']);
       assert.deepEqual(await kid.next(), { event: 'dying' });
       assert.equal((await kid.exited).signal, 'SIGKILL');
-      assert.deepEqual(await result, { n: 10, bad: 0, code: 'ECONNRESET', name: 'SwitchboardError', native: true }, wait);
+      // ('block' never spins, so its waits do not spin in C: it sleeps there, which nativeWait does not report)
+      assert.deepEqual(await result, { n: 10, bad: 0, code: 'ECONNRESET', name: 'SwitchboardError', native: wait !== 'block' }, wait);
       assert.equal(await exited, 0);
     } finally {
       r.close();
       r.unlink();
     }
   }
+});
+
+test("a blocking readIntoSync sleeps in ringRead: woken by the producer's write, by its close, or by its deadline", async () => {
+  const target = new Uint8Array(64);
+  // Woken by a write from another thread: the message, and the producer had a sleeper to wake.
+  const sab = localRing(4096);
+  const c = new RingConsumer(sab, 0, { wait: 'block', livenessMs: 60_000 });
+  const w = startWorker({ role: 'ring-produce-later', sab, count: 2, size: 40, delayMs: 100, wait: 'block' });
+  const report = new Promise<{ wakeups: number }>((resolve) => w.once('message', resolve));
+  const exited = workerExit(w);
+  const t0 = performance.now();
+  assert.equal(c.readIntoSync(target, { timeoutMs: 10_000 }), 40);
+  assert.ok(performance.now() - t0 >= 50, 'the message came after the producer slept');
+  assert.equal(checkMessage(target, 40), 0);
+  assert.equal(c.readIntoSync(target, { timeoutMs: 10_000 }), 40);
+  assert.equal(checkMessage(target, 40), 1);
+  assert.ok((await report).wakeups >= 1, 'the consumer was asleep on the futex');
+  // The producer closed (after its writes): the end, not a sleep until the liveness check.
+  const t1 = performance.now();
+  assert.equal(c.readIntoSync(target, { timeoutMs: 10_000 }), null);
+  assert.ok(performance.now() - t1 < 5000);
+  assert.equal(await exited, 0);
+  c.close();
+
+  // Asleep when the producer closes: woken, and the end.
+  const s2 = localRing(4096);
+  const c2 = new RingConsumer(s2, 0, { wait: 'block' });
+  const w2 = startWorker({ role: 'ring-produce-later', sab: s2, count: 0, delayMs: 100, wait: 'block' });
+  const exited2 = workerExit(w2);
+  assert.equal(c2.readIntoSync(target, { timeoutMs: 10_000 }), null);
+  assert.equal(await exited2, 0);
+  c2.close();
+
+  // Nothing comes: ETIMEDOUT at the deadline, not before it and not at the liveness period's end.
+  const c3 = new RingConsumer(localRing(256), 0, { wait: 'block', livenessMs: 60_000 });
+  const t2 = performance.now();
+  assert.throws(() => c3.readIntoSync(target, { timeoutMs: 80 }), code('ETIMEDOUT'));
+  const took = performance.now() - t2;
+  assert.ok(took >= 75 && took < 5000, `timed out after ${took.toFixed(0)} ms`);
+  c3.close();
 });
 
 test('a producer killed with SIGKILL inside a fragmented write: readIntoSync ends with ECONNRESET', async () => {
