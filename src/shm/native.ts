@@ -16,7 +16,7 @@ export interface ShmAddon {
   yield(): void;
   copy(target: ArrayBufferView, targetOffset: number, source: ArrayBufferView, sourceOffset: number, length: number): void;
   spinWhile(cells: Int32Array, index: number, value: number, budgetNs: number, polls: number, rounds: number): SpinOutcome;
-  /** The consumer's blocking fast path; every number in and out goes through `io` (see native/shm.cc). */
+  /** The consumer's blocking fast path (spin, sleep, copy); every number in and out goes through `io` (see native/shm.cc). */
   ringRead(header: Int32Array, target: Uint8Array, io: Int32Array): number;
   /** ringRead with the header and io checked once: a slot, or -1 when every slot is taken. */
   ringBind(header: Int32Array, io: Int32Array): number;
