@@ -38,7 +38,11 @@
  * Wait for space by setting producer_sleeping = 1, re-reading head, and
  * FUTEX_WAIT on head. Attach by storing your thread id (gettid) in a free
  * producers[] slot, adding 1 to `attached` and setting ever_attached = 1;
- * detach by clearing the slot, subtracting 1 from `attached` and waking tail.
+ * detach by subtracting 1 from `attached`, then (still holding the slot) if
+ * consumer_sleeping is 1 writing an SB_REC_ABORT record and publishing it
+ * (MPSC: only if prod_lock can be had at once), then clearing the slot and
+ * waking tail. The ABORT moves the tail under a consumer that went to sleep
+ * just as you detached: its FUTEX_WAIT on the tail cannot then miss the end.
  *
  * Consumer: the mirror image on head / consumer_sleeping / FUTEX_WAIT tail.
  * A consumer that finds the ring empty, ever_attached = 1 and attached = 0

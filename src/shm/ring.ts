@@ -529,7 +529,8 @@ export class RingProducer extends RingEnd {
     this.#abandon();
     if (!this.mpsc) {
       if (this.#abortPending && this.#tryReserve(REC_HEADER)) this.#payAbortSync(0);
-      this.#publish();
+      // (corked writes or the ABORT just written; with nothing new, a wake-up would only send a sleeper back to sleep)
+      if ((Atomics.load(h, W.tail) >>> 0) !== this.#tail) this.#publish();
     } else if (this.#locked || (this.#abortPending && this.#lockSync(0))) {
       // MPSC: the shared tail may only be stored under the producers' lock, or a
       // stale local tail would move it backwards over other producers' messages.
@@ -540,8 +541,36 @@ export class RingProducer extends RingEnd {
     if (this.#locked) this.#unlock();
     this.#wb.release(this);
     this.#fromLast = null;
-    if (Atomics.compareExchange(h, this.#slot, this.me, 0) === this.me) Atomics.sub(h, W.attached, 1);
+    if (Atomics.load(h, this.#slot) === this.me) {
+      Atomics.sub(h, W.attached, 1);
+      this.#moveTailForSleeper();
+      Atomics.compareExchange(h, this.#slot, this.me, 0);
+    }
     futexWake(h, W.tail, Infinity);
+  }
+
+  /**
+   * Just detached: a consumer that went to sleep at this very moment may have
+   * seen us attached and then miss the wake-up below (it sleeps on the tail,
+   * which a detach does not move). If one is asleep, move the tail with an
+   * ABORT record, which a consumer ignores when no message is open (none is:
+   * we finished ours, and in an MPSC ring whoever holds the lock is still
+   * attached). Done before our slot is free, so no new producer writes there.
+   */
+  #moveTailForSleeper(): void {
+    if (Atomics.load(this.h, W.consumerSleeping) === 0) return;
+    try {
+      // (MPSC: only if the lock is free now; its holder is attached, and its own publish or close wakes the consumer)
+      if (this.mpsc && !this.#lockSync(0)) return;
+      if (!this.#tryReserve(REC_HEADER)) return;
+      this.#record(this.#tail & this.mask, 0, REC_ABORT);
+      this.#tail = (this.#tail + REC_HEADER) >>> 0;
+      this.#publish();
+    } catch {
+      // (a ring found corrupted here is the consumer's to report; a close does not throw for it)
+    } finally {
+      if (this.mpsc) this.#unlock();
+    }
   }
 
   [Symbol.dispose](): void {

@@ -516,3 +516,36 @@ test('MPSC: a corked tryWrite() is published before the producers\' lock is rele
   p2.close();
   assert.equal(c.tryRead(), null);
 });
+
+test('a producer that detaches while the consumer is announced asleep moves the tail with an ABORT record, which the consumer ignores', () => {
+  // A consumer that went to sleep just as the last producer detached may have missed the
+  // detach's wake-up (it sleeps on the tail, which a detach did not move): the close now moves it.
+  const W_TAIL = 16;
+  const W_SLEEPING = 17;
+  const target = new Uint8Array(64);
+  for (const multiProducer of [false, true]) {
+    const sab = localRing(4096, multiProducer);
+    const h = new Int32Array(sab, 0, RING_HEADER_SIZE / 4);
+    const d = new Int32Array(sab, RING_HEADER_SIZE, 1024);
+    const c = new RingConsumer(sab, 0, { wait: 'block' });
+    const p = new RingProducer(sab);
+    const other = multiProducer ? new RingProducer(sab) : undefined;
+    p.writeSync(Uint8Array.of(1, 2, 3));
+    assert.equal(c.readIntoSync(target), 3);
+    const before = Atomics.load(h, W_TAIL);
+    // Nobody asleep: a close writes nothing.
+    if (other) {
+      other.close();
+      assert.equal(Atomics.load(h, W_TAIL), before, `${multiProducer}: no sleeper, no record`);
+    }
+    // The consumer announced its sleep (as it does right before FUTEX_WAIT).
+    Atomics.store(h, W_SLEEPING, 1);
+    p.close();
+    assert.equal(Atomics.load(h, W_TAIL), before + 8, `${multiProducer}: the tail moved by one record header`);
+    assert.equal(d[(before >> 2) + 1], 5, 'an ABORT record');
+    assert.equal(Atomics.load(h, W_SLEEPING), 0, 'the sleeper was woken');
+    assert.equal(c.readIntoSync(target, { timeoutMs: 5000 }), null, 'then the end');
+    assert.equal(c.abortedMessages, 0, 'no message was dropped');
+    c.close();
+  }
+});
