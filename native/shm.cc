@@ -1005,6 +1005,7 @@ enum RingIo {
   IO_POLLS = 8,     /* in: polls before the first yield */
   IO_ROUNDS = 9,    /* in: rounds of a forced spin */
   IO_SLEEP = 10,    /* in: then sleep on the tail's futex for up to this many ms (0: do not sleep) */
+  IO_SLEPT = 11,    /* out: 1 = went to sleep (a wait the spin policy counts) */
   IO_WORDS = 12
 };
 
@@ -1045,6 +1046,7 @@ int32_t RingReadCore(const RingView &r, int32_t *io, uint8_t *dst, size_t dlen) 
   uint32_t tail = (uint32_t)io[IO_TAIL];
   io[IO_WOKE] = 0;
   io[IO_SPIN] = 0;
+  io[IO_SLEPT] = 0;
   if (tail == head) {
     tail = sb_load(&r.hdr->tail);
     if (tail == head) {
@@ -1061,6 +1063,7 @@ int32_t RingReadCore(const RingView &r, int32_t *io, uint8_t *dst, size_t dlen) 
         tail = sb_load(&r.hdr->tail);
         /* (the end is for the JS side to report: every producer gone, do not sleep through it) */
         if (tail == head && !(sb_load(&r.hdr->ever_attached) != 0 && sb_load(&r.hdr->attached) == 0)) {
+          io[IO_SLEPT] = 1;
           struct timespec ts = MsToTs((double)sleepMs);
           Futex(reinterpret_cast<int32_t *>(&r.hdr->tail), FUTEX_WAIT, (int32_t)head, &ts);
           tail = sb_load(&r.hdr->tail);

@@ -1058,6 +1058,7 @@ const IO_BUDGET = 7;
 const IO_POLLS = 8;
 const IO_ROUNDS = 9;
 const IO_SLEEP = 10;
+const IO_SLEPT = 11;
 const IO_WORDS = 12;
 
 /** ringRead's sleep for a blocking read: up to the deadline and at most livenessMs, whole ms (0: the deadline has passed). */
@@ -1350,10 +1351,11 @@ export class RingConsumer extends RingEnd {
       if (budget !== NO_SPIN || sleep > 0) {
         const io = this.#io;
         io[IO_SLEEP] = sleep;
+        io[IO_SLEPT] = 0; // (#readNative may decline before the native call)
         const n = this.#readNative(target, budget);
         io[IO_SLEEP] = 0;
-        // (a wait the policy planned without a spin is still a wait it counts: see SpinPolicy.settle)
-        if (budget === NO_SPIN && n >= EMPTY) this.spin.settle(0);
+        // (a sleep the policy planned without a spin is still a wait it counts: see SpinPolicy.settle)
+        if (budget === NO_SPIN && io[IO_SLEPT] !== 0) this.spin.settle(0);
         if (n >= 0) return n;
         if (n === EMPTY && sleep > 0) {
           // Woken with nothing to take (the end, a timeout, a spurious wake-up): look, check, wait again.

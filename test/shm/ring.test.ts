@@ -1,6 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { availableParallelism } from 'node:os';
 import {
   RING_HEADER_SIZE,
   RingConsumer,
@@ -548,4 +549,29 @@ test('a producer that detaches while the consumer is announced asleep moves the 
     assert.equal(c.abortedMessages, 0, 'no message was dropped');
     c.close();
   }
+});
+
+test('adaptive waiting counts only real waits: messages already there do not bring the next probe spin closer', (t) => {
+  if (availableParallelism() < 2) {
+    t.skip('one CPU: adaptive mode never spins here');
+    return;
+  }
+  const sab = localRing(4096);
+  const c = new RingConsumer(sab, 0, { wait: 'adaptive', spinMicros: 20 });
+  const p = new RingProducer(sab, 0, { wait: 'block' });
+  const target = new Uint8Array(64);
+  // Waits that never pay: spinning turns off after 16, then comes back as rare probes. Stop right after the first probe.
+  for (let i = 0; i < 200 && c.spinStats.spins < 17; i++) assert.throws(() => c.readIntoSync(target, { timeoutMs: 1 }), code('ETIMEDOUT'));
+  assert.equal(c.spinStats.spins, 17, 'off after 16 spins, then one probe');
+  // Thousands of reads that find their message: none is a wait.
+  const m = new Uint8Array(32).fill(3);
+  for (let i = 0; i < 3000; i++) {
+    p.writeSync(m);
+    assert.equal(c.readIntoSync(target), 32);
+  }
+  // So the next wait is not a probe (the next one is due only after 32 more waits).
+  assert.throws(() => c.readIntoSync(target, { timeoutMs: 1 }), code('ETIMEDOUT'));
+  assert.equal(c.spinStats.spins, 17);
+  p.close();
+  c.close();
 });
