@@ -544,6 +544,21 @@ class CBaselines {
   }
 }
 
+/**
+ * Run each measurement once per round, all in turn, so that every one of them
+ * sees the same drift of the VM; returns each one's values (undefined: none).
+ */
+async function inTurn(rounds: number, measures: readonly (() => number | undefined | Promise<number | undefined>)[]): Promise<number[][]> {
+  const out = measures.map((): number[] => []);
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, measure] of measures.entries()) {
+      const v = await measure();
+      if (v !== undefined) out[i]?.push(v);
+    }
+  }
+  return out;
+}
+
 /** Each round's value, for a row's note. */
 const each = (xs: readonly number[]): string => xs.map((x) => x.toFixed(2)).join(' ');
 
@@ -573,15 +588,15 @@ export const section: BenchSection = {
         // microseconds within seconds: the C handshake and the target row run in turn, and
         // each reports its median over the rounds (as the spin rows do).
         const rounds = ctx.quick ? 2 : 3;
-        const cs: number[] = [];
-        const ours: number[] = [];
         let note = '';
-        for (let r = 0; r < rounds; r++) {
-          const base = cval('shm-futex', 64);
-          cs.push(base.value);
-          note = base.note;
-          ours.push(await ringRtt(ctx, 'process', 'block', 64));
-        }
+        const [cs = [], ours = []] = await inTurn(rounds, [
+          () => {
+            const base = cval('shm-futex', 64);
+            note = base.note;
+            return base.value;
+          },
+          () => ringRtt(ctx, 'process', 'block', 64),
+        ]);
         rows.push({ group: g, name: `C shm_open+mmap futex handshake, median of ${rounds} rounds`, value: median(cs), unit: 'us/op', baseline: true, note: `${note}; rounds: ${each(cs)}` });
         rows.push({ group: g, name: `ring, 2 Node processes, block, median of ${rounds} rounds`, value: median(ours), unit: 'us/op', target: '<= 1.5', note: `${load}; rounds: ${each(ours)}` });
         rows.push({ group: g, name: 'ring, 2 workers, block', value: await ringRtt(ctx, 'worker', 'block', 64), unit: 'us/op' });
@@ -596,22 +611,18 @@ export const section: BenchSection = {
         // 0.4 us within seconds: the C baseline and the two target rows run in turn, several
         // rounds, and each row reports its median (the ratio is then one of medians).
         const rounds = ctx.quick ? 3 : 5;
-        const cs: number[] = [];
-        const spins: number[] = [];
-        const adaptives: number[] = [];
-        const spinsFree: number[] = [];
-        const cRings: number[] = [];
         let note = '';
-        for (let r = 0; r < rounds; r++) {
-          const base = cval('shm-spin', 64);
-          cs.push(base.value);
-          note = base.note;
-          const cr = built ? c.runRing(ctx, 64) : undefined;
-          if (cr !== undefined) cRings.push(cr);
-          spins.push(await ringRtt(ctx, 'process', 'spin', 64, APART));
-          adaptives.push(await ringRtt(ctx, 'process', 'adaptive', 64, APART));
-          spinsFree.push(await ringRtt(ctx, 'process', 'spin', 64));
-        }
+        const [cs = [], cRings = [], spins = [], adaptives = [], spinsFree = []] = await inTurn(rounds, [
+          () => {
+            const base = cval('shm-spin', 64);
+            note = base.note;
+            return base.value;
+          },
+          () => (built ? c.runRing(ctx, 64) : undefined),
+          () => ringRtt(ctx, 'process', 'spin', 64, APART),
+          () => ringRtt(ctx, 'process', 'adaptive', 64, APART),
+          () => ringRtt(ctx, 'process', 'spin', 64),
+        ]);
         rows.push({ group: g, name: `C shm_open+mmap spin handshake, median of ${rounds} rounds`, value: median(cs), unit: 'us/op', baseline: true, note: `${note}; rounds: ${each(cs)}` });
         rows.push({
           group: g,
