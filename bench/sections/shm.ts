@@ -12,13 +12,13 @@
  * a consumer that reads them with consume() and acknowledges each batch.
  *
  * CPU placement: the machine has 2 CPUs shared with everything else. The
- * target rows and their C baselines run with a core each (taskset: our
- * main thread or the C parent on CPU 0, the far end's main thread or the
- * forked C child on CPU 1), as the targets are stated; rows that say
- * "unpinned" leave it to the scheduler, which puts the two ends of a
- * futex handshake now on one CPU, now on two; "both on CPU 0" shows what
- * adaptive spinning does when spinning cannot succeed. Other rows are
- * unpinned.
+ * target rows and their C baselines run with a core each: our main thread
+ * on CPU 0 and the far end's main thread on CPU 1 (taskset, once
+ * attached); the C parent on CPU 0 and its forked child on CPU 1 from the
+ * fork on (bench/native/pin-fork.c). Rows that say "unpinned" leave it to
+ * the scheduler, which puts the two ends of a futex handshake now on one
+ * CPU, now on two. "Both on CPU 0" shows what adaptive spinning does when
+ * spinning cannot succeed. Other rows are unpinned.
  *
  * Spin rows: by default the ends wait in C (the addon's spinWhile/ringRead,
  * nativeWait: true); the "JS polling" rows are the same ring with
@@ -28,10 +28,10 @@
  * (default 1 MiB).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir, loadavg } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, workerData } from 'node:worker_threads';
@@ -517,15 +517,26 @@ class CBaselines {
     const ringBin = join(this.#dir, 'ring-pingpong');
     const cc = spawnSync('cc', ['-O2', '-I', include, '-o', ringBin, ringSrc], { encoding: 'utf8', timeout: 60_000 });
     if (cc.status === 0) this.#ringBin = ringBin;
+    // The fork shim that gives a forking C benchmark a core each (bench/native/pin-fork.c).
+    const shimSrc = join(dirname(ringSrc), 'pin-fork.c');
+    const shim = join(this.#dir, 'pin-fork.so');
+    const sc = spawnSync('cc', ['-shared', '-fPIC', '-O2', '-o', shim, shimSrc, '-ldl'], { encoding: 'utf8', timeout: 60_000 });
+    if (sc.status === 0) this.#shim = shim;
     return true;
   }
 
   #ringBin: string | undefined;
+  #shim: string | undefined;
+
+  /** True when 'apart' runs really get a core each (the fork shim was built). */
+  get canPlace(): boolean {
+    return this.#shim !== undefined;
+  }
 
   /** Median us per round trip of the ring protocol with C at both ends, or undefined. */
   async runRing(ctx: BenchContext, size: number): Promise<number | undefined> {
     if (this.#ringBin === undefined) return undefined;
-    const out = await placed(this.#ringBin, [String(size), String(ctx.quick ? 20000 : 100000), ctx.quick ? '3' : '5'], 'apart');
+    const out = await placed(this.#ringBin, [String(size), String(ctx.quick ? 20000 : 100000), ctx.quick ? '3' : '5'], 'apart', this.#shim);
     return resultOf(out, 3);
   }
 
@@ -543,16 +554,10 @@ class CBaselines {
     return resultOf(r.stdout);
   }
 
-  /**
-   * run() with the placement fixed: 'one-cpu' both processes on CPU 0;
-   * 'apart' the parent on CPU 0 and the child it forks moved to CPU 1 as
-   * soon as it exists (during the warm-up). Left free, the scheduler puts
-   * the two ends of a futex handshake now on one CPU (2-10 us a round trip
-   * here), now on two (60-90 us), from one run to the next.
-   */
+  /** run() with the placement fixed (see placed()). */
   async runPlaced(ctx: BenchContext, mode: 'shm-futex' | 'shm-spin', size: number, place: Place): Promise<number | undefined> {
     if (this.#bin === undefined) return undefined;
-    return resultOf(await placed(this.#bin, this.#args(ctx, mode, size), place));
+    return resultOf(await placed(this.#bin, this.#args(ctx, mode, size), place, this.#shim));
   }
 
   dispose(): void {
@@ -587,36 +592,22 @@ type Place = 'one-cpu' | 'apart';
 
 /**
  * Run a C benchmark that forks its far end, with the placement fixed:
- * 'one-cpu' both processes on CPU 0; 'apart' the parent on CPU 0 and the
- * child it forks moved to CPU 1 as soon as it exists (during the warm-up).
- * Left free, the scheduler puts the two ends of a futex handshake now on one
- * CPU (2-35 us a round trip here), now on two (60-90 us), from one run to
- * the next. Returns what the program printed.
+ * 'one-cpu' both processes on CPU 0 (taskset); 'apart' the parent on CPU 0
+ * and the child on CPU 1 from the moment of the fork (the LD_PRELOAD shim
+ * bench/native/pin-fork.c; without it the run is unpinned). Left free, the
+ * scheduler puts the two ends of a futex handshake now on one CPU (2-35 us
+ * a round trip here), now on two (60-90 us), from one run to the next.
+ * Returns what the program printed.
  */
-async function placed(bin: string, args: readonly string[], place: Place): Promise<string> {
-  const p = spawn('taskset', ['-c', '0', bin, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+async function placed(bin: string, args: readonly string[], place: Place, shim: string | undefined): Promise<string> {
+  const p =
+    place === 'one-cpu'
+      ? spawn('taskset', ['-c', '0', bin, ...args], { stdio: ['ignore', 'pipe', 'ignore'] })
+      : spawn(bin, [...args], { stdio: ['ignore', 'pipe', 'ignore'], env: shim ? { ...process.env, LD_PRELOAD: shim } : process.env });
   let out = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const done = new Promise<void>((resolve) => p.once('close', () => resolve()));
   const timer = setTimeout(() => p.kill('SIGKILL'), 120_000);
-  if (place === 'apart' && p.pid !== undefined) {
-    // (taskset execs the program in place: its pid is the parent's)
-    const children = `/proc/${p.pid}/task/${p.pid}/children`;
-    for (let i = 0; i < 2000; i++) {
-      let kid = '';
-      try {
-        kid = readFileSync(children, 'utf8').trim().split(' ')[0] ?? '';
-      } catch {
-        break; // (gone already)
-      }
-      if (kid !== '') {
-        spawnSync('taskset', ['-pc', '1', kid]);
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 1));
-    }
-  }
-  await done;
+  await new Promise<void>((resolve) => p.once('close', () => resolve()));
   clearTimeout(timer);
   return out;
 }
@@ -666,7 +657,7 @@ export const section: BenchSection = {
           value: have ? median(cApart) : (RECORDED['shm-futex/64'] as number),
           unit: 'us/op',
           baseline: true,
-          note: have ? `parent on CPU 0, child moved to CPU 1; rounds: ${each(cApart)}` : 'from results/recorded.md (unpinned)',
+          note: have ? `${c.canPlace ? 'parent on CPU 0, child on CPU 1' : 'unpinned: the fork shim was not built'}; rounds: ${each(cApart)}` : 'from results/recorded.md (unpinned)',
         });
         rows.push({ group: g, name: `ring, 2 Node processes on a core each, block, median of ${rounds} rounds`, value: median(oursApart), unit: 'us/op', target: '<= 1.5', note: `main threads pinned to CPU 0 and 1; rounds: ${each(oursApart)}` });
         if (cFree.length > 0) rows.push({ group: g, name: 'C shm_open+mmap futex handshake, unpinned', value: median(cFree), unit: 'us/op', note: `rounds: ${each(cFree)}` });
@@ -687,7 +678,7 @@ export const section: BenchSection = {
         const [cs = [], cRings = [], spins = [], adaptives = [], spinsFree = []] = await inTurn(rounds, [
           async () => {
             const v = await c.runPlaced(ctx, 'shm-spin', 64, 'apart');
-            note = v !== undefined ? 'measured now, parent on CPU 0, child moved to CPU 1' : 'from results/recorded.md';
+            note = v === undefined ? 'from results/recorded.md' : c.canPlace ? 'measured now, parent on CPU 0, child on CPU 1' : 'measured now, unpinned (the fork shim was not built)';
             return v ?? RECORDED['shm-spin/64'];
           },
           () => c.runRing(ctx, 64),
