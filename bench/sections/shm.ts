@@ -607,7 +607,11 @@ async function placed(bin: string, args: readonly string[], place: Place, shim: 
   let out = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const timer = setTimeout(() => p.kill('SIGKILL'), 120_000);
-  await new Promise<void>((resolve) => p.once('close', () => resolve()));
+  // (a program that cannot start, taskset missing say, prints nothing: the row then says so)
+  await new Promise<void>((resolve) => {
+    p.once('close', () => resolve());
+    p.once('error', () => resolve());
+  });
   clearTimeout(timer);
   return out;
 }
