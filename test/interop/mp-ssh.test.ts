@@ -8,22 +8,24 @@
  * command line, run from the launcher's directory); a rank that dies on an
  * ssh host is named and the job exits non-zero; when the launcher is killed,
  * the rank behind ssh stops too. Skipped, with the reason printed, only
- * where OpenSSH is not installed or the tests do not run as root; with
- * OpenSSH there, a test sshd that cannot start or log in fails the tests.
+ * where OpenSSH is not installed; with OpenSSH there, a test sshd that
+ * cannot start or log in fails the tests. As root the test sshd separates
+ * privileges; as another user it runs unprivileged and admits only that
+ * user: the test logs in as whoever runs it.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { APP, killLauncherOfHangingRanks, runCli } from '../mp/launch-helpers.js';
 import { remoteCommand, shellWord } from '../../src/mp/launch.js';
 
 const SSHD = '/usr/sbin/sshd';
 let dir = '';
-/** Why the ssh tests cannot run here: only a missing peer (no OpenSSH) or no root. */
+/** Why the ssh tests cannot run here: only a missing peer (no OpenSSH). */
 let skip: string | false = false;
 /** A setup step that failed with OpenSSH present: the tests fail with it, they do not skip. */
 let broken: Error | undefined;
@@ -50,10 +52,10 @@ async function setUp(): Promise<void> {
     skip = `peer missing: ${existsSync(SSHD) ? 'the ssh client' : SSHD} is not installed (.ci/run installs openssh-server and openssh-client)`;
     return;
   }
-  if (process.getuid?.() !== 0) {
-    skip = 'not root: the test starts its own sshd (privilege separation in /run/sshd) and logs in as root with a throwaway key';
-    return;
-  }
+  // As root, sshd separates privileges (in /run/sshd); as anyone else it runs unprivileged and
+  // lets only that user in: either way the test logs in as the user running it.
+  const root = process.getuid?.() === 0;
+  const user = userInfo().username;
   dir = mkdtempSync(join(tmpdir(), 'sb-ssh-'));
   for (const k of ['host_key', 'client_key']) {
     const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, k)]);
@@ -83,7 +85,7 @@ async function setUp(): Promise<void> {
       'Host sbssh-a sbssh-b',
       '  HostName 127.0.0.1',
       `  Port ${port}`,
-      '  User root',
+      `  User ${user}`,
       `  IdentityFile ${join(dir, 'client_key')}`,
       '  StrictHostKeyChecking no',
       '  UserKnownHostsFile /dev/null',
@@ -96,7 +98,7 @@ async function setUp(): Promise<void> {
   const real = spawnSync('sh', ['-c', 'command -v ssh'], { encoding: 'utf8' }).stdout.trim();
   writeFileSync(join(dir, 'bin', 'ssh'), `#!/bin/sh\nexec ${real} -F ${join(dir, 'ssh_config')} "$@"\n`);
   chmodSync(join(dir, 'bin', 'ssh'), 0o755);
-  mkdirSync('/run/sshd', { recursive: true });
+  if (root) mkdirSync('/run/sshd', { recursive: true });
   const d = spawnSync(SSHD, ['-f', join(dir, 'sshd_config'), '-E', join(dir, 'sshd.log')], { encoding: 'utf8' });
   if (d.status !== 0) throw new Error(`the test sshd did not start: ${(d.stderr || readLog()).trim().split('\n').slice(-1)[0]}`);
   env = { ...process.env, PATH: `${join(dir, 'bin')}:${process.env['PATH'] ?? ''}` };
