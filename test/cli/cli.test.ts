@@ -2,11 +2,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { childExecArgv } from '../transport/pairs.js';
 
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const run = (...args: string[]) => spawnSync(process.execPath, [...childExecArgv(), main, ...args], { encoding: 'utf8', timeout: 30_000 });
+
+test('the built CLI is executable, so `npx switchboard` works in a fresh clone right after npm ci', () => {
+  assert.ok((statSync(main).mode & 0o111) !== 0, `${main} is not executable`);
+  const r = spawnSync(main, ['--help'], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /Usage: switchboard/);
+});
 
 test('switchboard --help lists the subcommands and exits 0', () => {
   const r = run('--help');
