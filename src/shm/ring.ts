@@ -33,7 +33,7 @@ import { addon, copyBytes, hasNativeSpin, isAlive, threadId } from './native.js'
 
 /** Blocks of at least this many bytes are copied into a ring natively (see RingProducer #put). */
 const NATIVE_COPY = 16 * 1024;
-import { NO_SPIN, SPIN_ROUNDS, SpinPolicy, noteWake, type SpinResult, type WaitMode } from './spin-policy.js';
+import { NO_SPIN, SPIN_ROUNDS, SPIN_SLICE, SpinPolicy, noteWake, type SpinResult, type WaitMode } from './spin-policy.js';
 import {
   CLOSED_BY_CONSUMER,
   FIRST_EXTRA,
@@ -337,6 +337,11 @@ export class RingProducer extends RingEnd {
 
   /** Write one message, blocking this thread while the ring is full. EPIPE if the consumer is gone. */
   writeSync(data: Uint8Array, options?: { timeoutMs?: number | undefined }): void {
+    // The hot path, small enough to inline: a reused (bound) source, written in one native call.
+    if (options === undefined && data === this.#wb.buffer && this.#corked === 0 && !this.closedLocal && !this.#abortPending) {
+      if (this.#writeBound(data.length) !== 1) this.#writeSyncSlow(data, NO_BYTES, undefined);
+      return;
+    }
     if (options?.timeoutMs === undefined && this.#fastWrite(data, NO_BYTES) === 1) return;
     this.#writeSyncSlow(data, NO_BYTES, options?.timeoutMs);
   }
@@ -1101,6 +1106,8 @@ export class RingConsumer extends RingEnd {
   readonly #nativeRead: boolean;
   /** Blocking reads also sleep in C (ringRead's IO_SLEEP): native calls, and a mode that sleeps. */
   readonly #nativeSleep: boolean;
+  /** ringRead's sleep for a blocking read with no deadline (0: reads do not sleep in C). */
+  readonly #sleepMs: number;
   /** ringRead's in/out words (IO_*), in ordinary memory. */
   readonly #io = new Int32Array(new ArrayBuffer(IO_WORDS * 4));
   /** Bound reads (ringReadBound) into a target read into twice in a row (a reused buffer). */
@@ -1125,6 +1132,7 @@ export class RingConsumer extends RingEnd {
     this.#synced = !tookOver;
     this.#nativeRead = this.spin.native;
     this.#nativeSleep = this.nativeCalls && !this.spin.forever;
+    this.#sleepMs = this.#nativeSleep ? sleepMsFor(Infinity, this.livenessMs) : 0;
     this.#io[IO_MAX_WHOLE] = this.#maxWhole;
     this.#io[IO_CAP] = this.cap;
     this.#io[IO_POLLS] = this.spin.nativePolls;
@@ -1340,6 +1348,53 @@ export class RingConsumer extends RingEnd {
 
   /** readSync() into a caller's buffer: the length, or null at the end. */
   readIntoSync(target: Uint8Array, options?: { timeoutMs?: number | undefined }): number | null {
+    // The hot path, kept small enough to inline: a reused (bound) target, no deadline, nothing
+    // pending, a policy that spins and does not sleep in C. One native call spins and takes
+    // the message; anything else goes the general way below, from the same head.
+    if (options === undefined && target === this.#b.buffer && this.#nativeRead) {
+      const forced = this.spin.forever;
+      const b = forced ? SPIN_SLICE : this.spin.budget();
+      const sleep = this.#sleepMs;
+      if ((b !== NO_SPIN || sleep > 0) && this.#readyOff < 0 && this.#ready === null && this.#partial === null && this.#error === undefined && this.#synced && !this.closedLocal) {
+        const io = this.#io;
+        io[IO_HEAD] = this.#head;
+        io[IO_TAIL] = this.#tailCache;
+        io[IO_BUDGET] = b > 0 ? b : 0;
+        io[IO_ROUNDS] = b < 0 ? SPIN_ROUNDS : 0;
+        io[IO_SLEEP] = sleep;
+        const n = readBound(this.#b.slot, target.length);
+        io[IO_SLEEP] = 0;
+        if (n >= 0) {
+          this.#tailCache = (io[IO_TAIL] as number) >>> 0;
+          this.#head = this.#published = (io[IO_HEAD] as number) >>> 0;
+          if (io[IO_WOKE] !== 0) this.#noteWoke();
+          // (as #afterNative and the general path score it; a forced spin keeps no score)
+          if (!forced) {
+            if (io[IO_SPIN] !== 0) this.spin.settle(io[IO_SPIN] as SpinResult);
+            else if (b === NO_SPIN && io[IO_SLEPT] !== 0) this.spin.settle(0);
+          }
+          return n;
+        }
+        if (b === NO_SPIN && io[IO_SLEPT] !== 0) this.spin.settle(0);
+        // (nothing taken: the spin's outcome is settled, a corrupt ring throws; then the general way)
+        this.#afterNative(n, b);
+        if (n === EMPTY && sleep > 0) {
+          // Woken with nothing to take (the end, a spurious wake-up): look and check, as the general path does.
+          const r = this.tryReadInto(target);
+          if (r !== undefined) return r;
+          this.checkProducers();
+        }
+      }
+    }
+    return this.#readIntoSyncGeneral(target, options);
+  }
+
+  #noteWoke(): void {
+    this.wakes++;
+    noteWake();
+  }
+
+  #readIntoSyncGeneral(target: Uint8Array, options?: { timeoutMs?: number | undefined }): number | null {
     const deadline = deadlineOf(options?.timeoutMs);
     for (;;) {
       let spun = false;
@@ -1433,29 +1488,32 @@ export class RingConsumer extends RingEnd {
     const io = this.#io;
     io[IO_HEAD] = this.#head;
     io[IO_TAIL] = this.#tailCache;
-    const spin = this.spin;
     io[IO_BUDGET] = b > 0 ? b : 0;
     io[IO_ROUNDS] = b < 0 ? SPIN_ROUNDS : 0;
     let n: number;
     if (target === this.#b.buffer || (target === this.#lastTarget && this.#b.bind(this, target))) {
       // (the current length: a buffer that shrank or was detached since it was bound is never overrun)
       n = readBound(this.#b.slot, target.length);
-      if (n === RR_BAD_ARGS || n === RR_BAD_SLOT) throw new SwitchboardError('EINVAL', `ring read: ${n === RR_BAD_ARGS ? 'spin parameters out of range' : 'slot not bound'}`);
     } else {
       this.#lastTarget = target;
       n = addon().ringRead(this.h, target, io);
     }
+    return this.#afterNative(n, b);
+  }
+
+  /** The bookkeeping after ringRead / ringReadBound returned n (see #readNative). */
+  #afterNative(n: number, b: number): number {
+    const io = this.#io;
+    const spin = this.spin;
     this.#tailCache = (io[IO_TAIL] as number) >>> 0;
     if (n >= 0) {
       this.#head = (io[IO_HEAD] as number) >>> 0;
       this.#published = this.#head;
-      if (io[IO_WOKE] !== 0) {
-        this.wakes++;
-        noteWake();
-      }
+      if (io[IO_WOKE] !== 0) this.#noteWoke();
       if (io[IO_SPIN] !== 0) spin.settle(io[IO_SPIN] as SpinResult);
       return n;
     }
+    if (n === RR_BAD_ARGS || n === RR_BAD_SLOT) throw new SwitchboardError('EINVAL', `ring read: ${n === RR_BAD_ARGS ? 'spin parameters out of range' : 'slot not bound'}`);
     if (n === EMPTY) {
       // (b = NO_SPIN: a look without a wait (tryReadInto, tryReadSmall), which the spin policy must not count)
       if (b !== NO_SPIN) spin.settle(io[IO_SPIN] as SpinResult);

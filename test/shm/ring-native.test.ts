@@ -224,13 +224,14 @@ test('a spin in C that gives up falls back to a futex sleep, and is woken by the
 });
 
 test('a producer killed with SIGKILL mid-message: a reader blocked in C gets its messages, then ECONNRESET', async () => {
-  for (const wait of ['spin', 'adaptive', 'block'] as const) {
+  // (with and without a deadline: readIntoSync(buf) with no options takes its inlined hot path)
+  for (const [wait, noTimeout] of [['spin', false], ['adaptive', false], ['block', false], ['spin', true], ['adaptive', true], ['block', true]] as const) {
     const name = uniqueName('ring-native-kill');
     names.push(name);
     const r = createRegion(name, ringBytes(4096));
     try {
       initRing(r, 0, { capacity: 4096 });
-      const w = startWorker({ role: 'ring-read-until-error', sab: r.buffer, wait });
+      const w = startWorker({ role: 'ring-read-until-error', sab: r.buffer, wait, noTimeout });
       const result = new Promise<Record<string, unknown>>((resolve) => w.once('message', resolve));
       const exited = workerExit(w);
       // the consumer attaches first, so the producer does not see an end before it starts
@@ -240,7 +241,7 @@ test('a producer killed with SIGKILL mid-message: a reader blocked in C gets its
       assert.deepEqual(await kid.next(), { event: 'dying' });
       assert.equal((await kid.exited).signal, 'SIGKILL');
       // ('block' never spins, so its waits do not spin in C: it sleeps there, which nativeWait does not report)
-      assert.deepEqual(await result, { n: 10, bad: 0, code: 'ECONNRESET', name: 'SwitchboardError', native: wait !== 'block' }, wait);
+      assert.deepEqual(await result, { n: 10, bad: 0, code: 'ECONNRESET', name: 'SwitchboardError', native: wait !== 'block' }, `${wait}${noTimeout ? ', no deadline' : ''}`);
       assert.equal(await exited, 0);
     } finally {
       r.close();
@@ -279,6 +280,22 @@ test("a blocking readIntoSync sleeps in ringRead: woken by the producer's write,
   assert.equal(c2.readIntoSync(target, { timeoutMs: 10_000 }), null);
   assert.equal(await exited2, 0);
   c2.close();
+
+  // No options (the inlined hot path once the target is bound, from the third read on): the same
+  // messages, sleeping in C between them, then the end when the producer closes.
+  for (const wait of ['block', 'adaptive', 'spin'] as const) {
+    const s4 = localRing(4096);
+    const c4 = new RingConsumer(s4, 0, { wait, livenessMs: 60_000, spinMicros: 20 });
+    const w4 = startWorker({ role: 'ring-produce-later', sab: s4, count: 5, size: 24, delayMs: 30, wait: 'block' });
+    const exited4 = workerExit(w4);
+    for (let i = 0; i < 5; i++) {
+      assert.equal(c4.readIntoSync(target), 24, `${wait}: message ${i}`);
+      assert.equal(checkMessage(target, 24), i);
+    }
+    assert.equal(c4.readIntoSync(target), null, `${wait}: the end`);
+    assert.equal(await exited4, 0);
+    c4.close();
+  }
 
   // Nothing comes: ETIMEDOUT at the deadline, not before it and not at the liveness period's end.
   const c3 = new RingConsumer(localRing(256), 0, { wait: 'block', livenessMs: 60_000 });
