@@ -34,9 +34,23 @@
  * bytes so both sides always make progress.
  *
  * Producer: write record(s) at tail, then store tail (release: this publishes
- * the bytes); then if consumer_sleeping is 1, set it to 0 and FUTEX_WAKE tail.
- * Wait for space by setting producer_sleeping = 1, re-reading head, and
- * FUTEX_WAIT on head. Attach by storing your thread id (gettid) in a free
+ * the bytes); then, if consumer_may_sleep is nonzero, make that store
+ * seq_cst (a full fence after it) and, if consumer_sleeping is 1, set it to 0
+ * and FUTEX_WAKE tail. Wait for space by setting producer_sleeping = 1,
+ * re-reading head, and FUTEX_WAIT on head.
+ *
+ * Sleep announcements (version 2): an end that never sleeps costs its peer
+ * nothing. Before its first futex sleep, an end stores 1 in its side's
+ * *_may_sleep word (producer_may_sleep for producers, consumer_may_sleep for
+ * the consumer; sticky: nobody clears it), then keeps polling for
+ * SB_RING_ARM_US microseconds before it sleeps: a peer that read the word as
+ * 0 just before has published by then. Only then may it sleep. An end that
+ * publishes looks at its peer's word on every publish (line 0 is read-mostly)
+ * and, when it is 0, stores its index with release semantics and skips the
+ * sleeping-flag check, whose fence would otherwise wait for the index's cache
+ * line to reach the peer (measured: 0.20 -> 0.16 us per 64-byte round trip in
+ * C). Every sleep is bounded (Node ends: livenessMs), so even a wake-up
+ * missed against these rules is a delay, not a hang. Attach by storing your thread id (gettid) in a free
  * producers[] slot, adding 1 to `attached` and setting ever_attached = 1;
  * detach by subtracting 1 from `attached`, then (still holding the slot) if
  * consumer_sleeping is 1 writing an SB_REC_ABORT record and publishing it
@@ -44,7 +58,8 @@
  * waking tail. The ABORT moves the tail under a consumer that went to sleep
  * just as you detached: its FUTEX_WAIT on the tail cannot then miss the end.
  *
- * Consumer: the mirror image on head / consumer_sleeping / FUTEX_WAIT tail.
+ * Consumer: the mirror image on head / consumer_sleeping / FUTEX_WAIT tail,
+ * with producer_may_sleep.
  * A consumer that finds the ring empty, ever_attached = 1 and attached = 0
  * has reached the end. A producer whose thread died while attached is seen
  * by the consumer's liveness check (kill(tid, 0) and /proc) as a reset.
@@ -67,6 +82,7 @@
 #define SWITCHBOARD_RING_H
 
 #include <stdint.h>
+#include <time.h>
 
 #define SB_SHM_PREFIX "/sb."
 
@@ -93,7 +109,8 @@ struct sb_region_header {
 };
 
 #define SB_RING_MAGIC 0x4e524253u /* "SBRN" */
-#define SB_RING_VERSION 1u
+#define SB_RING_VERSION 2u /* 2: the *_may_sleep words */
+#define SB_RING_ARM_US 50u
 #define SB_RING_HEADER_SIZE 256u
 #define SB_RING_MIN_CAPACITY 256u
 #define SB_RING_MAX_CAPACITY (1u << 30)
@@ -128,7 +145,9 @@ struct sb_ring_header {
   int32_t ever_attached;  /* 32  1 once a producer attached */
   int32_t attached;       /* 36  producers attached now */
   int32_t producer_died;  /* 40  1 once a consumer found an attached producer dead */
-  int32_t reserved0[5];   /* 44 */
+  int32_t consumer_may_sleep; /* 44  1 once the consumer may sleep on the tail's futex (sticky) */
+  int32_t producer_may_sleep; /* 48  1 once a producer may sleep on the head's futex (sticky) */
+  int32_t reserved0[3];   /* 52 */
   /* line 1: written by producers */
   uint32_t tail;              /* 64 */
   int32_t consumer_sleeping;  /* 68 */
@@ -161,6 +180,24 @@ static inline uint32_t sb_load(const volatile void *p) {
 
 static inline void sb_store(volatile void *p, uint32_t v) {
   __atomic_store_n((volatile uint32_t *)p, v, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * Before an end's first futex sleep (see "Sleep announcements" above):
+ * announce it in *may_sleep (&ring->producer_may_sleep or
+ * &ring->consumer_may_sleep), then poll *index while it equals `value` for
+ * SB_RING_ARM_US. Returns 1 when the index moved (no need to sleep), 0 when
+ * the caller may now go on to its sleeping flag and FUTEX_WAIT.
+ */
+static inline int sb_ring_arm(volatile int32_t *may_sleep, const volatile uint32_t *index, uint32_t value) {
+  struct timespec t0, t;
+  if (sb_load(may_sleep) == 0) sb_store(may_sleep, 1);
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  do {
+    if (sb_load(index) != value) return 1;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+  } while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < (long)SB_RING_ARM_US * 1000L);
+  return sb_load(index) != value;
 }
 
 /* Size of a record with `length` payload bytes, padding included. */

@@ -1053,7 +1053,8 @@ int32_t RingReadCore(const RingView &r, int32_t *io, uint8_t *dst, size_t dlen) 
       const int32_t sleepMs = io[IO_SLEEP];
       if (budget == 0 && rounds == 0 && sleepMs <= 0) return RR_EMPTY;
       if (budget != 0 || rounds != 0) io[IO_SPIN] = SpinWhile(&r.hdr->tail, head, budget, (int)first, (int)rounds, &tail);
-      if (tail == head && sleepMs > 0) {
+      /* (only an end that announced it may sleep sleeps: see SB_RING_ARM_US; the JS end arms first) */
+      if (tail == head && sleepMs > 0 && sb_load(&r.hdr->consumer_may_sleep) != 0) {
         /*
          * Woken here, the thread copies the message and returns once, instead of returning from
          * a futex call to JS and calling again to read (measured: 90-96 us per blocking 64-byte
@@ -1102,8 +1103,13 @@ int32_t RingReadCore(const RingView &r, int32_t *io, uint8_t *dst, size_t dlen) 
   /* memmove: nothing stops a caller from passing a view of the ring itself */
   if (len > 0) memmove(dst, r.data + pos + sizeof(sb_ring_record), len);
   const uint32_t next = head + size;
-  sb_store(&r.hdr->head, next);
   io[IO_HEAD] = (int32_t)next;
+  /* A producer that never sleeps needs no fence and no look at its sleeping flag (SB_RING_ARM_US). */
+  if (__atomic_load_n(&r.hdr->producer_may_sleep, __ATOMIC_RELAXED) == 0) {
+    __atomic_store_n(&r.hdr->head, next, __ATOMIC_RELEASE);
+    return (int32_t)len;
+  }
+  sb_store(&r.hdr->head, next);
   if (sb_load(&r.hdr->producer_sleeping) != 0) {
     int32_t one = 1;
     if (__atomic_compare_exchange_n(&r.hdr->producer_sleeping, &one, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
@@ -1297,8 +1303,13 @@ int32_t RingWriteCore(const RingView &r, int32_t *io, const uint8_t *src, size_t
   if (len > 0) memmove(r.data + pos + sizeof(sb_ring_record), src, len);
   const uint32_t next = tail + size;
   io[0] = (int32_t)next;
-  sb_store(&r.hdr->tail, next);
   io[IO_WOKE] = 0;
+  /* A consumer that never sleeps needs no fence and no look at its sleeping flag (SB_RING_ARM_US). */
+  if (__atomic_load_n(&r.hdr->consumer_may_sleep, __ATOMIC_RELAXED) == 0) {
+    __atomic_store_n(&r.hdr->tail, next, __ATOMIC_RELEASE);
+    return 1;
+  }
+  sb_store(&r.hdr->tail, next);
   if (sb_load(&r.hdr->consumer_sleeping) != 0) {
     int32_t one = 1;
     if (__atomic_compare_exchange_n(&r.hdr->consumer_sleeping, &one, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {

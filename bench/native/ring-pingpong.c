@@ -4,9 +4,10 @@
  * all, beside the C spin handshake of ../shared/peers/native and the Node
  * rows. It follows include/switchboard-ring.h the way the addon's ringRead
  * and ringWrite do (whole-message records, padding at the end of the data
- * area, seq_cst index stores, the sleeping flags looked at after each
- * publish, the next cache line prefetched when published bytes run into it),
- * and spins without ever sleeping. Two processes (fork), an anonymous shared
+ * area, index stores that are seq_cst with the sleeping flag looked at after
+ * them only when the peer announced it may sleep (nobody does here), the
+ * next cache line prefetched when published bytes run into it), and spins
+ * without ever sleeping. Two processes (fork), an anonymous shared
  * mapping, rings of 1 MiB.
  *
  *   ring-pingpong SIZE ITERS ROUNDS   ->  RESULT|ring-pingpong|SIZE|median_us|min_us
@@ -52,8 +53,13 @@ static void put(struct end *e, const unsigned char *src, uint32_t len) {
   rec->type = SB_REC_WHOLE;
   memcpy(e->d + pos + 8, src, len);
   e->tail += size;
-  sb_store(&e->h->tail, e->tail);
-  (void)sb_load(&e->h->consumer_sleeping); /* never 1 here: nobody sleeps */
+  /* as the addon does: a consumer that never announced it may sleep needs no fence and no look at its flag */
+  if (__atomic_load_n(&e->h->consumer_may_sleep, __ATOMIC_RELAXED) == 0) {
+    __atomic_store_n(&e->h->tail, e->tail, __ATOMIC_RELEASE);
+  } else {
+    sb_store(&e->h->tail, e->tail);
+    (void)sb_load(&e->h->consumer_sleeping); /* never 1 here: nobody sleeps */
+  }
 }
 
 static uint32_t take(struct end *e, unsigned char *dst) {
@@ -73,8 +79,12 @@ static uint32_t take(struct end *e, unsigned char *dst) {
     }
     memcpy(dst, e->d + pos + 8, len);
     e->head += sb_ring_record_size(len);
-    sb_store(&e->h->head, e->head);
-    (void)sb_load(&e->h->producer_sleeping);
+    if (__atomic_load_n(&e->h->producer_may_sleep, __ATOMIC_RELAXED) == 0) {
+      __atomic_store_n(&e->h->head, e->head, __ATOMIC_RELEASE);
+    } else {
+      sb_store(&e->h->head, e->head);
+      (void)sb_load(&e->h->producer_sleeping);
+    }
     return len;
   }
 }

@@ -4,7 +4,10 @@
  * ring's start.
  */
 export const RING_MAGIC = 0x4e524253; // "SBRN"
-export const RING_VERSION = 1;
+/** 2: the sleep announcements (consumerMaySleep, producerMaySleep; see include/switchboard-ring.h). */
+export const RING_VERSION = 2;
+/** An end that announces it may sleep keeps polling this long first (SB_RING_ARM_US). */
+export const RING_ARM_MS = 0.05;
 export const RING_HEADER_SIZE = 256;
 export const RING_MIN_CAPACITY = 256;
 export const RING_MAX_CAPACITY = 2 ** 30;
@@ -24,6 +27,8 @@ export const W = {
   everAttached: 8,
   attached: 9,
   producerDied: 10,
+  consumerMaySleep: 11,
+  producerMaySleep: 12,
   tail: 16,
   consumerSleeping: 17,
   prodLock: 18, // 4 words: a Mutex

@@ -51,6 +51,7 @@ import {
   RING_MIN_CAPACITY,
   RING_MPSC,
   RING_VERSION,
+  RING_ARM_MS,
   W,
   align8,
 } from './ring-layout.js';
@@ -188,6 +189,26 @@ abstract class RingEnd {
   }
 
   #nextCheck = 0;
+  /** This end announced that it may sleep (its side's *MaySleep word) and waited out the arming poll. */
+  protected armed = false;
+
+  /**
+   * Before this end's first futex sleep: announce it in `word` (sticky), then
+   * keep polling `index` while it equals `value` for RING_ARM_MS, so a peer
+   * that looked at the word just before it was set has published by the
+   * time we sleep (include/switchboard-ring.h, "Sleep announcements").
+   * True when the index moved meanwhile (no sleep needed).
+   */
+  protected arm(word: number, index: number, value: number): boolean {
+    const h = this.h;
+    if (Atomics.load(h, word) === 0) Atomics.store(h, word, 1);
+    this.armed = true;
+    const end = performance.now() + RING_ARM_MS;
+    do {
+      if (Atomics.load(h, index) !== value) return true;
+    } while (performance.now() < end);
+    return Atomics.load(h, index) !== value;
+  }
 
   /** True at most once per livenessMs: time for a spinning end to check its peer (syscalls). */
   protected livenessDue(): boolean {
@@ -709,7 +730,8 @@ export class RingProducer extends RingEnd {
   #publish(): void {
     const h = this.h;
     Atomics.store(h, W.tail, this.#tail | 0);
-    if (Atomics.load(h, W.consumerSleeping) !== 0 && Atomics.compareExchange(h, W.consumerSleeping, 1, 0) === 1) {
+    // (a consumer that never announced it may sleep is not asleep: no look at its flag)
+    if (h[W.consumerMaySleep] !== 0 && Atomics.load(h, W.consumerSleeping) !== 0 && Atomics.compareExchange(h, W.consumerSleeping, 1, 0) === 1) {
       this.wakes++;
       noteWake();
       futexWake(h, W.tail, 1);
@@ -869,6 +891,7 @@ export class RingProducer extends RingEnd {
       if (remaining(deadline) === 0) throw new TimeoutError('timed out waiting for room in the ring');
       return;
     }
+    if (!this.armed && this.arm(W.producerMaySleep, W.head, head)) return;
     Atomics.store(h, W.producerSleeping, 1);
     if (Atomics.load(h, W.head) !== head) {
       Atomics.store(h, W.producerSleeping, 0);
@@ -889,6 +912,7 @@ export class RingProducer extends RingEnd {
     if (this.closedLocal) throw new SwitchboardError('ECLOSED', 'ring producer is closed');
     const head = Atomics.load(h, W.head);
     if (this.spin.spinWhile(h, W.head, head)) return;
+    if (!this.armed && this.arm(W.producerMaySleep, W.head, head)) return;
     Atomics.store(h, W.producerSleeping, 1);
     if (Atomics.load(h, W.head) !== head) {
       Atomics.store(h, W.producerSleeping, 0);
@@ -1354,7 +1378,8 @@ export class RingConsumer extends RingEnd {
     if (options === undefined && target === this.#b.buffer && this.#nativeRead) {
       const forced = this.spin.forever;
       const b = forced ? SPIN_SLICE : this.spin.budget();
-      const sleep = this.#sleepMs;
+      // (a consumer sleeps in C once it has announced that it may sleep: see arm())
+      const sleep = this.armed ? this.#sleepMs : 0;
       if ((b !== NO_SPIN || sleep > 0) && this.#readyOff < 0 && this.#ready === null && this.#partial === null && this.#error === undefined && this.#synced && !this.closedLocal) {
         const io = this.#io;
         io[IO_HEAD] = this.#head;
@@ -1402,7 +1427,7 @@ export class RingConsumer extends RingEnd {
       // and takes the message (the usual case): a thread woken from its sleep then runs very
       // little before the message is in `target`. Anything else takes the JS path below.
       const budget = this.#nativeRead ? this.spin.budget() : NO_SPIN;
-      const sleep = this.#nativeSleep ? sleepMsFor(deadline, this.livenessMs) : 0;
+      const sleep = this.#nativeSleep && this.armed ? sleepMsFor(deadline, this.livenessMs) : 0;
       if (budget !== NO_SPIN || sleep > 0) {
         const io = this.#io;
         io[IO_SLEEP] = sleep;
@@ -1740,7 +1765,8 @@ export class RingConsumer extends RingEnd {
     const h = this.h;
     this.#published = this.#head;
     Atomics.store(h, W.head, this.#head | 0);
-    if (Atomics.load(h, W.producerSleeping) !== 0 && Atomics.compareExchange(h, W.producerSleeping, 1, 0) === 1) {
+    // (producers that never announced they may sleep are not asleep: no look at their flag)
+    if (h[W.producerMaySleep] !== 0 && Atomics.load(h, W.producerSleeping) !== 0 && Atomics.compareExchange(h, W.producerSleeping, 1, 0) === 1) {
       this.wakes++;
       noteWake();
       futexWake(h, W.head, 1);
@@ -1799,6 +1825,7 @@ export class RingConsumer extends RingEnd {
       if (remaining(deadline) === 0) throw new TimeoutError('timed out waiting for a ring message');
       return;
     }
+    if (!this.armed && this.arm(W.consumerMaySleep, W.tail, head)) return;
     Atomics.store(h, W.consumerSleeping, 1);
     if (Atomics.load(h, W.tail) !== head || this.#ended()) {
       Atomics.store(h, W.consumerSleeping, 0);
@@ -1822,6 +1849,7 @@ export class RingConsumer extends RingEnd {
     // Spin on the loop first (time-bounded, adaptive): a reply that comes within a futex
     // wake-up's time is taken at once instead of through the helper thread and the loop.
     if (this.spin.spinWhile(h, W.tail, head)) return;
+    if (!this.armed && this.arm(W.consumerMaySleep, W.tail, head)) return;
     Atomics.store(h, W.consumerSleeping, 1);
     if (Atomics.load(h, W.tail) !== head || this.#ended()) {
       Atomics.store(h, W.consumerSleeping, 0);

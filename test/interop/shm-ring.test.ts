@@ -70,6 +70,12 @@ static unsigned char *reserve(uint32_t n) {
       return sb_ring_data(ring) + (tail & (cap - 1));
     }
     publish();
+    /* (the first time: announce that this producer may sleep, and poll a while before it does) */
+    static int armed;
+    if (!armed) {
+      armed = 1;
+      if (sb_ring_arm(&ring->producer_may_sleep, &ring->head, head)) continue;
+    }
     sb_store(&ring->producer_sleeping, 1);
     if (sb_load(&ring->head) == head) futex_wait(&ring->head, head);
     sb_store(&ring->producer_sleeping, 0);

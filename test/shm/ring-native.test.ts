@@ -306,6 +306,48 @@ test("a blocking readIntoSync sleeps in ringRead: woken by the producer's write,
   c3.close();
 });
 
+test('sleep announcements: ends that never sleep leave the may-sleep words at 0; a sleeper announces itself and every write wakes it (JS and native writes)', async () => {
+  // Forced spin on both sides, two workers: nobody sleeps, so nobody announced it, and no write
+  // ever looked for a sleeper to wake (the producer's fast path skips the fence and the flag).
+  const sab = localRing(4096);
+  const h = new Int32Array(sab, 0, RING_HEADER_SIZE / 4);
+  const wc = startWorker({ role: 'ring-consume', sab, count: 3000, wait: 'spin' });
+  const got = new Promise<{ n: number; bad: number }>((resolve) => wc.once('message', resolve));
+  const wp = startWorker({ role: 'ring-produce', sab, count: 3000, size: 40, wait: 'spin' });
+  assert.equal(await workerExit(wp), 0);
+  assert.deepEqual(await got, { n: 3000, bad: 0 });
+  assert.equal(await workerExit(wc), 0);
+  assert.equal(Atomics.load(h, W.consumerMaySleep), 0, 'a forced-spin consumer never announced a sleep');
+  assert.equal(Atomics.load(h, W.producerMaySleep), 0, 'nor did a forced-spin producer');
+
+  // A blocking consumer announces itself before its first sleep, and each write then wakes it:
+  // the first through the JS publish, the rest through the addon's bound write. A missed wake-up
+  // would leave it asleep until its liveness period (a minute here) and the read would time out.
+  const s2 = localRing(4096);
+  const h2 = new Int32Array(s2, 0, RING_HEADER_SIZE / 4);
+  const c = new RingConsumer(s2, 0, { wait: 'block', livenessMs: 60_000 });
+  const w = startWorker({ role: 'ring-produce-bound-later', sab: s2, count: 6, size: 48, delayMs: 40, wait: 'spin' });
+  const report = new Promise<{ wakeups: number }>((resolve) => w.once('message', resolve));
+  const exited = workerExit(w);
+  const target = new Uint8Array(64);
+  for (let i = 0; i < 6; i++) {
+    const t0 = performance.now();
+    assert.equal(c.readIntoSync(target, { timeoutMs: 10_000 }), 48, `message ${i}`);
+    assert.ok(performance.now() - t0 < 5000, `message ${i} came when it was written`);
+    assert.equal(checkMessage(target, 48), i);
+  }
+  assert.equal(Atomics.load(h2, W.consumerMaySleep), 1, 'the consumer announced that it may sleep');
+  assert.ok((await report).wakeups >= 5, 'the producer woke it for (nearly) every message');
+  assert.equal(await exited, 0);
+  c.close();
+
+  // A ring laid out by a version-1 peer (which would sleep without announcing it) is refused.
+  const v1 = localRing(256);
+  Atomics.store(new Int32Array(v1, 0, RING_HEADER_SIZE / 4), W.version, 1);
+  assert.throws(() => new RingConsumer(v1, 0), code('EVERSION'));
+  assert.throws(() => new RingProducer(v1, 0), code('EVERSION'));
+});
+
 test('a producer killed with SIGKILL inside a fragmented write: readIntoSync ends with ECONNRESET', async () => {
   const name = uniqueName('ring-native-partial');
   names.push(name);

@@ -539,7 +539,9 @@ test('a producer that detaches while the consumer is announced asleep moves the 
       other.close();
       assert.equal(Atomics.load(h, W_TAIL), before, `${multiProducer}: no sleeper, no record`);
     }
-    // The consumer announced its sleep (as it does right before FUTEX_WAIT).
+    // The consumer announced its sleep (as it does right before FUTEX_WAIT, having announced
+    // once that it may sleep at all: W.consumerMaySleep, word 11).
+    Atomics.store(h, 11, 1);
     Atomics.store(h, W_SLEEPING, 1);
     p.close();
     assert.equal(Atomics.load(h, W_TAIL), before + 8, `${multiProducer}: the tail moved by one record header`);
