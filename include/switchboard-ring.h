@@ -40,17 +40,20 @@
  * re-reading head, and FUTEX_WAIT on head.
  *
  * Sleep announcements (version 2): an end that never sleeps costs its peer
- * nothing. Before its first futex sleep, an end stores 1 in its side's
- * *_may_sleep word (producer_may_sleep for producers, consumer_may_sleep for
- * the consumer; sticky: nobody clears it), then keeps polling for
- * SB_RING_ARM_US microseconds before it sleeps: a peer that read the word as
- * 0 just before has published by then. Only then may it sleep. An end that
- * publishes looks at its peer's word on every publish (line 0 is read-mostly)
- * and, when it is 0, stores its index with release semantics and skips the
- * sleeping-flag check, whose fence would otherwise wait for the index's cache
- * line to reach the peer (measured: 0.20 -> 0.16 us per 64-byte round trip in
- * C). Every sleep is bounded (Node ends: livenessMs), so even a wake-up
- * missed against these rules is a delay, not a hang. Attach by storing your thread id (gettid) in a free
+ * nothing. The *_may_sleep words (producer_may_sleep for producers,
+ * consumer_may_sleep for the consumer) count the ends of that side that may
+ * sleep. Before its first futex sleep, an end adds 1 to its side's word
+ * ("arms"), then keeps polling for SB_RING_ARM_US microseconds before it
+ * sleeps: a peer that read the word as 0 just before has published by then
+ * (sb_ring_arm() below does both). An armed end may withdraw (subtract 1)
+ * whenever it will not sleep again before arming anew, and does so when it
+ * detaches; a dead end's count stays, which only costs speed. An end that
+ * publishes looks at its peer's word on every publish (line 0 is
+ * read-mostly) and, when it is 0, stores its index with release semantics
+ * and skips the sleeping-flag check, whose fence would otherwise wait for the
+ * index's cache line to reach the peer (measured: 0.20 -> 0.16 us per
+ * 64-byte round trip in C). Every sleep is bounded (Node ends: livenessMs),
+ * so even a wake-up missed against these rules is a delay, not a hang. Attach by storing your thread id (gettid) in a free
  * producers[] slot, adding 1 to `attached` and setting ever_attached = 1;
  * detach by subtracting 1 from `attached`, then (still holding the slot) if
  * consumer_sleeping is 1 writing an SB_REC_ABORT record and publishing it
@@ -145,8 +148,8 @@ struct sb_ring_header {
   int32_t ever_attached;  /* 32  1 once a producer attached */
   int32_t attached;       /* 36  producers attached now */
   int32_t producer_died;  /* 40  1 once a consumer found an attached producer dead */
-  int32_t consumer_may_sleep; /* 44  1 once the consumer may sleep on the tail's futex (sticky) */
-  int32_t producer_may_sleep; /* 48  1 once a producer may sleep on the head's futex (sticky) */
+  int32_t consumer_may_sleep; /* 44  consumers that may sleep on the tail's futex (0 or 1) */
+  int32_t producer_may_sleep; /* 48  producers that may sleep on the head's futex */
   int32_t reserved0[3];   /* 52 */
   /* line 1: written by producers */
   uint32_t tail;              /* 64 */
@@ -184,14 +187,15 @@ static inline void sb_store(volatile void *p, uint32_t v) {
 
 /*
  * Before an end's first futex sleep (see "Sleep announcements" above):
- * announce it in *may_sleep (&ring->producer_may_sleep or
+ * count it in *may_sleep (&ring->producer_may_sleep or
  * &ring->consumer_may_sleep), then poll *index while it equals `value` for
  * SB_RING_ARM_US. Returns 1 when the index moved (no need to sleep), 0 when
- * the caller may now go on to its sleeping flag and FUTEX_WAIT.
+ * the caller may now go on to its sleeping flag and FUTEX_WAIT. Call it once
+ * per arming; withdraw with __atomic_sub_fetch(may_sleep, 1, __ATOMIC_SEQ_CST).
  */
 static inline int sb_ring_arm(volatile int32_t *may_sleep, const volatile uint32_t *index, uint32_t value) {
   struct timespec t0, t;
-  if (sb_load(may_sleep) == 0) sb_store(may_sleep, 1);
+  __atomic_add_fetch(may_sleep, 1, __ATOMIC_SEQ_CST);
   clock_gettime(CLOCK_MONOTONIC, &t0);
   do {
     if (sb_load(index) != value) return 1;

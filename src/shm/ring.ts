@@ -191,6 +191,19 @@ abstract class RingEnd {
   #nextCheck = 0;
   /** This end announced that it may sleep (its side's *MaySleep word) and waited out the arming poll. */
   protected armed = false;
+  /** The *MaySleep word this end counts itself in while armed. */
+  protected armWord = 0;
+
+  /**
+   * Withdraw the announcement (when this end has long stopped sleeping, and
+   * at close): its peers' publishes then skip the fence and the flag again.
+   * Safe at any time: a peer that still sees the count does the full check.
+   */
+  protected disarm(): void {
+    if (!this.armed) return;
+    this.armed = false;
+    Atomics.sub(this.h, this.armWord, 1);
+  }
 
   /**
    * Before this end's first futex sleep: announce it in `word` (sticky), then
@@ -201,8 +214,9 @@ abstract class RingEnd {
    */
   protected arm(word: number, index: number, value: number): boolean {
     const h = this.h;
-    if (Atomics.load(h, word) === 0) Atomics.store(h, word, 1);
+    Atomics.add(h, word, 1);
     this.armed = true;
+    this.armWord = word;
     const end = performance.now() + RING_ARM_MS;
     do {
       if (Atomics.load(h, index) !== value) return true;
@@ -268,6 +282,8 @@ export class RingProducer extends RingEnd {
   #partialOpen = false;
   /** An abandoned message still needs its ABORT record (no room when it was abandoned). */
   #abortPending = false;
+  /** Writes through the hot path since this producer last slept (see disarm()). */
+  #quiet = 0;
   #cancelWait: (() => void) | undefined;
   #wakeWaiter: (() => void) | undefined;
   /** The last one-part source of #fastWrite() and, once it is written again, a word view over it. */
@@ -361,6 +377,7 @@ export class RingProducer extends RingEnd {
     // The hot path, small enough to inline: a reused (bound) source, written in one native call.
     if (options === undefined && data === this.#wb.buffer && this.#corked === 0 && !this.closedLocal && !this.#abortPending) {
       if (this.#writeBound(data.length) !== 1) this.#writeSyncSlow(data, NO_BYTES, undefined);
+      else if (this.armed && ++this.#quiet > DISARM_AFTER) this.disarm();
       return;
     }
     if (options?.timeoutMs === undefined && this.#fastWrite(data, NO_BYTES) === 1) return;
@@ -572,6 +589,7 @@ export class RingProducer extends RingEnd {
       this.#moveTailForSleeper();
       Atomics.compareExchange(h, this.#slot, this.me, 0);
     }
+    this.disarm();
     futexWake(h, W.tail, Infinity);
   }
 
@@ -900,6 +918,7 @@ export class RingProducer extends RingEnd {
     this.#checkOpen();
     const left = remaining(deadline);
     if (left === 0) throw new TimeoutError('timed out waiting for room in the ring');
+    this.#quiet = 0;
     const r = futexWait(h, W.head, head, Math.min(left, this.livenessMs));
     Atomics.store(h, W.producerSleeping, 0);
     if (r === 'timed-out') this.#checkConsumer();
@@ -933,6 +952,7 @@ export class RingProducer extends RingEnd {
         signal?.removeEventListener('abort', onAbort);
         resolve(x);
       };
+      this.#quiet = 0;
       const cancel = futexWaitCallback(h, W.head, head, Math.min(left, this.livenessMs), true, finish);
       this.#cancelWait = cancel;
       this.#wakeWaiter = () => finish('closed');
@@ -1096,6 +1116,8 @@ function sleepMsFor(deadline: number, livenessMs: number): number {
   if (left === 0) return 0;
   return Math.max(1, Math.min(Math.ceil(Math.min(left, livenessMs)), 0x7fffffff));
 }
+/** An armed end that went this many hot-path reads or writes without sleeping withdraws its announcement. */
+const DISARM_AFTER = 4096;
 /** The longest spin of one tryReadSmallSpin() call (1 s; io words are 32-bit). */
 const MAX_SPIN_NS = 1e9;
 /** Messages up to this size are copied out word by word. */
@@ -1130,6 +1152,8 @@ export class RingConsumer extends RingEnd {
   readonly #nativeRead: boolean;
   /** Blocking reads also sleep in C (ringRead's IO_SLEEP): native calls, and a mode that sleeps. */
   readonly #nativeSleep: boolean;
+  /** Reads through the hot path since this consumer last slept (see disarm()). */
+  #quiet = 0;
   /** ringRead's sleep for a blocking read with no deadline (0: reads do not sleep in C). */
   readonly #sleepMs: number;
   /** ringRead's in/out words (IO_*), in ordinary memory. */
@@ -1398,6 +1422,8 @@ export class RingConsumer extends RingEnd {
             if (io[IO_SPIN] !== 0) this.spin.settle(io[IO_SPIN] as SpinResult);
             else if (b === NO_SPIN && io[IO_SLEPT] !== 0) this.spin.settle(0);
           }
+          // (long without a sleep: withdraw the announcement, so the producer's writes skip the fence)
+          if (this.armed && (io[IO_SLEPT] !== 0 ? (this.#quiet = 0) : ++this.#quiet) > DISARM_AFTER) this.disarm();
           return n;
         }
         if (b === NO_SPIN && io[IO_SLEPT] !== 0) this.spin.settle(0);
@@ -1485,6 +1511,7 @@ export class RingConsumer extends RingEnd {
     const h = this.h;
     Atomics.or(h, W.closed, CLOSED_BY_CONSUMER);
     Atomics.compareExchange(h, W.consumerTid, this.me, 0);
+    this.disarm();
     futexWake(h, W.head, Infinity);
     this.#b.release(this);
     this.#lastTarget = null;
@@ -1836,6 +1863,7 @@ export class RingConsumer extends RingEnd {
       Atomics.store(h, W.consumerSleeping, 0);
       throw new TimeoutError('timed out waiting for a ring message');
     }
+    this.#quiet = 0;
     const r = futexWait(h, W.tail, head, Math.min(left, this.livenessMs));
     Atomics.store(h, W.consumerSleeping, 0);
     if (r === 'timed-out') this.#reapDeadProducers();
@@ -1867,6 +1895,7 @@ export class RingConsumer extends RingEnd {
         signal?.removeEventListener('abort', onAbort);
         resolve(x);
       };
+      this.#quiet = 0;
       const cancel = futexWaitCallback(h, W.tail, head, Math.min(left, this.livenessMs), true, finish);
       const onAbort = (): void => {
         cancel();

@@ -40,6 +40,7 @@ const PRODUCER_C = String.raw`
 
 static struct sb_ring_header *ring;
 static uint32_t tail, cap, maxrec;
+static int armed; /* counted in producer_may_sleep */
 
 static void futex_wake(void *addr) { syscall(SYS_futex, addr, FUTEX_WAKE, 1, NULL, NULL, 0); }
 static void futex_wait(void *addr, uint32_t val) {
@@ -71,7 +72,6 @@ static unsigned char *reserve(uint32_t n) {
     }
     publish();
     /* (the first time: announce that this producer may sleep, and poll a while before it does) */
-    static int armed;
     if (!armed) {
       armed = 1;
       if (sb_ring_arm(&ring->producer_may_sleep, &ring->head, head)) continue;
@@ -164,6 +164,7 @@ int main(int argc, char **argv) {
   }
   publish();
   /* detach: the consumer sees the end */
+  if (armed) __atomic_sub_fetch(&ring->producer_may_sleep, 1, __ATOMIC_SEQ_CST);
   sb_store(&ring->producers[0], 0);
   __atomic_sub_fetch(&ring->attached, 1, __ATOMIC_SEQ_CST);
   futex_wake(&ring->tail);

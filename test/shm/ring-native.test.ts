@@ -313,10 +313,11 @@ test('sleep announcements: ends that never sleep leave the may-sleep words at 0;
   const h = new Int32Array(sab, 0, RING_HEADER_SIZE / 4);
   const wc = startWorker({ role: 'ring-consume', sab, count: 3000, wait: 'spin' });
   const got = new Promise<{ n: number; bad: number }>((resolve) => wc.once('message', resolve));
+  const wcExit = workerExit(wc);
   const wp = startWorker({ role: 'ring-produce', sab, count: 3000, size: 40, wait: 'spin' });
   assert.equal(await workerExit(wp), 0);
   assert.deepEqual(await got, { n: 3000, bad: 0 });
-  assert.equal(await workerExit(wc), 0);
+  assert.equal(await wcExit, 0);
   assert.equal(Atomics.load(h, W.consumerMaySleep), 0, 'a forced-spin consumer never announced a sleep');
   assert.equal(Atomics.load(h, W.producerMaySleep), 0, 'nor did a forced-spin producer');
 
