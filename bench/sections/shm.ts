@@ -619,6 +619,17 @@ async function placed(bin: string, args: readonly string[], place: Place, shim: 
 /** Each round's value, for a row's note. */
 const each = (xs: readonly number[]): string => xs.map((x) => x.toFixed(2)).join(' ');
 
+/**
+ * Each round's value over the baseline's value in the same round (run just
+ * before it, so in the same placement of the VM), and their median: the
+ * ratio that placement changes between rounds do not skew.
+ */
+function paired(xs: readonly number[], base: readonly number[]): string {
+  if (xs.length === 0 || xs.length !== base.length) return '';
+  const r = xs.map((x, i) => x / (base[i] as number));
+  return `; over the handshake, round by round: ${r.map((x) => x.toFixed(2)).join(' ')} (median ${median(r).toFixed(2)}x)`;
+}
+
 /** recorded.md (2026-11-24, same machine) when the build is not possible. */
 const RECORDED: Record<string, number> = { 'shm-futex/64': 7.18, 'shm-spin/64': 0.137 };
 
@@ -696,11 +707,11 @@ export const section: BenchSection = {
           name: 'C at both ends of the ring layout (bench/native/ring-pingpong.c, no Node), a core each, median of rounds',
           value: cRings.length > 0 ? median(cRings) : NaN,
           unit: 'us/op',
-          note: cRings.length > 0 ? `the protocol's own cost: a 64-byte message and its 8-byte header span two cache lines, plus the tail's; rounds: ${each(cRings)}` : 'not built (no C compiler)',
+          note: cRings.length > 0 ? `the protocol's own cost: a 64-byte message and its 8-byte header span two cache lines, plus the tail's; rounds: ${each(cRings)}${paired(cRings, cs)}` : 'not built (no C compiler)',
         });
         rows.push({ group: g, name: 'JS floor: the same handshake in JS (Atomics, no ring), 2 processes', value: await bareSpinRtt(ctx), unit: 'us/op' });
-        rows.push({ group: g, name: 'ring, 2 Node processes on a core each, spin (waits in C), median of rounds', value: median(spins), unit: 'us/op', target: '<= 2 (a core each)', note: `main threads pinned to CPU 0 and 1; rounds: ${each(spins)}` });
-        rows.push({ group: g, name: 'ring, 2 Node processes on a core each, adaptive (waits in C), median of rounds', value: median(adaptives), unit: 'us/op', target: '<= 2 (a core each)', note: `rounds: ${each(adaptives)}` });
+        rows.push({ group: g, name: 'ring, 2 Node processes on a core each, spin (waits in C), median of rounds', value: median(spins), unit: 'us/op', target: '<= 2 (a core each)', note: `main threads pinned to CPU 0 and 1; rounds: ${each(spins)}${paired(spins, cs)}` });
+        rows.push({ group: g, name: 'ring, 2 Node processes on a core each, adaptive (waits in C), median of rounds', value: median(adaptives), unit: 'us/op', target: '<= 2 (a core each)', note: `rounds: ${each(adaptives)}${paired(adaptives, cs)}` });
         rows.push({ group: g, name: 'ring, 2 Node processes, spin (waits in C), unpinned, median of rounds', value: median(spinsFree), unit: 'us/op', note: `${load}; rounds: ${each(spinsFree)}` });
         rows.push({ group: g, name: 'ring, 2 Node processes, spin, JS polling (nativeWait: false)', value: await ringRtt(ctx, 'process', 'spin', 64, undefined, false), unit: 'us/op' });
         rows.push({ group: g, name: 'ring, 2 Node processes, adaptive, JS polling (nativeWait: false)', value: await ringRtt(ctx, 'process', 'adaptive', 64, undefined, false), unit: 'us/op' });
