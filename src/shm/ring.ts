@@ -1178,6 +1178,8 @@ export class RingConsumer extends RingEnd {
     this.#tailCache = this.#head;
     // After a dead consumer, its partial message is lost: skip to the next message start.
     this.#synced = !tookOver;
+    // (a dead consumer sleeps no more: its announcement goes with it)
+    if (tookOver) Atomics.store(h, W.consumerMaySleep, 0);
     this.#nativeRead = this.spin.native;
     this.#nativeSleep = this.nativeCalls && !this.spin.forever;
     this.#sleepMs = this.#nativeSleep ? sleepMsFor(Infinity, this.livenessMs) : 0;

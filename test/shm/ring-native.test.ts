@@ -342,6 +342,15 @@ test('sleep announcements: ends that never sleep leave the may-sleep words at 0;
   assert.equal(await exited, 0);
   c.close();
 
+  // A consumer that takes over from a dead one (thread 0x3ffffe does not exist) clears the dead
+  // one's announcement: it sleeps no more, and producers need not look for it.
+  const s3 = localRing(256);
+  const h3 = new Int32Array(s3, 0, RING_HEADER_SIZE / 4);
+  Atomics.store(h3, W.consumerTid, 0x3ffffe);
+  Atomics.store(h3, W.consumerMaySleep, 1);
+  new RingConsumer(s3, 0).close();
+  assert.equal(Atomics.load(h3, W.consumerMaySleep), 0);
+
   // A ring laid out by a version-1 peer (which would sleep without announcing it) is refused.
   const v1 = localRing(256);
   Atomics.store(new Int32Array(v1, 0, RING_HEADER_SIZE / 4), W.version, 1);
