@@ -53,8 +53,10 @@
  * and skips the sleeping-flag check, whose fence would otherwise wait for the
  * index's cache line to reach the peer (measured: 0.20 -> 0.16 us per
  * 64-byte round trip in C). Every sleep is bounded (Node ends: livenessMs),
- * so even a wake-up missed against these rules is a delay, not a hang. Attach by storing your thread id (gettid) in a free
- * producers[] slot, adding 1 to `attached` and setting ever_attached = 1;
+ * so even a wake-up missed against these rules is a delay, not a hang.
+ *
+ * Attach by storing your thread id (gettid) in a free producers[] slot,
+ * adding 1 to `attached` and setting ever_attached = 1;
  * detach by subtracting 1 from `attached`, then (still holding the slot) if
  * consumer_sleeping is 1 writing an SB_REC_ABORT record and publishing it
  * (MPSC: only if prod_lock can be had at once), then clearing the slot and

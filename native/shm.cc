@@ -991,6 +991,28 @@ int32_t *ArgWords(const FunctionCallbackInfo<Value> &a, int i, size_t n) {
   return reinterpret_cast<int32_t *>(static_cast<uint8_t *>(base) + arr->ByteOffset());
 }
 
+/*
+ * Publish `value` at `index` (a ring's tail or head) for a peer that polls
+ * it: a plain release store while the peer never announced that it may sleep
+ * (*peerMaySleep == 0: see SB_RING_ARM_US); else a seq_cst store and, if the
+ * peer sleeps (*peerSleeping == 1), clear that and FUTEX_WAKE the index.
+ * Returns 1 when it woke the peer. (Always inlined: as a call, it made a
+ * 64-byte spin round trip between two Node processes 6-7% slower.)
+ */
+inline __attribute__((always_inline)) int32_t PublishIndex(uint32_t *index, uint32_t value, const int32_t *peerMaySleep, int32_t *peerSleeping) {
+  if (__atomic_load_n(peerMaySleep, __ATOMIC_RELAXED) == 0) {
+    __atomic_store_n(index, value, __ATOMIC_RELEASE);
+    return 0;
+  }
+  sb_store(index, value);
+  int32_t one = 1;
+  if (sb_load(peerSleeping) != 0 && __atomic_compare_exchange_n(peerSleeping, &one, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    Futex(reinterpret_cast<int32_t *>(index), FUTEX_WAKE, 1, nullptr);
+    return 1;
+  }
+  return 0;
+}
+
 /* ringRead results (besides a length >= 0), and the words of its `io` array (ring.ts has the same list). */
 enum RingReadResult { RR_EMPTY = -1, RR_SLOW = -2, RR_BAD_INDICES = -3, RR_BAD_RECORD = -4, RR_BAD_ARGS = -5, RR_BAD_SLOT = -6 };
 enum RingIo {
@@ -1104,19 +1126,7 @@ int32_t RingReadCore(const RingView &r, int32_t *io, uint8_t *dst, size_t dlen) 
   if (len > 0) memmove(dst, r.data + pos + sizeof(sb_ring_record), len);
   const uint32_t next = head + size;
   io[IO_HEAD] = (int32_t)next;
-  /* A producer that never sleeps needs no fence and no look at its sleeping flag (SB_RING_ARM_US). */
-  if (__atomic_load_n(&r.hdr->producer_may_sleep, __ATOMIC_RELAXED) == 0) {
-    __atomic_store_n(&r.hdr->head, next, __ATOMIC_RELEASE);
-    return (int32_t)len;
-  }
-  sb_store(&r.hdr->head, next);
-  if (sb_load(&r.hdr->producer_sleeping) != 0) {
-    int32_t one = 1;
-    if (__atomic_compare_exchange_n(&r.hdr->producer_sleeping, &one, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-      Futex(reinterpret_cast<int32_t *>(&r.hdr->head), FUTEX_WAKE, 1, nullptr);
-      io[IO_WOKE] = 1;
-    }
-  }
+  io[IO_WOKE] = PublishIndex(&r.hdr->head, next, &r.hdr->producer_may_sleep, &r.hdr->producer_sleeping);
   return (int32_t)len;
 }
 
@@ -1303,20 +1313,7 @@ int32_t RingWriteCore(const RingView &r, int32_t *io, const uint8_t *src, size_t
   if (len > 0) memmove(r.data + pos + sizeof(sb_ring_record), src, len);
   const uint32_t next = tail + size;
   io[0] = (int32_t)next;
-  io[IO_WOKE] = 0;
-  /* A consumer that never sleeps needs no fence and no look at its sleeping flag (SB_RING_ARM_US). */
-  if (__atomic_load_n(&r.hdr->consumer_may_sleep, __ATOMIC_RELAXED) == 0) {
-    __atomic_store_n(&r.hdr->tail, next, __ATOMIC_RELEASE);
-    return 1;
-  }
-  sb_store(&r.hdr->tail, next);
-  if (sb_load(&r.hdr->consumer_sleeping) != 0) {
-    int32_t one = 1;
-    if (__atomic_compare_exchange_n(&r.hdr->consumer_sleeping, &one, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-      Futex(reinterpret_cast<int32_t *>(&r.hdr->tail), FUTEX_WAKE, 1, nullptr);
-      io[IO_WOKE] = 1;
-    }
-  }
+  io[IO_WOKE] = PublishIndex(&r.hdr->tail, next, &r.hdr->consumer_may_sleep, &r.hdr->consumer_sleeping);
   return 1;
 }
 

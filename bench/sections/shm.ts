@@ -687,7 +687,8 @@ export const section: BenchSection = {
         const g = 'shm round trip 64 B, spin';
         // The shared VM moves between placements in which the same C handshake takes 0.06, 0.1 or
         // 0.4 us within seconds: the C baseline and the two target rows run in turn, several
-        // rounds, and each row reports its median (the ratio is then one of medians).
+        // rounds; each row reports its median (the table's ratio is one of medians) and the target
+        // rows also their ratio round by round (paired()).
         const rounds = ctx.quick ? 3 : 5;
         let note = '';
         const [cs = [], cRings = [], spins = [], adaptives = [], spinsFree = []] = await inTurn(rounds, [
