@@ -1013,6 +1013,62 @@ inline __attribute__((always_inline)) int32_t PublishIndex(uint32_t *index, uint
   return 0;
 }
 
+/*
+ * memmove, with messages of 16 to 64 bytes moved inline: every load before
+ * any store (so overlapping ranges are safe), no call into libc. The round
+ * trip's path between seeing a message and publishing the answer is short
+ * enough that each instruction on it shows (measured with C at both ends:
+ * 50 more instructions between take and put, +2-4%).
+ */
+inline __attribute__((always_inline)) void MoveBytes(uint8_t *dst, const uint8_t *src, size_t len) {
+  if (len >= 16 && len <= 64) {
+    uint8_t a[16], b[16], c[16], d[16];
+    if (len > 32) {
+      memcpy(a, src, 16);
+      memcpy(b, src + 16, 16);
+      memcpy(c, src + len - 32, 16);
+      memcpy(d, src + len - 16, 16);
+      memcpy(dst, a, 16);
+      memcpy(dst + 16, b, 16);
+      memcpy(dst + len - 32, c, 16);
+      memcpy(dst + len - 16, d, 16);
+    } else {
+      memcpy(a, src, 16);
+      memcpy(d, src + len - 16, 16);
+      memcpy(dst, a, 16);
+      memcpy(dst + len - 16, d, 16);
+    }
+  } else if (len > 0) {
+    memmove(dst, src, len);
+  }
+}
+
+/*
+ * After a publish, ask for the cache line after the one the tail is in,
+ * for writing: the next record fills it, and while the consumer is busy
+ * with this one, the line can come over off the round trip's path. Without
+ * it, the next write's stores wait for the line (last read by the consumer a
+ * lap ago), and the tail store behind them waits too. Measured with C at
+ * both ends of the ring, blocks in turn: 0.165 -> 0.135 us per 64-byte round
+ * trip (and 0.58 -> 0.47 when the two cores are far apart). When the tail
+ * is at a line's start, asking for that line instead measured half the
+ * gain. Only a line with no published bytes and free room up to its end
+ * (by the head last seen: the true head is at or past it), so never one the
+ * consumer may still read. Only a hint: the data stays what it is.
+ */
+inline __attribute__((always_inline)) void PrefetchNextLine(const RingView &r, uint32_t tail, uint32_t headSeen) {
+  const uint32_t pos = tail & (r.cap - 1);
+  const uint32_t next = (pos | 63u) + 1u;
+  if (tail - headSeen <= r.cap && r.cap - (tail - headSeen) >= next - pos + 64u) {
+    const uint8_t *line = r.data + (next & (r.cap - 1));
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ volatile("prefetchw %0" : : "m"(*line));
+#else
+    __builtin_prefetch(line, 1, 3);
+#endif
+  }
+}
+
 /* ringRead results (besides a length >= 0), and the words of its `io` array (ring.ts has the same list). */
 enum RingReadResult { RR_EMPTY = -1, RR_SLOW = -2, RR_BAD_INDICES = -3, RR_BAD_RECORD = -4, RR_BAD_ARGS = -5, RR_BAD_SLOT = -6 };
 enum RingIo {
@@ -1122,8 +1178,8 @@ int32_t RingReadCore(const RingView &r, int32_t *io, uint8_t *dst, size_t dlen) 
     io[IO_DETAIL] = (int32_t)size;
     return RR_BAD_RECORD;
   }
-  /* memmove: nothing stops a caller from passing a view of the ring itself */
-  if (len > 0) memmove(dst, r.data + pos + sizeof(sb_ring_record), len);
+  /* (as memmove: nothing stops a caller from passing a view of the ring itself) */
+  MoveBytes(dst, r.data + pos + sizeof(sb_ring_record), len);
   const uint32_t next = head + size;
   io[IO_HEAD] = (int32_t)next;
   io[IO_WOKE] = PublishIndex(&r.hdr->head, next, &r.hdr->producer_may_sleep, &r.hdr->producer_sleeping);
@@ -1309,11 +1365,12 @@ int32_t RingWriteCore(const RingView &r, int32_t *io, const uint8_t *src, size_t
   sb_ring_record *rec = reinterpret_cast<sb_ring_record *>(r.data + pos);
   __atomic_store_n(&rec->length, (uint32_t)len, __ATOMIC_RELAXED);
   __atomic_store_n(&rec->type, (uint32_t)SB_REC_WHOLE, __ATOMIC_RELAXED);
-  /* memmove: nothing stops a caller from binding a view of the ring itself */
-  if (len > 0) memmove(r.data + pos + sizeof(sb_ring_record), src, len);
+  /* (as memmove: nothing stops a caller from binding a view of the ring itself) */
+  MoveBytes(r.data + pos + sizeof(sb_ring_record), src, len);
   const uint32_t next = tail + size;
   io[0] = (int32_t)next;
   io[IO_WOKE] = PublishIndex(&r.hdr->tail, next, &r.hdr->consumer_may_sleep, &r.hdr->consumer_sleeping);
+  PrefetchNextLine(r, next, (uint32_t)io[1]);
   return 1;
 }
 

@@ -375,7 +375,8 @@ export class RingProducer extends RingEnd {
   /** Write one message, blocking this thread while the ring is full. EPIPE if the consumer is gone. */
   writeSync(data: Uint8Array, options?: { timeoutMs?: number | undefined }): void {
     // The hot path, small enough to inline: a reused (bound) source, written in one native call.
-    if (options === undefined && data === this.#wb.buffer && this.#corked === 0 && !this.closedLocal && !this.#abortPending) {
+    // (booleans compared with === false: V8 then compares one word instead of converting a field of any type)
+    if (options === undefined && data === this.#wb.buffer && this.#corked === 0 && this.closedLocal === false && this.#abortPending === false) {
       if (this.#writeBound(data.length) !== 1) this.#writeSyncSlow(data, NO_BYTES, undefined);
       return;
     }
@@ -699,7 +700,7 @@ export class RingProducer extends RingEnd {
         noteWake();
       }
       // (long without a sleep: withdraw the announcement, so the consumer's reads skip the fence)
-      if (this.armed && ++this.#quiet > DISARM_AFTER) this.disarm();
+      if (this.armed === true && ++this.#quiet > DISARM_AFTER) this.disarm();
       return 1;
     }
     if (r === RR_BAD_SLOT) throw new SwitchboardError('EINVAL', 'ring write: slot not bound');
@@ -1401,46 +1402,81 @@ export class RingConsumer extends RingEnd {
   readIntoSync(target: Uint8Array, options?: { timeoutMs?: number | undefined }): number | null {
     // The hot path: a reused (bound) target, no deadline, nothing pending. One native call spins,
     // sleeps if it must, and takes the message; anything else goes the general way, from the
-    // same head. It repeats what #readNative and #afterNative do, inline: going through them
-    // made a 64-byte spin round trip between two processes 7-13% slower (measured in turn).
-    if (options === undefined && target === this.#b.buffer && this.#nativeRead) {
+    // same head. It repeats what #readNative does, inline: going through it made a 64-byte spin
+    // round trip between two processes 7-13% slower (measured in turn). Small enough (under V8's
+    // 460 bytes of bytecode) for V8 to inline it into the caller; booleans compared with === so
+    // that V8 compares one word instead of converting a field of any type.
+    if (options === undefined && target === this.#b.buffer && this.#nativeRead === true) {
       const forced = this.spin.forever;
-      const b = forced ? SPIN_SLICE : this.spin.budget();
+      const b = forced === true ? SPIN_SLICE : this.spin.budget();
       // (a consumer sleeps in C once it has announced that it may sleep: see arm())
-      const sleep = this.armed ? this.#sleepMs : 0;
-      if ((b !== NO_SPIN || sleep > 0) && this.#readyOff < 0 && this.#ready === null && this.#partial === null && this.#error === undefined && this.#synced && !this.closedLocal) {
-        const io = this.#io;
-        io[IO_HEAD] = this.#head;
-        io[IO_TAIL] = this.#tailCache;
-        io[IO_BUDGET] = b > 0 ? b : 0;
-        io[IO_ROUNDS] = b < 0 ? SPIN_ROUNDS : 0;
-        io[IO_SLEEP] = sleep;
+      const sleep = this.armed === true ? this.#sleepMs : 0;
+      if ((b !== NO_SPIN || sleep > 0) && this.#nothingPending()) {
+        const io = this.#primeBound(b, sleep);
         const n = readBound(this.#b.slot, target.length);
         io[IO_SLEEP] = 0;
         if (n >= 0) {
           this.#tailCache = (io[IO_TAIL] as number) >>> 0;
           this.#head = this.#published = (io[IO_HEAD] as number) >>> 0;
           if (io[IO_WOKE] !== 0) this.#noteWoke();
-          // (as #afterNative and the general path score it; a forced spin keeps no score)
-          if (!forced) {
-            if (io[IO_SPIN] !== 0) this.spin.settle(io[IO_SPIN] as SpinResult);
-            else if (b === NO_SPIN && io[IO_SLEPT] !== 0) this.spin.settle(0);
-          }
-          // (long without a sleep: withdraw the announcement, so the producer's writes skip the fence)
-          if (this.armed && (io[IO_SLEPT] !== 0 ? (this.#quiet = 0) : ++this.#quiet) > DISARM_AFTER) this.disarm();
+          if (forced === false) this.#scoreBound(b);
+          if (this.armed === true) this.#quietBound();
           return n;
         }
-        if (b === NO_SPIN && io[IO_SLEPT] !== 0) this.spin.settle(0);
-        // (nothing taken: the spin's outcome is settled, a corrupt ring throws; then the general way)
-        this.#afterNative(n, b);
-        if (n === EMPTY && sleep > 0) {
-          // Woken with nothing to take (the end, a spurious wake-up): look and check, as the general path does.
-          const r = this.tryReadInto(target);
-          if (r !== undefined) return r;
-          this.checkProducers();
-        }
+        const r = this.#missBound(n, b, sleep, target);
+        if (r !== undefined) return r;
       }
     }
+    return this.#readIntoSyncGeneral(target, options);
+  }
+
+  /** Nothing taken apart or pending, in step with the producers, open: the native read may take the next message. */
+  #nothingPending(): boolean {
+    return this.#readyOff < 0 && this.#ready === null && this.#partial === null && this.#error === undefined && this.#synced === true && this.closedLocal === false;
+  }
+
+  /** The io words of a native read: our head, the tail seen last, the spin budget `b` and the sleep. */
+  #primeBound(b: number, sleep: number): Int32Array {
+    const io = this.#io;
+    io[IO_HEAD] = this.#head;
+    io[IO_TAIL] = this.#tailCache;
+    io[IO_BUDGET] = b > 0 ? b : 0;
+    io[IO_ROUNDS] = b < 0 ? SPIN_ROUNDS : 0;
+    io[IO_SLEEP] = sleep;
+    return io;
+  }
+
+  /** The hot path's score for the spin policy, as #afterNative and the general path keep it (a forced spin keeps none). */
+  #scoreBound(b: number): void {
+    const io = this.#io;
+    if (io[IO_SPIN] !== 0) this.spin.settle(io[IO_SPIN] as SpinResult);
+    else if (b === NO_SPIN && io[IO_SLEPT] !== 0) this.spin.settle(0);
+  }
+
+  /** Long without a sleep: withdraw the announcement, so the producer's writes skip the fence. */
+  #quietBound(): void {
+    if ((this.#io[IO_SLEPT] !== 0 ? (this.#quiet = 0) : ++this.#quiet) > DISARM_AFTER) this.disarm();
+  }
+
+  /**
+   * The hot path took nothing (n < 0): the spin's outcome is settled and a
+   * corrupt ring throws, as #afterNative does; woken with nothing to take (the
+   * end, a spurious wake-up), look and check as the general path does. A
+   * result, or undefined for the general path.
+   */
+  #missBound(n: number, b: number, sleep: number, target: Uint8Array): number | null | undefined {
+    if (b === NO_SPIN && this.#io[IO_SLEPT] !== 0) this.spin.settle(0);
+    this.#afterNative(n, b);
+    if (n === EMPTY && sleep > 0) {
+      const r = this.tryReadInto(target);
+      if (r !== undefined) return r;
+      this.checkProducers();
+    }
+    return undefined;
+  }
+
+  /** readIntoSync() off its hot path (kept apart so that the hot path is small enough for V8 to inline). */
+  #readIntoSyncGeneral(target: Uint8Array, options: { timeoutMs?: number | undefined } | undefined): number | null {
     const deadline = deadlineOf(options?.timeoutMs);
     for (;;) {
       let spun = false;

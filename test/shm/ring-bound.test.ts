@@ -77,6 +77,59 @@ test('bound writes and reads carry the same bytes as the ordinary paths, a chang
   c.close();
 });
 
+test('every length from 0 to 130 crosses both bound paths intact (the inline copy of 16-64 bytes and memmove around it)', () => {
+  const { p, c } = pair(1 << 16);
+  for (let n = 0; n <= 130; n++) {
+    // bound source and target of exactly n bytes, used a few times so that both ends bind them
+    const src = new Uint8Array(n);
+    const dst = new Uint8Array(n + 8).fill(0xee);
+    const view = dst.subarray(0, n);
+    for (let k = 0; k < 3; k++) {
+      fill(src, n * 3 + k);
+      p.writeSync(src);
+      assert.equal(c.readIntoSync(view), n);
+      assert.deepEqual(view, src, `length ${n}, message ${k}`);
+      assert.ok(dst.subarray(n).every((x) => x === 0xee), `length ${n}: nothing written past the target`);
+    }
+  }
+  p.close();
+  c.close();
+});
+
+test('a message read into, or written from, a view of the ring itself is copied as memmove would (overlapping ranges)', () => {
+  const cap = 4096;
+  const data = ringBytes(cap) - cap; // the data area's offset: a fresh ring's first record is there, its payload 8 bytes on
+  for (const n of [5, 16, 24, 33, 48, 64, 100]) {
+    for (const shift of [-8, -4, 4, 8, 12]) {
+      // read: the target overlaps the message's own bytes, before or after them
+      const a = pair(cap);
+      const m = fill(new Uint8Array(n), n + shift);
+      a.p.writeSync(m);
+      const target = new Uint8Array(a.sab, data + 8 + shift, n);
+      assert.equal(a.c.readIntoSync(target), n);
+      assert.deepEqual(Uint8Array.from(target), m, `read, length ${n}, shift ${shift}`);
+      a.p.close();
+      a.c.close();
+      if (shift < 0) continue; // (a source before the payload would overlap the record header, written first)
+      // write: the same source twice (the second time it is bound, and written by the addon), placed
+      // so that the second record's payload lands over it (the first record takes 8 + n rounded up to 8)
+      const b = pair(cap);
+      const second = data + 8 + ((n + 7) & ~7);
+      const source = new Uint8Array(b.sab, second + 8 + shift, n);
+      fill(source, n * 5 + shift);
+      const expected = Uint8Array.from(source);
+      const got = new Uint8Array(n);
+      for (const which of ['first', 'second (bound, overlapping)']) {
+        b.p.writeSync(source);
+        assert.equal(b.c.readIntoSync(got), n);
+        assert.deepEqual(got, expected, `write, length ${n}, shift ${shift}, ${which}`);
+      }
+      b.p.close();
+      b.c.close();
+    }
+  }
+});
+
 test('a bound target that shrank is never written past its end: EMSGSIZE, the message kept', () => {
   const { p, c } = pair();
   // (a resizable ArrayBuffer: Node 20 has them; the lib types of our TypeScript target do not)
