@@ -19,6 +19,13 @@ export interface BenchRow {
   /** The target for the ratio, printed beside it, e.g. "<= 1.10". */
   target?: string;
   note?: string;
+  /**
+   * The ratio to the baseline when the two were measured in turn, block by
+   * block (each block over the baseline's block run just before it): their
+   * median, printed instead of value over the baseline's value, which
+   * placement changes between blocks would skew.
+   */
+  ratio?: number;
 }
 
 export interface BenchContext {
@@ -145,6 +152,7 @@ export function formatValue(v: number): string {
 /** Ratio of a row to its group's baseline, oriented so that > 1 means slower/worse for latency. */
 export function ratioOf(row: BenchRow, base: BenchRow | undefined): number | undefined {
   if (base === undefined || base === row) return undefined;
+  if (row.ratio !== undefined) return row.ratio;
   return row.unit === 'us/op' ? row.value / base.value : row.value / base.value;
 }
 

@@ -41,6 +41,8 @@ import {
   RingProducer,
   connectShm,
   createRegion,
+  futexWait,
+  futexWake,
   initRing,
   listenShm,
   openRegion,
@@ -52,14 +54,16 @@ import { yieldCpu } from '../../src/shm/native.js';
 const CHILD_ENV = 'SB_SHM_BENCH_CHILD';
 const CAPACITY = Number(process.env['BENCH_SHM_CAPACITY'] ?? 1 << 20);
 const B_OFFSET = ringBytes(CAPACITY);
-const PAIR_BYTES = 2 * ringBytes(CAPACITY);
+/** The two rings, then 64 bytes of control words (word 0: the park count, see parkableEchoLoop). */
+const CTL_OFFSET = 2 * ringBytes(CAPACITY);
+const PAIR_BYTES = CTL_OFFSET + 64;
 const BATCH = 64;
 /** BENCH_SHM_GROUPS=spin,blocking,sizes,oneway,cpu0: run only those groups (all by default). */
 const GROUPS = (process.env['BENCH_SHM_GROUPS'] ?? '').split(',').filter(Boolean);
 const wanted = (g: string): boolean => GROUPS.length === 0 || GROUPS.includes(g);
 
 interface EndConfig {
-  role: 'echo' | 'sink' | 'atomics-echo' | 'unix-echo' | 'channel-echo' | 'bare-spin-echo';
+  role: 'echo' | 'parkable-echo' | 'sink' | 'atomics-echo' | 'unix-echo' | 'channel-echo' | 'bare-spin-echo';
   mode?: WaitMode;
   /** false: the ends poll from JS (nativeWait: false) instead of in C. */
   native?: boolean;
@@ -76,6 +80,35 @@ function echoLoop(a: RingConsumer, b: RingProducer): void {
   for (;;) {
     const n = a.readIntoSync(buf);
     if (n === null) break;
+    if (view.byteLength !== n) view = buf.subarray(0, n);
+    b.writeSync(view);
+  }
+  b.close();
+}
+
+/**
+ * echoLoop, and a message of 0 bytes parks this end: it answers with 0 bytes
+ * and sleeps on control word 0 until the parent changes it (so that the C
+ * baselines measured in between have both CPUs to themselves). Checks once
+ * a second that the parent is still there.
+ */
+function parkableEchoLoop(a: RingConsumer, b: RingProducer, ctl: Int32Array): void {
+  const buf = new Uint8Array(1 << 17);
+  const none = new Uint8Array(0);
+  const parent = process.ppid;
+  let view = buf.subarray(0, 0);
+  for (;;) {
+    const n = a.readIntoSync(buf);
+    if (n === null) break;
+    if (n === 0) {
+      const parks = Atomics.load(ctl, 0);
+      b.writeSync(none);
+      while (Atomics.load(ctl, 0) === parks) {
+        futexWait(ctl, 0, parks, 1000);
+        if (isMainThread && process.ppid !== parent) return;
+      }
+      continue;
+    }
     if (view.byteLength !== n) view = buf.subarray(0, n);
     b.writeSync(view);
   }
@@ -170,6 +203,7 @@ async function runEnd(cfg: EndConfig, sab?: SharedArrayBuffer): Promise<void> {
   const a = new RingConsumer(memory, 0, opts);
   const b = new RingProducer(memory, B_OFFSET, opts);
   if (cfg.role === 'echo') echoLoop(a, b);
+  else if (cfg.role === 'parkable-echo') parkableEchoLoop(a, b, new Int32Array(memory instanceof SharedArrayBuffer ? memory : memory.buffer, CTL_OFFSET, 16));
   else sinkLoop(a, b);
 }
 
@@ -231,7 +265,22 @@ const uniqueName = (): string => `bench-${process.pid}-${seq++}`;
 interface Pair {
   out: RingProducer;
   in: RingConsumer;
+  /** Control words shared with the far end (word 0: the park count of a 'parkable-echo'). */
+  ctl: Int32Array;
   done(): Promise<void>;
+}
+
+const NOTHING = new Uint8Array(0);
+
+/** Park a 'parkable-echo' far end: it answers, then sleeps until unpark(). */
+function park(pair: Pair): void {
+  pair.out.writeSync(NOTHING);
+  if (pair.in.readIntoSync(new Uint8Array(8)) !== 0) throw new Error('the far end did not park');
+}
+
+function unpark(pair: Pair): void {
+  Atomics.add(pair.ctl, 0, 1);
+  futexWake(pair.ctl, 0, 1);
 }
 
 /**
@@ -257,7 +306,7 @@ function pin(pid: number, cpu: string, allThreads: boolean): void {
 }
 
 /** Rings A (us -> far end) and B (back), with the far end in a process or a worker. */
-async function startPair(kind: 'process' | 'worker', role: 'echo' | 'sink', mode: WaitMode, place?: Placement, native = true): Promise<Pair> {
+async function startPair(kind: 'process' | 'worker', role: 'echo' | 'parkable-echo' | 'sink', mode: WaitMode, place?: Placement, native = true): Promise<Pair> {
   let memory: SharedArrayBuffer;
   let far: ChildProcess | Worker;
   let cleanup = (): void => undefined;
@@ -300,6 +349,7 @@ async function startPair(kind: 'process' | 'worker', role: 'echo' | 'sink', mode
   return {
     out,
     in: input,
+    ctl: new Int32Array(memory, CTL_OFFSET, 16),
     async done() {
       out.close();
       await gone;
@@ -308,6 +358,16 @@ async function startPair(kind: 'process' | 'worker', role: 'echo' | 'sink', mode
       if (place) pin(process.pid, '0-1023', false);
     },
   };
+}
+
+/** Microseconds per round trip of `n` messages `msg` through a pair whose far end echoes. */
+function echoBlock(pair: Pair, msg: Uint8Array, buf: Uint8Array, n: number): number {
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    pair.out.writeSync(msg);
+    if (pair.in.readIntoSync(buf) !== msg.length) throw new Error('short echo');
+  }
+  return ((performance.now() - t0) * 1000) / n;
 }
 
 async function ringRtt(ctx: BenchContext, kind: 'process' | 'worker', mode: WaitMode, size: number, place?: Placement, native = true): Promise<number> {
@@ -533,11 +593,16 @@ class CBaselines {
     return this.#shim !== undefined;
   }
 
-  /** Median us per round trip of the ring protocol with C at both ends, or undefined. */
-  async runRing(ctx: BenchContext, size: number): Promise<number | undefined> {
+  /** One block of the C spin handshake (a core each): us per round trip, or undefined. */
+  async spinBlock(iters: number): Promise<number | undefined> {
+    if (this.#bin === undefined) return undefined;
+    return resultOf(await placed(this.#bin, ['shm-spin', '-s', '64', '-n', String(iters), '-r', '1'], 'apart', this.#shim));
+  }
+
+  /** One block of the ring protocol with C at both ends (a core each): us per round trip, or undefined. */
+  async ringBlock(iters: number): Promise<number | undefined> {
     if (this.#ringBin === undefined) return undefined;
-    const out = await placed(this.#ringBin, [String(size), String(ctx.quick ? 20000 : 100000), ctx.quick ? '3' : '5'], 'apart', this.#shim);
-    return resultOf(out, 3);
+    return resultOf(await placed(this.#ringBin, ['64', String(iters), '1'], 'apart', this.#shim), 3);
   }
 
   #args(ctx: BenchContext, mode: 'shm-futex' | 'shm-spin', size: number): string[] {
@@ -619,17 +684,6 @@ async function placed(bin: string, args: readonly string[], place: Place, shim: 
 /** Each round's value, for a row's note. */
 const each = (xs: readonly number[]): string => xs.map((x) => x.toFixed(2)).join(' ');
 
-/**
- * Each round's value over the baseline's value in the same round (run just
- * before it, so in the same placement of the VM), and their median: the
- * ratio that placement changes between rounds do not skew.
- */
-function paired(xs: readonly number[], base: readonly number[]): string {
-  if (xs.length === 0 || xs.length !== base.length) return '';
-  const r = xs.map((x, i) => x / (base[i] as number));
-  return `; over the handshake, round by round: ${r.map((x) => x.toFixed(2)).join(' ')} (median ${median(r).toFixed(2)}x)`;
-}
-
 /** recorded.md (2026-11-24, same machine) when the build is not possible. */
 const RECORDED: Record<string, number> = { 'shm-futex/64': 7.18, 'shm-spin/64': 0.137 };
 
@@ -686,34 +740,92 @@ export const section: BenchSection = {
         ctx.progress('round trip 64 B, spin');
         const g = 'shm round trip 64 B, spin';
         // The shared VM moves between placements in which the same C handshake takes 0.06, 0.1 or
-        // 0.4 us within seconds: the C baseline and the two target rows run in turn, several
-        // rounds; each row reports its median (the table's ratio is one of medians) and the target
-        // rows also their ratio round by round (paired()).
-        const rounds = ctx.quick ? 3 : 5;
-        let note = '';
-        const [cs = [], cRings = [], spins = [], adaptives = [], spinsFree = []] = await inTurn(rounds, [
-          async () => {
-            const v = await c.runPlaced(ctx, 'shm-spin', 64, 'apart');
-            note = v === undefined ? 'from results/recorded.md' : c.canPlace ? 'measured now, parent on CPU 0, child on CPU 1' : 'measured now, unpinned (the fork shim was not built)';
-            return v ?? RECORDED['shm-spin/64'];
-          },
-          () => c.runRing(ctx, 64),
-          () => ringRtt(ctx, 'process', 'spin', 64, APART),
-          () => ringRtt(ctx, 'process', 'adaptive', 64, APART),
-          () => ringRtt(ctx, 'process', 'spin', 64),
-        ]);
-        rows.push({ group: g, name: `C shm_open+mmap spin handshake, a core each, median of ${rounds} rounds`, value: median(cs), unit: 'us/op', baseline: true, note: `${note}; rounds: ${each(cs)}` });
+        // 0.4 us, within a second or less: rows measured one after the other, each over a second or
+        // two, compare different placements. So the target rows are measured block by block, in
+        // turn with the C handshake: a block of the C handshake, then one of the path (tens of
+        // milliseconds each), and each path block is divided by the handshake block just before
+        // it. The two Node pairs (spin and adaptive, a core each) are started once; while anything
+        // else runs, their far ends sleep (parked on a futex), so each C program has both CPUs.
+        const blocks = ctx.quick ? 4 : 12;
+        const iters = ctx.quick ? 30_000 : 100_000;
+        const msg = new Uint8Array(64).fill(7);
+        const buf = new Uint8Array(64);
+        const pairs = [await startPair('process', 'parkable-echo', 'spin', APART), await startPair('process', 'parkable-echo', 'adaptive', APART)];
+        const hs: number[] = [];
+        const cRings: number[] = [];
+        const cRatios: number[] = [];
+        const nodes: number[][] = [[], []];
+        const nodeRatios: number[][] = [[], []];
+        try {
+          for (const pair of pairs) {
+            // (warm-up, half a second: both ends' JIT, parking included, and the spin policy's score)
+            for (const t0 = performance.now(); performance.now() - t0 < 500; ) {
+              echoBlock(pair, msg, buf, 10_000);
+              park(pair);
+              unpark(pair);
+            }
+            park(pair);
+          }
+          for (let k = 0; k < blocks; k++) {
+            ctx.progress(`round trip 64 B, spin: block ${k + 1} of ${blocks} (C handshake, C ring, Node spin, Node adaptive)`);
+            const h0 = built ? await c.spinBlock(iters) : undefined;
+            const cr = await c.ringBlock(iters);
+            if (h0 !== undefined) hs.push(h0);
+            if (cr !== undefined) {
+              cRings.push(cr);
+              if (h0 !== undefined) cRatios.push(cr / h0);
+            }
+            for (const [m, pair] of pairs.entries()) {
+              const h = built ? await c.spinBlock(iters) : undefined;
+              unpark(pair);
+              const v = echoBlock(pair, msg, buf, iters);
+              park(pair);
+              nodes[m]?.push(v);
+              if (h !== undefined) {
+                hs.push(h);
+                nodeRatios[m]?.push(v / h);
+              }
+            }
+          }
+        } finally {
+          for (const pair of pairs) {
+            unpark(pair);
+            await pair.done();
+          }
+        }
+        const have = hs.length > 0;
+        const pairedNote = (r: readonly number[]): string => (r.length > 0 ? `; over the handshake block before it: ${each(r)} (median ${median(r).toFixed(2)}x)` : '');
         rows.push({
           group: g,
-          name: 'C at both ends of the ring layout (bench/native/ring-pingpong.c, no Node), a core each, median of rounds',
+          name: `C shm_open+mmap spin handshake, a core each, median of ${hs.length} blocks`,
+          value: have ? median(hs) : (RECORDED['shm-spin/64'] as number),
+          unit: 'us/op',
+          baseline: true,
+          note: have ? `${c.canPlace ? 'parent on CPU 0, child on CPU 1' : 'unpinned: the fork shim was not built'}; blocks of ${iters} round trips, in turn with the rows below: ${each(hs)}` : 'from results/recorded.md',
+        });
+        rows.push({
+          group: g,
+          name: 'C at both ends of the ring layout (bench/native/ring-pingpong.c, no Node), a core each, median of blocks',
           value: cRings.length > 0 ? median(cRings) : NaN,
           unit: 'us/op',
-          note: cRings.length > 0 ? `the protocol's own cost: a 64-byte message and its 8-byte header span two cache lines, plus the tail's; rounds: ${each(cRings)}${paired(cRings, cs)}` : 'not built (no C compiler)',
+          ...(cRatios.length > 0 ? { ratio: median(cRatios) } : {}),
+          note: cRings.length > 0 ? `the protocol's own cost: a 64-byte message and its 8-byte header span two cache lines, plus the tail's; blocks: ${each(cRings)}${pairedNote(cRatios)}` : 'not built (no C compiler)',
         });
+        for (const [m, mode] of ['spin', 'adaptive'].entries()) {
+          const vs = nodes[m] ?? [];
+          const rs = nodeRatios[m] ?? [];
+          rows.push({
+            group: g,
+            name: `ring, 2 Node processes on a core each, ${mode} (waits in C), median of blocks`,
+            value: median(vs),
+            unit: 'us/op',
+            target: '<= 2 (a core each)',
+            ...(rs.length > 0 ? { ratio: median(rs) } : {}),
+            note: `main threads pinned to CPU 0 and 1; blocks: ${each(vs)}${pairedNote(rs)}`,
+          });
+        }
+        rows.push({ group: g, name: 'ring, 2 Node processes, spin (waits in C), unpinned', value: await ringRtt(ctx, 'process', 'spin', 64), unit: 'us/op', note: load });
         rows.push({ group: g, name: 'JS floor: the same handshake in JS (Atomics, no ring), 2 processes', value: await bareSpinRtt(ctx), unit: 'us/op' });
-        rows.push({ group: g, name: 'ring, 2 Node processes on a core each, spin (waits in C), median of rounds', value: median(spins), unit: 'us/op', target: '<= 2 (a core each)', note: `main threads pinned to CPU 0 and 1; rounds: ${each(spins)}${paired(spins, cs)}` });
-        rows.push({ group: g, name: 'ring, 2 Node processes on a core each, adaptive (waits in C), median of rounds', value: median(adaptives), unit: 'us/op', target: '<= 2 (a core each)', note: `rounds: ${each(adaptives)}${paired(adaptives, cs)}` });
-        rows.push({ group: g, name: 'ring, 2 Node processes, spin (waits in C), unpinned, median of rounds', value: median(spinsFree), unit: 'us/op', note: `${load}; rounds: ${each(spinsFree)}` });
         rows.push({ group: g, name: 'ring, 2 Node processes, spin, JS polling (nativeWait: false)', value: await ringRtt(ctx, 'process', 'spin', 64, undefined, false), unit: 'us/op' });
         rows.push({ group: g, name: 'ring, 2 Node processes, adaptive, JS polling (nativeWait: false)', value: await ringRtt(ctx, 'process', 'adaptive', 64, undefined, false), unit: 'us/op' });
         rows.push({ group: g, name: 'ring, 2 workers, spin', value: await ringRtt(ctx, 'worker', 'spin', 64), unit: 'us/op' });
