@@ -206,6 +206,28 @@ static inline int sb_ring_arm(volatile int32_t *may_sleep, const volatile uint32
   return sb_load(index) != value;
 }
 
+/*
+ * Optional, for speed (not part of the protocol): right after publishing
+ * `tail`, a producer that will write again soon may ask for the cache line
+ * after the tail's for writing, while the consumer is busy with what was
+ * published; its next record's stores then need not wait for that line (the
+ * addon does this; with C at both ends, 64-byte round trips, blocks in turn:
+ * 0.165 -> 0.135 us). `head_seen` is the head it read last (the true head is
+ * at or past it): only a line with no published bytes and free room up to
+ * its end is asked for, never one the consumer may still read. A hint only:
+ * the data stays what it is.
+ */
+static inline void sb_ring_prefetch_next(const unsigned char *data, uint32_t capacity, uint32_t tail, uint32_t head_seen) {
+  uint32_t pos = tail & (capacity - 1u), next = (pos | 63u) + 1u;
+  if (tail - head_seen <= capacity && capacity - (tail - head_seen) >= next - pos + 64u) {
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ volatile("prefetchw %0" : : "m"(data[next & (capacity - 1u)]));
+#else
+    __builtin_prefetch(data + (next & (capacity - 1u)), 1, 3);
+#endif
+  }
+}
+
 /* Size of a record with `length` payload bytes, padding included. */
 static inline uint32_t sb_ring_record_size(uint32_t length) {
   return 8u + ((length + 7u) & ~7u);

@@ -61,16 +61,7 @@ static void put(struct end *e, const unsigned char *src, uint32_t len) {
     sb_store(&e->h->tail, e->tail);
     (void)sb_load(&e->h->consumer_sleeping); /* never 1 here: nobody sleeps */
   }
-  /* as the addon does: the line after the tail's, asked for writing now, while the consumer is
-     busy (only with free room up to its end: never a line the consumer may still read) */
-  uint32_t p = e->tail & (CAP - 1), nl = (p | 63u) + 1u;
-  if (CAP - (e->tail - e->head_seen) >= nl - p + 64u) {
-#if defined(__x86_64__) || defined(__i386__)
-    __asm__ volatile("prefetchw %0" : : "m"(e->d[nl & (CAP - 1)]));
-#else
-    __builtin_prefetch(e->d + (nl & (CAP - 1)), 1, 3);
-#endif
-  }
+  sb_ring_prefetch_next(e->d, CAP, e->tail, e->head_seen); /* as the addon does */
 }
 
 static uint32_t take(struct end *e, unsigned char *dst) {
