@@ -376,10 +376,17 @@ export class RingProducer extends RingEnd {
   writeSync(data: Uint8Array, options?: { timeoutMs?: number | undefined }): void {
     // The hot path, small enough to inline: a reused (bound) source, written in one native call.
     // (booleans compared with === false: V8 then compares one word instead of converting a field of any type)
+    // (small: V8 inlines a function into its caller only while the bytecode it inlines stays under
+    // 920 bytes in all, and this, #writeBound and readIntoSync's hot path are what a loop inlines)
     if (options === undefined && data === this.#wb.buffer && this.#corked === 0 && this.closedLocal === false && this.#abortPending === false) {
       if (this.#writeBound(data.length) !== 1) this.#writeSyncSlow(data, NO_BYTES, undefined);
       return;
     }
+    this.#writeSyncGeneral(data, options);
+  }
+
+  /** writeSync() off its hot path. */
+  #writeSyncGeneral(data: Uint8Array, options: { timeoutMs?: number | undefined } | undefined): void {
     if (options?.timeoutMs === undefined && this.#fastWrite(data, NO_BYTES) === 1) return;
     this.#writeSyncSlow(data, NO_BYTES, options?.timeoutMs);
   }
@@ -693,16 +700,24 @@ export class RingProducer extends RingEnd {
     io[1] = this.#headCache;
     const r = writeBound(this.#wb.slot, length);
     this.#headCache = (io[1] as number) >>> 0;
-    if (r === 1) {
-      this.#tail = (io[0] as number) >>> 0;
-      if (io[IO_WOKE] !== 0) {
-        this.wakes++;
-        noteWake();
-      }
-      // (long without a sleep: withdraw the announcement, so the consumer's reads skip the fence)
-      if (this.armed === true && ++this.#quiet > DISARM_AFTER) this.disarm();
-      return 1;
+    if (r !== 1) return this.#writeBoundMiss(r);
+    this.#tail = (io[0] as number) >>> 0;
+    if (io[IO_WOKE] !== 0 || this.armed === true) this.#afterWriteBound();
+    return 1;
+  }
+
+  /** After a bound write that woke the consumer or while armed: count the wake-up; long without a sleep, disarm. */
+  #afterWriteBound(): void {
+    if (this.#wio[IO_WOKE] !== 0) {
+      this.wakes++;
+      noteWake();
     }
+    // (long without a sleep: withdraw the announcement, so the consumer's reads skip the fence)
+    if (this.armed === true && ++this.#quiet > DISARM_AFTER) this.disarm();
+  }
+
+  /** A bound write that did not write: SLOW for the general path, or EINVAL for a slot that is not bound. */
+  #writeBoundMiss(r: number): number {
     if (r === RR_BAD_SLOT) throw new SwitchboardError('EINVAL', 'ring write: slot not bound');
     return SLOW;
   }
@@ -1406,21 +1421,19 @@ export class RingConsumer extends RingEnd {
     // round trip between two processes 7-13% slower (measured in turn). Small enough (under V8's
     // 460 bytes of bytecode) for V8 to inline it into the caller; booleans compared with === so
     // that V8 compares one word instead of converting a field of any type.
-    if (options === undefined && target === this.#b.buffer && this.#nativeRead === true) {
+    if (options === undefined && target === this.#b.buffer && this.#nativeRead === true && this.#nothingPending()) {
       const forced = this.spin.forever;
       const b = forced === true ? SPIN_SLICE : this.spin.budget();
       // (a consumer sleeps in C once it has announced that it may sleep: see arm())
       const sleep = this.armed === true ? this.#sleepMs : 0;
-      if ((b !== NO_SPIN || sleep > 0) && this.#nothingPending()) {
+      if (b !== NO_SPIN || sleep > 0) {
         const io = this.#primeBound(b, sleep);
         const n = readBound(this.#b.slot, target.length);
         io[IO_SLEEP] = 0;
         if (n >= 0) {
           this.#tailCache = (io[IO_TAIL] as number) >>> 0;
           this.#head = this.#published = (io[IO_HEAD] as number) >>> 0;
-          if (io[IO_WOKE] !== 0) this.#noteWoke();
-          if (forced === false) this.#scoreBound(b);
-          if (this.armed === true) this.#quietBound();
+          if (io[IO_WOKE] !== 0 || forced === false || this.armed === true) this.#afterReadBound(b, forced);
           return n;
         }
         const r = this.#missBound(n, b, sleep, target);
@@ -1444,6 +1457,13 @@ export class RingConsumer extends RingEnd {
     io[IO_ROUNDS] = b < 0 ? SPIN_ROUNDS : 0;
     io[IO_SLEEP] = sleep;
     return io;
+  }
+
+  /** After a bound read: note a wake-up, keep the spin policy's score (a forced spin keeps none), count quiet reads. */
+  #afterReadBound(b: number, forced: boolean): void {
+    if (this.#io[IO_WOKE] !== 0) this.#noteWoke();
+    if (forced === false) this.#scoreBound(b);
+    if (this.armed === true) this.#quietBound();
   }
 
   /** The hot path's score for the spin policy, as #afterNative and the general path keep it (a forced spin keeps none). */
