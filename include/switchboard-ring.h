@@ -212,7 +212,8 @@ static inline int sb_ring_arm(volatile int32_t *may_sleep, const volatile uint32
  * after the tail's for writing, while the consumer is busy with what was
  * published; its next record's stores then need not wait for that line (the
  * addon does this; with C at both ends, 64-byte round trips, blocks in turn:
- * 0.165 -> 0.135 us). `head_seen` is the head it read last (the true head is
+ * 0.165 -> 0.135 us; when the tail is at a line's start, asking for that
+ * line instead gained half as much). `head_seen` is the head it read last (the true head is
  * at or past it): only a line with no published bytes and free room up to
  * its end is asked for, never one the consumer may still read. A hint only:
  * the data stays what it is.

@@ -54,7 +54,7 @@ import { yieldCpu } from '../../src/shm/native.js';
 const CHILD_ENV = 'SB_SHM_BENCH_CHILD';
 const CAPACITY = Number(process.env['BENCH_SHM_CAPACITY'] ?? 1 << 20);
 const B_OFFSET = ringBytes(CAPACITY);
-/** The two rings, then 64 bytes of control words (word 0: the park count, see parkableEchoLoop). */
+/** The two rings, then 64 bytes of control words (word 0: the park count, see echoLoop). */
 const CTL_OFFSET = 2 * ringBytes(CAPACITY);
 const PAIR_BYTES = CTL_OFFSET + 64;
 const BATCH = 64;
@@ -73,26 +73,15 @@ interface EndConfig {
 
 // ------------------------------------------------------------ the far ends
 
-/** Echo every message back (ring A -> ring B), with no allocation per message (like the C echo). */
-function echoLoop(a: RingConsumer, b: RingProducer): void {
-  const buf = new Uint8Array(1 << 17);
-  let view = buf.subarray(0, 0);
-  for (;;) {
-    const n = a.readIntoSync(buf);
-    if (n === null) break;
-    if (view.byteLength !== n) view = buf.subarray(0, n);
-    b.writeSync(view);
-  }
-  b.close();
-}
-
 /**
- * echoLoop, and a message of 0 bytes parks this end: it answers with 0 bytes
- * and sleeps on control word 0 until the parent changes it (so that the C
- * baselines measured in between have both CPUs to themselves). Checks once
- * a second that the parent is still there.
+ * Echo every message back (ring A -> ring B), with no allocation per message
+ * (like the C echo). With control words (a 'parkable-echo'), a message of 0
+ * bytes parks this end: it answers with 0 bytes and sleeps on control word 0
+ * until the parent changes it (so that the C baselines measured in between
+ * have both CPUs to themselves), checking once a second that the parent is
+ * still there.
  */
-function parkableEchoLoop(a: RingConsumer, b: RingProducer, ctl: Int32Array): void {
+function echoLoop(a: RingConsumer, b: RingProducer, ctl?: Int32Array): void {
   const buf = new Uint8Array(1 << 17);
   const none = new Uint8Array(0);
   const parent = process.ppid;
@@ -100,7 +89,7 @@ function parkableEchoLoop(a: RingConsumer, b: RingProducer, ctl: Int32Array): vo
   for (;;) {
     const n = a.readIntoSync(buf);
     if (n === null) break;
-    if (n === 0) {
+    if (n === 0 && ctl !== undefined) {
       const parks = Atomics.load(ctl, 0);
       b.writeSync(none);
       while (Atomics.load(ctl, 0) === parks) {
@@ -203,7 +192,7 @@ async function runEnd(cfg: EndConfig, sab?: SharedArrayBuffer): Promise<void> {
   const a = new RingConsumer(memory, 0, opts);
   const b = new RingProducer(memory, B_OFFSET, opts);
   if (cfg.role === 'echo') echoLoop(a, b);
-  else if (cfg.role === 'parkable-echo') parkableEchoLoop(a, b, new Int32Array(memory instanceof SharedArrayBuffer ? memory : memory.buffer, CTL_OFFSET, 16));
+  else if (cfg.role === 'parkable-echo') echoLoop(a, b, new Int32Array(memory instanceof SharedArrayBuffer ? memory : memory.buffer, CTL_OFFSET, 16));
   else sinkLoop(a, b);
 }
 
@@ -768,7 +757,7 @@ export const section: BenchSection = {
           }
           for (let k = 0; k < blocks; k++) {
             ctx.progress(`round trip 64 B, spin: block ${k + 1} of ${blocks} (C handshake, C ring, Node spin, Node adaptive)`);
-            const h0 = built ? await c.spinBlock(iters) : undefined;
+            const h0 = await c.spinBlock(iters);
             const cr = await c.ringBlock(iters);
             if (h0 !== undefined) hs.push(h0);
             if (cr !== undefined) {
@@ -776,7 +765,7 @@ export const section: BenchSection = {
               if (h0 !== undefined) cRatios.push(cr / h0);
             }
             for (const [m, pair] of pairs.entries()) {
-              const h = built ? await c.spinBlock(iters) : undefined;
+              const h = await c.spinBlock(iters);
               unpark(pair);
               const v = echoBlock(pair, msg, buf, iters);
               park(pair);

@@ -143,6 +143,9 @@ export function initRing(memory: MemoryLike, byteOffset = 0, options: RingCreate
   return RING_HEADER_SIZE + capacity;
 }
 
+/** An armed end that went this many hot-path reads or writes without sleeping withdraws its announcement. */
+const DISARM_AFTER = 4096;
+
 /** What both ends share: the validated header view and the data area. */
 abstract class RingEnd {
   protected readonly h: Int32Array;
@@ -203,6 +206,25 @@ abstract class RingEnd {
     if (!this.armed) return;
     this.armed = false;
     Atomics.sub(this.h, this.armWord, 1);
+  }
+
+  /** Hot-path reads or writes since this end last slept (see countQuiet()). */
+  protected quiet = 0;
+
+  /**
+   * After a hot-path read or write of an armed end: a sleep (`slept`) starts
+   * the count again; DISARM_AFTER of them without one withdraw the
+   * announcement, so that the peer's publishes skip the fence again.
+   */
+  protected countQuiet(slept: boolean): void {
+    if (slept) this.quiet = 0;
+    else if (++this.quiet > DISARM_AFTER) this.disarm();
+  }
+
+  /** This end woke its peer. */
+  protected countWake(): void {
+    this.wakes++;
+    noteWake();
   }
 
   /**
@@ -282,8 +304,6 @@ export class RingProducer extends RingEnd {
   #partialOpen = false;
   /** An abandoned message still needs its ABORT record (no room when it was abandoned). */
   #abortPending = false;
-  /** Writes through the hot path since this producer last slept (see disarm()). */
-  #quiet = 0;
   #cancelWait: (() => void) | undefined;
   #wakeWaiter: (() => void) | undefined;
   /** The last one-part source of #fastWrite() and, once it is written again, a word view over it. */
@@ -708,12 +728,8 @@ export class RingProducer extends RingEnd {
 
   /** After a bound write that woke the consumer or while armed: count the wake-up; long without a sleep, disarm. */
   #afterWriteBound(): void {
-    if (this.#wio[IO_WOKE] !== 0) {
-      this.wakes++;
-      noteWake();
-    }
-    // (long without a sleep: withdraw the announcement, so the consumer's reads skip the fence)
-    if (this.armed === true && ++this.#quiet > DISARM_AFTER) this.disarm();
+    if (this.#wio[IO_WOKE] !== 0) this.countWake();
+    if (this.armed === true) this.countQuiet(false);
   }
 
   /** A bound write that did not write: SLOW for the general path, or EINVAL for a slot that is not bound. */
@@ -767,8 +783,7 @@ export class RingProducer extends RingEnd {
     Atomics.store(h, W.tail, this.#tail | 0);
     // (a consumer that never announced it may sleep is not asleep: no look at its flag)
     if (h[W.consumerMaySleep] !== 0 && Atomics.load(h, W.consumerSleeping) !== 0 && Atomics.compareExchange(h, W.consumerSleeping, 1, 0) === 1) {
-      this.wakes++;
-      noteWake();
+      this.countWake();
       futexWake(h, W.tail, 1);
     }
   }
@@ -935,7 +950,7 @@ export class RingProducer extends RingEnd {
     this.#checkOpen();
     const left = remaining(deadline);
     if (left === 0) throw new TimeoutError('timed out waiting for room in the ring');
-    this.#quiet = 0;
+    this.quiet = 0;
     const r = futexWait(h, W.head, head, Math.min(left, this.livenessMs));
     Atomics.store(h, W.producerSleeping, 0);
     if (r === 'timed-out') this.#checkConsumer();
@@ -969,7 +984,7 @@ export class RingProducer extends RingEnd {
         signal?.removeEventListener('abort', onAbort);
         resolve(x);
       };
-      this.#quiet = 0;
+      this.quiet = 0;
       const cancel = futexWaitCallback(h, W.head, head, Math.min(left, this.livenessMs), true, finish);
       this.#cancelWait = cancel;
       this.#wakeWaiter = () => finish('closed');
@@ -1133,8 +1148,6 @@ function sleepMsFor(deadline: number, livenessMs: number): number {
   if (left === 0) return 0;
   return Math.max(1, Math.min(Math.ceil(Math.min(left, livenessMs)), 0x7fffffff));
 }
-/** An armed end that went this many hot-path reads or writes without sleeping withdraws its announcement. */
-const DISARM_AFTER = 4096;
 /** The longest spin of one tryReadSmallSpin() call (1 s; io words are 32-bit). */
 const MAX_SPIN_NS = 1e9;
 /** Messages up to this size are copied out word by word. */
@@ -1169,8 +1182,6 @@ export class RingConsumer extends RingEnd {
   readonly #nativeRead: boolean;
   /** Blocking reads also sleep in C (ringRead's IO_SLEEP): native calls, and a mode that sleeps. */
   readonly #nativeSleep: boolean;
-  /** Reads through the hot path since this consumer last slept (see disarm()). */
-  #quiet = 0;
   /** ringRead's sleep for a blocking read with no deadline (0: reads do not sleep in C). */
   readonly #sleepMs: number;
   /** ringRead's in/out words (IO_*), in ordinary memory. */
@@ -1461,9 +1472,9 @@ export class RingConsumer extends RingEnd {
 
   /** After a bound read: note a wake-up, keep the spin policy's score (a forced spin keeps none), count quiet reads. */
   #afterReadBound(b: number, forced: boolean): void {
-    if (this.#io[IO_WOKE] !== 0) this.#noteWoke();
+    if (this.#io[IO_WOKE] !== 0) this.countWake();
     if (forced === false) this.#scoreBound(b);
-    if (this.armed === true) this.#quietBound();
+    if (this.armed === true) this.countQuiet(this.#io[IO_SLEPT] !== 0);
   }
 
   /** The hot path's score for the spin policy, as #afterNative and the general path keep it (a forced spin keeps none). */
@@ -1471,11 +1482,6 @@ export class RingConsumer extends RingEnd {
     const io = this.#io;
     if (io[IO_SPIN] !== 0) this.spin.settle(io[IO_SPIN] as SpinResult);
     else if (b === NO_SPIN && io[IO_SLEPT] !== 0) this.spin.settle(0);
-  }
-
-  /** Long without a sleep: withdraw the announcement, so the producer's writes skip the fence. */
-  #quietBound(): void {
-    if ((this.#io[IO_SLEPT] !== 0 ? (this.#quiet = 0) : ++this.#quiet) > DISARM_AFTER) this.disarm();
   }
 
   /**
@@ -1613,11 +1619,6 @@ export class RingConsumer extends RingEnd {
     return n;
   }
 
-  #noteWoke(): void {
-    this.wakes++;
-    noteWake();
-  }
-
   /** The bookkeeping after ringRead / ringReadBound returned n (see #readNative). */
   #afterNative(n: number, b: number): number {
     const io = this.#io;
@@ -1626,10 +1627,9 @@ export class RingConsumer extends RingEnd {
     if (n >= 0) {
       this.#head = (io[IO_HEAD] as number) >>> 0;
       this.#published = this.#head;
-      if (io[IO_WOKE] !== 0) this.#noteWoke();
+      if (io[IO_WOKE] !== 0) this.countWake();
       if (io[IO_SPIN] !== 0) spin.settle(io[IO_SPIN] as SpinResult);
-      // (long without a sleep: withdraw the announcement, so the producer's writes skip the fence)
-      if (this.armed && (io[IO_SLEPT] !== 0 ? (this.#quiet = 0) : ++this.#quiet) > DISARM_AFTER) this.disarm();
+      if (this.armed) this.countQuiet(io[IO_SLEPT] !== 0);
       return n;
     }
     if (n === RR_BAD_ARGS || n === RR_BAD_SLOT) throw new SwitchboardError('EINVAL', `ring read: ${n === RR_BAD_ARGS ? 'spin parameters out of range' : 'slot not bound'}`);
@@ -1861,8 +1861,7 @@ export class RingConsumer extends RingEnd {
     Atomics.store(h, W.head, this.#head | 0);
     // (producers that never announced they may sleep are not asleep: no look at their flag)
     if (h[W.producerMaySleep] !== 0 && Atomics.load(h, W.producerSleeping) !== 0 && Atomics.compareExchange(h, W.producerSleeping, 1, 0) === 1) {
-      this.wakes++;
-      noteWake();
+      this.countWake();
       futexWake(h, W.head, 1);
     }
   }
@@ -1930,7 +1929,7 @@ export class RingConsumer extends RingEnd {
       Atomics.store(h, W.consumerSleeping, 0);
       throw new TimeoutError('timed out waiting for a ring message');
     }
-    this.#quiet = 0;
+    this.quiet = 0;
     const r = futexWait(h, W.tail, head, Math.min(left, this.livenessMs));
     Atomics.store(h, W.consumerSleeping, 0);
     if (r === 'timed-out') this.#reapDeadProducers();
@@ -1962,7 +1961,7 @@ export class RingConsumer extends RingEnd {
         signal?.removeEventListener('abort', onAbort);
         resolve(x);
       };
-      this.#quiet = 0;
+      this.quiet = 0;
       const cancel = futexWaitCallback(h, W.tail, head, Math.min(left, this.livenessMs), true, finish);
       const onAbort = (): void => {
         cancel();
