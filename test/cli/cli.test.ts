@@ -49,16 +49,3 @@ test('an unknown option is a usage error (exit 2); an unknown service exits 1 wi
   assert.equal(f.status, 1);
   assert.match(f.stderr, /ENOENT/);
 });
-
-test('shm rm with nothing to remove, or with names and --stale, is a usage error (exit 2, a pointer to --help); a missing name exits 1 with ENOENT', () => {
-  const none = run('shm', 'rm');
-  assert.equal(none.status, 2);
-  assert.match(none.stderr, /give names, --stale or --all/);
-  assert.match(none.stderr, /--help/);
-  const both = run('shm', 'rm', 'sb.x', '--stale');
-  assert.equal(both.status, 2);
-  assert.match(both.stderr, /either names or --stale/);
-  const missing = run('shm', 'rm', `sb.no-such-region-${process.pid}`);
-  assert.equal(missing.status, 1);
-  assert.match(missing.stderr, /ENOENT/);
-});

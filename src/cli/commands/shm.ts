@@ -1,5 +1,6 @@
 /** `switchboard shm ls|rm`: the shared-memory objects Switchboard left in /dev/shm. */
 import type { Command } from 'commander';
+import { SwitchboardError } from '../../errors.js';
 
 function human(bytes: number): string {
   if (bytes >= 1 << 30) return `${(bytes / (1 << 30)).toFixed(1)}G`;
@@ -40,7 +41,7 @@ export function register(program: Command): void {
       }
     });
 
-  const rm = shm
+  shm
     .command('rm')
     .description('remove Switchboard regions/semaphores by name, or every stale region (mappings in use stay valid; only the names go)')
     .argument('[names...]', 'names as shown by "switchboard shm ls"')
@@ -49,9 +50,8 @@ export function register(program: Command): void {
     .option('-n, --dry-run', 'only print what would be removed')
     .action(async (names: string[], opts: { stale?: boolean; all?: boolean; dryRun?: boolean }) => {
       const { listRegions, removeRegions } = await import('../../shm/index.js');
-      // (usage errors, as commander reports a bad option: exit 2 and a pointer to --help)
-      if (names.length === 0 && !opts.stale && !opts.all) rm.error('error: give names, --stale or --all', { exitCode: 2 });
-      if (names.length > 0 && (opts.stale || opts.all)) rm.error('error: give either names or --stale/--all', { exitCode: 2 });
+      if (names.length === 0 && !opts.stale && !opts.all) throw new SwitchboardError('EINVAL', 'give names, --stale or --all');
+      if (names.length > 0 && (opts.stale || opts.all)) throw new SwitchboardError('EINVAL', 'give either names or --stale/--all');
       let removed;
       if (opts.dryRun) {
         const all = listRegions();
