@@ -1395,7 +1395,8 @@ const v8::CFunction *FastRingWriteBoundFn() {
 }  // namespace
 
 NODE_MODULE_INIT(/* exports, module, context */) {
-  Isolate *iso = context->GetIsolate();
+  /* (not context->GetIsolate(): V8 14, in Node 26, no longer has it) */
+  Isolate *iso = Isolate::GetCurrent();
   EnvHolder *holder = new EnvHolder{std::make_shared<EnvData>()};
   holder->env->iso = iso;
   uv_async_t *async = new uv_async_t;
