@@ -50,6 +50,7 @@ import {
   type WaitMode,
 } from '../../src/shm/index.js';
 import { yieldCpu } from '../../src/shm/native.js';
+import { W } from '../../src/shm/ring-layout.js';
 
 const CHILD_ENV = 'SB_SHM_BENCH_CHILD';
 const CAPACITY = Number(process.env['BENCH_SHM_CAPACITY'] ?? 1 << 20);
@@ -323,7 +324,7 @@ async function startPair(kind: 'process' | 'worker', role: 'echo' | 'parkable-ec
   // Wait until the far end is attached (its producer on B).
   const h = new Int32Array(memory, B_OFFSET, 64);
   const until = Date.now() + 20_000;
-  while (Atomics.load(h, 8) === 0) {
+  while (Atomics.load(h, W.everAttached) === 0) {
     if (Date.now() > until) throw new Error('the far end did not start');
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -331,9 +332,10 @@ async function startPair(kind: 'process' | 'worker', role: 'echo' | 'parkable-ec
     pin((far as ChildProcess).pid as number, place.cpu, true);
     pin(process.pid, place.cpu, false);
   }
-  if (place?.when === 'apart' && !(far instanceof Worker)) {
+  if (place?.when === 'apart') {
     pin(process.pid, '0', false);
-    pin((far as ChildProcess).pid as number, '1', false);
+    // (a worker is a thread of ours: its id is the one it attached to ring B as producer with)
+    pin(far instanceof Worker ? Atomics.load(h, W.producers) : ((far as ChildProcess).pid as number), '1', false);
   }
   return {
     out,
@@ -739,12 +741,16 @@ export const section: BenchSection = {
         const iters = ctx.quick ? 30_000 : 100_000;
         const msg = new Uint8Array(64).fill(7);
         const buf = new Uint8Array(64);
-        const pairs = [await startPair('process', 'parkable-echo', 'spin', APART), await startPair('process', 'parkable-echo', 'adaptive', APART)];
+        const pairs = [
+          await startPair('process', 'parkable-echo', 'spin', APART),
+          await startPair('process', 'parkable-echo', 'adaptive', APART),
+          await startPair('worker', 'parkable-echo', 'spin', APART),
+        ];
         const hs: number[] = [];
         const cRings: number[] = [];
         const cRatios: number[] = [];
-        const nodes: number[][] = [[], []];
-        const nodeRatios: number[][] = [[], []];
+        const nodes: number[][] = [[], [], []];
+        const nodeRatios: number[][] = [[], [], []];
         try {
           for (const pair of pairs) {
             // (warm-up, half a second: both ends' JIT, parking included, and the spin policy's score)
@@ -756,7 +762,7 @@ export const section: BenchSection = {
             park(pair);
           }
           for (let k = 0; k < blocks; k++) {
-            ctx.progress(`round trip 64 B, spin: block ${k + 1} of ${blocks} (C handshake, C ring, Node spin, Node adaptive)`);
+            ctx.progress(`round trip 64 B, spin: block ${k + 1} of ${blocks} (C handshake, C ring, Node spin, Node adaptive, workers spin)`);
             const h0 = await c.spinBlock(iters);
             const cr = await c.ringBlock(iters);
             if (h0 !== undefined) hs.push(h0);
@@ -813,11 +819,19 @@ export const section: BenchSection = {
             note: `main threads pinned to CPU 0 and 1; blocks: ${each(vs)}${pairedNote(rs)}`,
           });
         }
+        rows.push({
+          group: g,
+          name: 'ring, 2 workers on a core each, spin (waits in C), median of blocks',
+          value: median(nodes[2] ?? []),
+          unit: 'us/op',
+          ...((nodeRatios[2] ?? []).length > 0 ? { ratio: median(nodeRatios[2] ?? []) } : {}),
+          note: `our main thread on CPU 0, the worker's thread on CPU 1; blocks: ${each(nodes[2] ?? [])}${pairedNote(nodeRatios[2] ?? [])}`,
+        });
         rows.push({ group: g, name: 'ring, 2 Node processes, spin (waits in C), unpinned', value: await ringRtt(ctx, 'process', 'spin', 64), unit: 'us/op', note: load });
         rows.push({ group: g, name: 'JS floor: the same handshake in JS (Atomics, no ring), 2 processes', value: await bareSpinRtt(ctx), unit: 'us/op' });
         rows.push({ group: g, name: 'ring, 2 Node processes, spin, JS polling (nativeWait: false)', value: await ringRtt(ctx, 'process', 'spin', 64, undefined, false), unit: 'us/op' });
         rows.push({ group: g, name: 'ring, 2 Node processes, adaptive, JS polling (nativeWait: false)', value: await ringRtt(ctx, 'process', 'adaptive', 64, undefined, false), unit: 'us/op' });
-        rows.push({ group: g, name: 'ring, 2 workers, spin', value: await ringRtt(ctx, 'worker', 'spin', 64), unit: 'us/op' });
+        rows.push({ group: g, name: 'ring, 2 workers, spin, unpinned', value: await ringRtt(ctx, 'worker', 'spin', 64), unit: 'us/op', note: load });
       }
       for (const size of wanted('sizes') ? [1024, 65536] : []) {
         const label = size === 1024 ? '1 KiB' : '64 KiB';
