@@ -292,8 +292,6 @@ const SLOW = -2;
 export class RingProducer extends RingEnd {
   /** Largest payload of a one-record message. */
   readonly #maxWhole = this.maxRecord - REC_HEADER;
-  #tail = 0;
-  #headCache = 0;
   #slot = -1;
   #corked = 0;
   #lock: Mutex | undefined;
@@ -316,6 +314,23 @@ export class RingProducer extends RingEnd {
   /** ringWriteBound's words: [0] tail, [1] head seen, [2] largest payload, [3] woke, [6] capacity. */
   readonly #wio = new Int32Array(new ArrayBuffer(IO_WORDS * 4));
   readonly #wb = new BoundSlot(this.h, this.#wio);
+  /*
+   * The tail and the head seen last live in those words ([0] and [1]), not in
+   * fields: a bound write reads and updates them there, so nothing is copied
+   * between fields and words on the way from a read to the next write.
+   */
+  get #tail(): number {
+    return (this.#wio[0] as number) >>> 0;
+  }
+  set #tail(v: number) {
+    this.#wio[0] = v;
+  }
+  get #headCache(): number {
+    return (this.#wio[1] as number) >>> 0;
+  }
+  set #headCache(v: number) {
+    this.#wio[1] = v;
+  }
 
   constructor(memory: MemoryLike, byteOffset = 0, options: RingEndOptions = {}) {
     super(memory, byteOffset, options);
@@ -715,14 +730,10 @@ export class RingProducer extends RingEnd {
 
   /** The bound source's first `length` bytes as one record: 1, or SLOW for the general path. */
   #writeBound(length: number): number {
-    const io = this.#wio;
-    io[0] = this.#tail;
-    io[1] = this.#headCache;
+    // (the tail and the head seen are read and updated in #wio: see #tail)
     const r = writeBound(this.#wb.slot, length);
-    this.#headCache = (io[1] as number) >>> 0;
     if (r !== 1) return this.#writeBoundMiss(r);
-    this.#tail = (io[0] as number) >>> 0;
-    if (io[IO_WOKE] !== 0 || this.armed === true) this.#afterWriteBound();
+    if (this.#wio[IO_WOKE] !== 0 || this.armed === true) this.#afterWriteBound();
     return 1;
   }
 
@@ -1155,10 +1166,8 @@ const SMALL_COPY = 256;
 
 /** The reading end of a ring. */
 export class RingConsumer extends RingEnd {
-  #head = 0;
   /** The head as last stored in the shared header. */
   #published = 0;
-  #tailCache = 0;
   readonly #maxMessage: number;
   #partial: Uint8Array | null = null;
   #filled = 0;
@@ -1186,6 +1195,23 @@ export class RingConsumer extends RingEnd {
   readonly #sleepMs: number;
   /** ringRead's in/out words (IO_*), in ordinary memory. */
   readonly #io = new Int32Array(new ArrayBuffer(IO_WORDS * 4));
+  /*
+   * Our head and the tail seen last live in those words (IO_HEAD, IO_TAIL),
+   * not in fields: a native read takes and updates them there, so nothing is
+   * copied between fields and words on the way from a read to the next write.
+   */
+  get #head(): number {
+    return (this.#io[IO_HEAD] as number) >>> 0;
+  }
+  set #head(v: number) {
+    this.#io[IO_HEAD] = v;
+  }
+  get #tailCache(): number {
+    return (this.#io[IO_TAIL] as number) >>> 0;
+  }
+  set #tailCache(v: number) {
+    this.#io[IO_TAIL] = v;
+  }
   /** Bound reads (ringReadBound) into a target read into twice in a row (a reused buffer). */
   readonly #b = new BoundSlot(this.h, this.#io);
   /** The target of the last native read that was not bound. */
@@ -1442,8 +1468,7 @@ export class RingConsumer extends RingEnd {
         const n = readBound(this.#b.slot, target.length);
         io[IO_SLEEP] = 0;
         if (n >= 0) {
-          this.#tailCache = (io[IO_TAIL] as number) >>> 0;
-          this.#head = this.#published = (io[IO_HEAD] as number) >>> 0;
+          // (our head and the tail seen are updated in #io, and the head is published: see #head)
           if (io[IO_WOKE] !== 0 || forced === false || this.armed === true) this.#afterReadBound(b, forced);
           return n;
         }
@@ -1462,8 +1487,6 @@ export class RingConsumer extends RingEnd {
   /** The io words of a native read: our head, the tail seen last, the spin budget `b` and the sleep. */
   #primeBound(b: number, sleep: number): Int32Array {
     const io = this.#io;
-    io[IO_HEAD] = this.#head;
-    io[IO_TAIL] = this.#tailCache;
     io[IO_BUDGET] = b > 0 ? b : 0;
     io[IO_ROUNDS] = b < 0 ? SPIN_ROUNDS : 0;
     io[IO_SLEEP] = sleep;
@@ -1589,8 +1612,6 @@ export class RingConsumer extends RingEnd {
   #readNative(target: Uint8Array, b: number): number {
     if (this.#readyOff >= 0 || this.#ready !== null || this.#partial !== null || this.#error !== undefined || this.closedLocal || !this.#synced) return SLOW;
     const io = this.#io;
-    io[IO_HEAD] = this.#head;
-    io[IO_TAIL] = this.#tailCache;
     io[IO_BUDGET] = b > 0 ? b : 0;
     io[IO_ROUNDS] = b < 0 ? SPIN_ROUNDS : 0;
     let n: number;
@@ -1623,9 +1644,7 @@ export class RingConsumer extends RingEnd {
   #afterNative(n: number, b: number): number {
     const io = this.#io;
     const spin = this.spin;
-    this.#tailCache = (io[IO_TAIL] as number) >>> 0;
     if (n >= 0) {
-      this.#head = (io[IO_HEAD] as number) >>> 0;
       this.#published = this.#head;
       if (io[IO_WOKE] !== 0) this.countWake();
       if (io[IO_SPIN] !== 0) spin.settle(io[IO_SPIN] as SpinResult);
