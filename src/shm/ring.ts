@@ -1466,7 +1466,8 @@ export class RingConsumer extends RingEnd {
       if (b !== NO_SPIN || sleep > 0) {
         const io = this.#primeBound(b, sleep);
         const n = readBound(this.#b.slot, target.length);
-        io[IO_SLEEP] = 0;
+        // (a store only after a read that could sleep: this runs between a message's arrival and the answer)
+        if (sleep !== 0) io[IO_SLEEP] = 0;
         if (n >= 0) {
           // (our head and the tail seen are updated in #io, and the head is published: see #head)
           if (io[IO_WOKE] !== 0 || forced === false || this.armed === true) this.#afterReadBound(b, forced);
