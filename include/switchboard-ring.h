@@ -188,6 +188,25 @@ static inline void sb_store(volatile void *p, uint32_t v) {
 }
 
 /*
+ * Publish `value` at `index` (a ring's tail, or its head) as the rules above
+ * say: a release store while the peer's *_may_sleep word is 0; else a
+ * seq_cst store and, if the peer's sleeping flag is 1, clear it. Returns 1
+ * when the caller must then FUTEX_WAKE `index` (the peer sleeps on it), 0
+ * otherwise. For the tail: sb_ring_publish(&r->tail, tail,
+ * &r->consumer_may_sleep, &r->consumer_sleeping); for the head, the
+ * producer_* words.
+ */
+static inline int sb_ring_publish(volatile uint32_t *index, uint32_t value, const volatile int32_t *peer_may_sleep, volatile int32_t *peer_sleeping) {
+  if (__atomic_load_n(peer_may_sleep, __ATOMIC_RELAXED) == 0) {
+    __atomic_store_n(index, value, __ATOMIC_RELEASE);
+    return 0;
+  }
+  sb_store(index, value);
+  int32_t one = 1;
+  return sb_load(peer_sleeping) != 0 && __atomic_compare_exchange_n(peer_sleeping, &one, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+/*
  * Before an end's first futex sleep (see "Sleep announcements" above):
  * count it in *may_sleep (&ring->producer_may_sleep or
  * &ring->consumer_may_sleep), then poll *index while it equals `value` for

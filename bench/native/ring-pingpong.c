@@ -54,13 +54,8 @@ static void put(struct end *e, const unsigned char *src, uint32_t len) {
   rec->type = SB_REC_WHOLE;
   memcpy(e->d + pos + 8, src, len);
   e->tail += size;
-  /* as the addon does: a consumer that never announced it may sleep needs no fence and no look at its flag */
-  if (__atomic_load_n(&e->h->consumer_may_sleep, __ATOMIC_RELAXED) == 0) {
-    __atomic_store_n(&e->h->tail, e->tail, __ATOMIC_RELEASE);
-  } else {
-    sb_store(&e->h->tail, e->tail);
-    (void)sb_load(&e->h->consumer_sleeping); /* never 1 here: nobody sleeps */
-  }
+  /* as the addon does (nobody sleeps here, so nobody is to be woken) */
+  (void)sb_ring_publish(&e->h->tail, e->tail, &e->h->consumer_may_sleep, &e->h->consumer_sleeping);
   sb_ring_prefetch_next(e->d, CAP, e->tail, e->head_seen); /* as the addon does */
 }
 
@@ -81,12 +76,7 @@ static uint32_t take(struct end *e, unsigned char *dst) {
     }
     memcpy(dst, e->d + pos + 8, len);
     e->head += sb_ring_record_size(len);
-    if (__atomic_load_n(&e->h->producer_may_sleep, __ATOMIC_RELAXED) == 0) {
-      __atomic_store_n(&e->h->head, e->head, __ATOMIC_RELEASE);
-    } else {
-      sb_store(&e->h->head, e->head);
-      (void)sb_load(&e->h->producer_sleeping);
-    }
+    (void)sb_ring_publish(&e->h->head, e->head, &e->h->producer_may_sleep, &e->h->producer_sleeping);
     return len;
   }
 }

@@ -1485,7 +1485,7 @@ export class RingConsumer extends RingEnd {
     return this.#readyOff < 0 && this.#ready === null && this.#partial === null && this.#error === undefined && this.#synced === true && this.closedLocal === false;
   }
 
-  /** The io words of a native read: our head, the tail seen last, the spin budget `b` and the sleep. */
+  /** The io words of a bound read that change from call to call: the spin budget `b` and the sleep (head and tail live there already: see #head). */
   #primeBound(b: number, sleep: number): Int32Array {
     const io = this.#io;
     io[IO_BUDGET] = b > 0 ? b : 0;
